@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages peer needs, idempotently: nothing is downloaded when every
+# package is already there. Usage: scripts/deps.sh build|test|sanitize
+set -euo pipefail
+
+build=(g++ cmake ninja-build pkg-config libnice-dev libglib2.0-dev libssl-dev
+       nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev libusrsctp-dev libsrtp2-dev)
+test=("${build[@]}" libgtest-dev libgmock-dev libbenchmark-dev coturn iproute2 procps)
+sanitize=("${test[@]}" clang libclang-rt-14-dev)
+
+case "${1:-build}" in
+  build) want=("${build[@]}") ;;
+  test) want=("${test[@]}") ;;
+  sanitize) want=("${sanitize[@]}") ;;
+  *) echo "usage: $0 build|test|sanitize" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -q >/dev/null
+$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null

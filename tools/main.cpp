@@ -1,0 +1,13 @@
+// `peer`: the command line of the peer library.
+#include <CLI/CLI.hpp>
+
+#include "commands.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"peer: WebRTC peer connections from the command line"};
+  app.require_subcommand(1);
+  int exit_code = 0;
+  peer::tools::add_demo(app, exit_code);
+  CLI11_PARSE(app, argc, argv);
+  return exit_code;
+}
