@@ -1,0 +1,142 @@
+#pragma once
+// peer::ice::IceTransport: one ICE agent (libnice) with one stream and one component, which is
+// all WebRTC needs with BUNDLE (RFC 9143) and rtcp-mux (RFC 5761). This is the only layer of
+// peer that does network I/O (DESIGN.md section 2).
+//
+// Threading (DESIGN.md section 3): an IceTransport is created, used and destroyed on its
+// EventLoop's thread only; every callback runs on that thread. Callbacks are never re-entered
+// from inside a method of this class: an event that libnice raises while one of our methods is
+// running (e.g. host candidates during gather()) is queued and delivered, in order, from the
+// loop right after. Destroying the transport from inside one of its callbacks is safe.
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ice/ice_server.hpp"
+#include "runtime/event_loop.hpp"
+
+typedef struct _NiceAgent NiceAgent;
+typedef struct _NiceCandidate NiceCandidate;
+
+namespace peer::ice {
+
+struct IceConfig {
+  std::vector<IceServer> servers;
+  bool relay_only = false;  // RTCIceTransportPolicy "relay": only relay candidates are used
+  // Gather only on these local IPs. Empty: libnice picks every non-loopback interface (it
+  // never picks 127.0.0.1 on its own; tests pin {"127.0.0.1"}).
+  std::vector<std::string> local_addresses;
+  bool controlling = false;
+  bool udp = true;  // ICE over UDP
+  bool tcp = true;  // ICE-TCP (RFC 6544), active and passive candidates
+};
+
+// RTCIceTransportState. `completed` is libnice's READY (all checks done, pair nominated) and
+// always comes after `connected`; data can flow in both. `closed` is never reported: there
+// is no callback after destruction.
+enum class IceState { new_, checking, connected, completed, failed, disconnected, closed };
+std::string_view to_string(IceState state);
+
+struct IceCallbacks {
+  // "candidate:..." with no "a=" prefix and no CRLF, as RTCIceCandidate.candidate.
+  std::function<void(const std::string& candidate)> on_candidate;
+  std::function<void()> on_gathering_done;
+  std::function<void(IceState)> on_state;
+  // Each side as "<type> <transport> <ip>:<port>", e.g. "host udp 127.0.0.1:5000",
+  // "relay udp 10.0.0.1:49152", "host tcp-active 127.0.0.1:40001". May fire more than once.
+  std::function<void(const std::string& local, const std::string& remote)> on_selected_pair;
+  // Every datagram that is not STUN. May start before on_state(connected) on the controlled
+  // side (the peer can send as soon as it has a pair): keep early packets (PERFORMANCE.md).
+  std::function<void(std::span<const std::byte>)> on_receive;
+  // Human-readable problems (an unresolvable server, a TURN server that gave no relay
+  // candidate). Informational: whether ICE failed is reported by on_state(failed) only.
+  std::function<void(const std::string& message)> on_error;
+};
+
+// The EventLoop must outlive the transport.
+class IceTransport {
+ public:
+  IceTransport(runtime::EventLoop& loop, IceConfig config, IceCallbacks callbacks);
+  // Closes the agent; no callback after this returns. Without TURN allocations all sockets are
+  // closed when it returns. With them, it first releases the allocations (Refresh lifetime 0)
+  // and the sockets close when the server answers: one RTT, at most ~3 s if the server is
+  // gone. The EventLoop lingers for that even if it is dropped right after (EventLoop::linger).
+  ~IceTransport();
+  IceTransport(const IceTransport&) = delete;
+  IceTransport& operator=(const IceTransport&) = delete;
+
+  const std::string& local_ufrag() const { return local_ufrag_; }
+  const std::string& local_pwd() const { return local_pwd_; }
+
+  // Starts gathering (once). Resolves server hostnames with getaddrinfo on this thread, so
+  // prefer numeric IPs in IceConfig::servers when the loop must never block.
+  void gather();
+  void set_remote_credentials(const std::string& ufrag, const std::string& pwd);
+  // "candidate:..." or "a=candidate:..." (trailing CR/LF ignored). An empty string is the
+  // browsers' end-of-candidates marker and means remote_gathering_done(). Throws
+  // peer::Error(Errc::bad_candidate) naming the candidate when libnice cannot parse it or it
+  // is for a component other than 1. A valid candidate libnice cannot use (e.g. TCP with
+  // tcp=false, another address family) is ignored.
+  void add_remote_candidate(const std::string& candidate);
+  void remote_gathering_done();
+
+  // One datagram on the selected pair. False when there is no usable pair yet or the socket
+  // would block.
+  bool send(std::span<const std::byte> datagram);
+  // Several datagrams in one call (nice_agent_send_messages_nonblocking; PERFORMANCE.md lever
+  // 3: flush what DTLS/SCTP emitted once per loop turn). Returns how many were sent, in order.
+  std::size_t send_batch(std::span<const std::span<const std::byte>> datagrams);
+
+  IceState state() const { return state_; }
+  void set_controlling(bool controlling);  // before checks start
+
+ private:
+  struct ApiScope;  // marks "inside one of our methods" so libnice events get queued
+
+  static void handle_new_candidate(NiceAgent* agent, NiceCandidate* candidate, void* self);
+  static void handle_gathering_done(NiceAgent* agent, unsigned stream_id, void* self);
+  static void handle_component_state(NiceAgent* agent, unsigned stream_id, unsigned component_id,
+                                     unsigned state, void* self);
+  static void handle_selected_pair(NiceAgent* agent, unsigned stream_id, unsigned component_id,
+                                   NiceCandidate* local, NiceCandidate* remote, void* self);
+  static void handle_receive(NiceAgent* agent, unsigned stream_id, unsigned component_id,
+                             unsigned length, char* data, void* self);
+
+  void configure_servers();
+  // Each returns false when a callback it ran destroyed this transport: touch nothing then.
+  bool set_state(IceState state);
+  bool fail(const std::string& message);
+  bool emit(std::function<void()> event);
+  void flush_events();
+  void enlarge_receive_buffer();
+
+  runtime::EventLoop& loop_;
+  IceConfig config_;
+  IceCallbacks callbacks_;
+  NiceAgent* agent_ = nullptr;
+  unsigned stream_id_ = 0;
+  std::string local_ufrag_;
+  std::string local_pwd_;
+  IceState state_ = IceState::new_;
+  bool gathering_started_ = false;
+  bool have_remote_candidates_ = false;
+  bool failed_for_good_ = false;  // e.g. relay_only without a relay candidate
+  std::size_t relay_servers_ = 0;
+  std::size_t relay_candidates_ = 0;
+  std::vector<std::string> relay_names_;
+  int api_depth_ = 0;
+  bool flush_posted_ = false;
+  std::deque<std::function<void()>> pending_events_;
+  // Expires when the transport is destroyed: posted work and event delivery check it.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
+}  // namespace peer::ice

@@ -1,0 +1,829 @@
+// EventLoop, parse_ice_servers and IceTransport over real sockets, all on 127.0.0.1.
+
+#include <dirent.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <peer/error.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <future>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "../support/turn_server.hpp"
+#include "ice/ice_server.hpp"
+#include "ice/ice_transport.hpp"
+#include "runtime/event_loop.hpp"
+
+using namespace std::chrono_literals;
+using peer::Errc;
+using peer::Error;
+using peer::ice::IceConfig;
+using peer::ice::IceServer;
+using peer::ice::IceState;
+using peer::ice::IceTransport;
+using peer::runtime::EventLoop;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+int count_threads_named(const std::string& name) {
+  int count = 0;
+  DIR* dir = opendir("/proc/self/task");
+  if (dir == nullptr) return -1;
+  while (auto* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    std::ifstream comm(std::string("/proc/self/task/") + entry->d_name + "/comm");
+    std::string line;
+    std::getline(comm, line);
+    if (line == name) ++count;
+  }
+  closedir(dir);
+  return count;
+}
+
+int count_socket_fds() {
+  int count = 0;
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  while (auto* entry = readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    char target[256] = {};
+    auto path = std::string("/proc/self/fd/") + entry->d_name;
+    auto n = readlink(path.c_str(), target, sizeof target - 1);
+    if (n > 0 && std::string_view(target, n).starts_with("socket:")) ++count;
+  }
+  closedir(dir);
+  return count;
+}
+
+template <class Pred>
+bool poll_until(Pred pred, std::chrono::milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (Clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(2ms);
+  }
+  return pred();
+}
+
+std::vector<std::byte> bytes_of(const std::string& text) {
+  std::vector<std::byte> out(text.size());
+  std::memcpy(out.data(), text.data(), text.size());
+  return out;
+}
+
+std::string text_of(std::span<const std::byte> bytes) {
+  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- EventLoop
+
+TEST(EventLoop, PostRunsInFifoOrderAndNeverInline) {
+  auto loop = EventLoop::create();
+  std::vector<int> order;  // touched only on the loop thread
+  std::thread producer([&] {
+    for (int i = 0; i < 1000; ++i) loop->post([&order, i] { order.push_back(i); });
+  });
+  producer.join();
+  loop->run_sync([] {});
+  ASSERT_EQ(order.size(), 1000u);
+  EXPECT_TRUE(std::is_sorted(order.begin(), order.end()));
+
+  bool ran_inline = true;
+  bool ran = false;
+  loop->run_sync([&] {
+    loop->post([&] { ran = true; });
+    ran_inline = ran;
+  });
+  loop->run_sync([] {});
+  EXPECT_FALSE(ran_inline);
+  EXPECT_TRUE(ran);
+  EXPECT_FALSE(loop->in_loop_thread());
+  EXPECT_NE(loop->context(), nullptr);
+}
+
+TEST(EventLoop, DispatchIsInlineOnLoopThreadOnly) {
+  auto loop = EventLoop::create();
+  loop->run_sync([&] {
+    EXPECT_TRUE(loop->in_loop_thread());
+    bool ran = false;
+    loop->dispatch([&] { ran = true; });
+    EXPECT_TRUE(ran);
+  });
+  std::promise<std::thread::id> where;
+  loop->dispatch([&] { where.set_value(std::this_thread::get_id()); });
+  EXPECT_NE(where.get_future().get(), std::this_thread::get_id());
+}
+
+TEST(EventLoop, RunSyncPropagatesExceptions) {
+  auto loop = EventLoop::create();
+  EXPECT_THROW(loop->run_sync([] { throw std::runtime_error("boom"); }), std::runtime_error);
+  try {
+    loop->run_sync([] { throw Error(Errc::invalid_state, "nope"); });
+    FAIL() << "no exception";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), Errc::invalid_state);
+  }
+  // Inline on the loop thread; an exception escaping a posted task is logged, not fatal.
+  loop->run_sync([&] {
+    EXPECT_THROW(loop->run_sync([] { throw std::logic_error("inline"); }), std::logic_error);
+  });
+  loop->post([] { throw std::runtime_error("swallowed"); });
+  int value = 0;
+  loop->run_sync([&] { value = 42; });
+  EXPECT_EQ(value, 42);
+}
+
+TEST(EventLoop, TimersFireInDeadlineOrderAndCancel) {
+  auto loop = EventLoop::create();
+  std::vector<int> fired;
+  std::vector<EventLoop::Timer> timers;
+  std::promise<void> done;
+  loop->run_sync([&] {
+    timers.push_back(loop->call_after(30ms, [&] { fired.push_back(30); }));
+    timers.push_back(loop->call_after(10ms, [&] { fired.push_back(10); }));
+    timers.push_back(loop->call_after(20ms, [&] { fired.push_back(20); }));
+    auto cancelled = loop->call_after(15ms, [&] { fired.push_back(15); });
+    EXPECT_TRUE(cancelled.pending());
+    cancelled.cancel();
+    EXPECT_FALSE(cancelled.pending());
+    {
+      auto dropped = loop->call_after(5ms, [&] { fired.push_back(5); });
+    }
+    // Moving keeps it armed; re-assigning cancels the old one.
+    auto moved = loop->call_after(25ms, [&] { fired.push_back(25); });
+    timers.push_back(std::move(moved));
+    auto reassigned = loop->call_after(12ms, [&] { fired.push_back(12); });
+    reassigned = loop->call_after(1ms, [&] { fired.push_back(1); });
+    timers.push_back(std::move(reassigned));
+    timers.push_back(loop->call_after(40ms, [&] { done.set_value(); }));
+  });
+  ASSERT_EQ(done.get_future().wait_for(2s), std::future_status::ready);
+  loop->run_sync([&] {
+    EXPECT_EQ(fired, (std::vector<int>{1, 10, 20, 25, 30}));
+    for (auto& t : timers) EXPECT_FALSE(t.pending());
+    timers.clear();
+  });
+}
+
+TEST(EventLoop, TimerPrecisionIsSubMillisecond) {
+  auto loop = EventLoop::create();
+  const std::vector<std::chrono::microseconds> delays = {2500us, 4100us, 7300us, 11000us, 3300us};
+  std::vector<std::chrono::microseconds> lateness(delays.size());
+  std::vector<EventLoop::Timer> timers;
+  std::atomic<int> remaining = int(delays.size());
+  loop->run_sync([&] {
+    for (std::size_t i = 0; i < delays.size(); ++i) {
+      auto deadline = Clock::now() + delays[i];
+      timers.push_back(loop->call_at(deadline, [&, i, deadline] {
+        lateness[i] =
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - deadline);
+        --remaining;
+      }));
+    }
+  });
+  ASSERT_TRUE(poll_until([&] { return remaining == 0; }, 2s));
+  loop->run_sync([&] { timers.clear(); });
+  auto sorted = lateness;
+  std::sort(sorted.begin(), sorted.end());
+  for (auto late : lateness) EXPECT_GE(late.count(), 0) << "a timer fired early";
+  EXPECT_LT(sorted[sorted.size() / 2], 2000us) << "median lateness";
+  EXPECT_LT(sorted.back(), 8000us) << "worst lateness (shared machine)";
+}
+
+TEST(EventLoop, DestroyedFromItsOwnThreadExitsWithoutJoining) {
+  const int baseline = count_threads_named("peer-loop");
+  auto loop = EventLoop::create();
+  ASSERT_EQ(count_threads_named("peer-loop"), baseline + 1);
+  auto* raw = loop.get();
+  auto holder = std::make_shared<std::shared_ptr<EventLoop>>(std::move(loop));
+  std::promise<void> gate;
+  auto gate_future = gate.get_future().share();
+  std::promise<void> destroyed;
+  std::atomic<bool> later_task_ran = false;
+  auto witness = std::make_shared<int>(0);  // captured by the dropped task: must be released
+  std::weak_ptr<int> witness_weak = witness;
+  EventLoop::Timer* leaked_timer = nullptr;
+
+  raw->post([gate_future] { gate_future.wait(); });  // hold the loop while we queue
+  raw->post([holder, &destroyed, &leaked_timer, raw] {
+    // A timer left armed must not fire after the loop is gone, nor crash.
+    leaked_timer = new EventLoop::Timer(raw->call_after(1ms, [] { std::abort(); }));
+    holder->reset();  // last reference, dropped on the loop thread itself
+    destroyed.set_value();
+  });
+  raw->post([&later_task_ran, witness] { later_task_ran = true; });
+  witness.reset();
+  holder.reset();
+  gate.set_value();
+
+  ASSERT_EQ(destroyed.get_future().wait_for(2s), std::future_status::ready);
+  EXPECT_TRUE(poll_until([&] { return count_threads_named("peer-loop") == baseline; }, 2s))
+      << "the loop thread did not exit";
+  EXPECT_FALSE(later_task_ran) << "tasks queued behind the destroying one must not run";
+  EXPECT_TRUE(witness_weak.expired()) << "dropped tasks must be destroyed";
+  std::this_thread::sleep_for(5ms);
+  delete leaked_timer;  // cancelling after the loop is gone is harmless
+}
+
+TEST(EventLoop, SharedDefaultLivesWhileHeld) {
+  const int baseline = count_threads_named("peer-loop");
+  auto a = EventLoop::shared_default();
+  auto b = EventLoop::shared_default();
+  EXPECT_EQ(a, b);
+  EXPECT_EQ(count_threads_named("peer-loop"), baseline + 1);
+  std::weak_ptr<EventLoop> weak = a;
+  a.reset();
+  EXPECT_FALSE(weak.expired());
+  b.reset();
+  EXPECT_TRUE(weak.expired());
+  EXPECT_EQ(count_threads_named("peer-loop"), baseline) << "joined when the last holder let go";
+  auto c = EventLoop::shared_default();
+  int value = 0;
+  c->run_sync([&] { value = 7; });
+  EXPECT_EQ(value, 7);
+}
+
+TEST(EventLoop, RunSyncOnDestroyedLoopDoesNotHang) {
+  auto loop = EventLoop::create();
+  auto* raw = loop.get();
+  auto holder = std::make_shared<std::shared_ptr<EventLoop>>(std::move(loop));
+  std::promise<void> gate;
+  auto gate_future = gate.get_future().share();
+  raw->post([gate_future] { gate_future.wait(); });
+  raw->post([holder] { holder->reset(); });
+  // run_sync's task lands behind the destroying task and is dropped: broken promise.
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(20ms);
+    gate.set_value();
+  });
+  holder.reset();
+  EXPECT_THROW(raw->run_sync([] {}), std::future_error);
+  releaser.join();
+}
+
+// ---------------------------------------------------------------- parse_ice_servers
+
+TEST(IceServers, ParsesEveryShape) {
+  using nlohmann::json;
+  auto one = peer::ice::parse_ice_servers("stun:stun.example.org");
+  ASSERT_EQ(one.size(), 1u);
+  EXPECT_EQ(one[0].type, IceServer::Type::stun);
+  EXPECT_EQ(one[0].host, "stun.example.org");
+  EXPECT_EQ(one[0].port, 3478);
+
+  auto strings = peer::ice::parse_ice_servers(json::array({"stun:1.2.3.4:19302", "stun:[::1]"}));
+  ASSERT_EQ(strings.size(), 2u);
+  EXPECT_EQ(strings[0].port, 19302);
+  EXPECT_EQ(strings[1].host, "::1");
+  EXPECT_EQ(strings[1].port, 3478);
+
+  auto object = peer::ice::parse_ice_servers(
+      json{{"urls", "turn:turn.example.org"}, {"username", "u"}, {"credential", "p"}});
+  ASSERT_EQ(object.size(), 1u);
+  EXPECT_EQ(object[0].type, IceServer::Type::turn);
+  EXPECT_EQ(object[0].transport, IceServer::Transport::udp);
+  EXPECT_EQ(object[0].username, "u");
+  EXPECT_EQ(object[0].credential, "p");
+
+  auto full = peer::ice::parse_ice_servers(json::parse(R"([
+      {"urls": ["turn:10.0.0.1:3479?transport=tcp", "turns:turn.example.org",
+                "TURN:[2001:db8::1]:5000?transport=udp"],
+       "username": "alice", "credential": "secret"},
+      {"urls": "stun:stun.l.google.com:19302"},
+      "stun:example.net",
+      {"url": "stun:legacy.example.org"}
+  ])"));
+  ASSERT_EQ(full.size(), 6u);
+  EXPECT_EQ(full[0], (IceServer{IceServer::Type::turn, "10.0.0.1", 3479, IceServer::Transport::tcp,
+                                "alice", "secret"}));
+  EXPECT_EQ(full[1], (IceServer{IceServer::Type::turns, "turn.example.org", 5349,
+                                IceServer::Transport::tcp, "alice", "secret"}));
+  EXPECT_EQ(full[2], (IceServer{IceServer::Type::turn, "2001:db8::1", 5000,
+                                IceServer::Transport::udp, "alice", "secret"}));
+  EXPECT_EQ(full[3].host, "stun.l.google.com");
+  EXPECT_EQ(full[3].port, 19302);
+  EXPECT_TRUE(full[3].username.empty());
+  EXPECT_EQ(full[4].host, "example.net");
+  EXPECT_EQ(full[5].host, "legacy.example.org");
+  EXPECT_EQ(peer::ice::to_string(full[2]), "turn:[2001:db8::1]:5000?transport=udp");
+
+  EXPECT_TRUE(peer::ice::parse_ice_servers(json::array()).empty());
+  EXPECT_TRUE(peer::ice::parse_ice_servers(json()).empty());
+}
+
+TEST(IceServers, RejectsBadInputNamingTheUrlAndWhy) {
+  using nlohmann::json;
+  struct Case {
+    json input;
+    std::string expected_in_message;
+  };
+  const std::vector<Case> cases = {
+      {json{{"urls", "turn:t.example.org"}}, "turn:t.example.org' : turn needs a username"},
+      {json{{"urls", "turn:t.example.org"}, {"username", "u"}},
+       "needs a username and a credential"},
+      {json{{"urls", "turns:t.example.org"}, {"credential", "p"}}, "turns needs a username"},
+      {json{{"urls", "turn:t"}, {"username", 5}, {"credential", "p"}},
+       "'username' must be a string"},
+      {"http://example.org", "unknown scheme 'http'"},
+      {"stun.example.org", "missing scheme"},
+      {"stuns:example.org", "stuns (STUN over TLS) is not supported"},
+      {"stun://example.org", "no '//'"},
+      {"stun:", "missing host"},
+      {"stun::3478", "missing host"},
+      {"stun:example.org:", "empty port"},
+      {"stun:example.org:99999", "out of range"},
+      {"stun:example.org:0", "out of range"},
+      {"stun:example.org:34a", "bad port '34a'"},
+      {"stun:[::1", "unterminated '['"},
+      {"stun:[::1]x", "expected ':port' after ']'"},
+      {"stun:::1", "IPv6 hosts need brackets"},
+      {"stun:ex ample.org", "invalid character ' '"},
+      {"stun:example.org?transport=udp", "stun urls take no '?' parameters"},
+      {json{{"urls", "turn:t?transport=sctp"}, {"username", "u"}, {"credential", "p"}},
+       "unknown transport 'sctp'"},
+      {json{{"urls", "turn:t?foo=bar"}, {"username", "u"}, {"credential", "p"}},
+       "unknown parameter 'foo=bar'"},
+      {json{{"urls", "turns:t?transport=udp"}, {"username", "u"}, {"credential", "p"}},
+       "turns over udp (DTLS) is not supported"},
+      {json{{"username", "u"}}, "missing 'urls'"},
+      {json{{"urls", json::array()}}, "'urls' is empty"},
+      {json{{"urls", json::array({1})}}, "'urls' entries must be strings"},
+      {json{{"urls", 3}}, "'urls' must be a string or an array"},
+      {json::array({42}), "expected a url string or an object"},
+      {json(17), "expected an array, an object or a url string"},
+  };
+  for (const auto& c : cases) {
+    try {
+      peer::ice::parse_ice_servers(c.input);
+      ADD_FAILURE() << "accepted " << c.input.dump();
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), Errc::invalid_argument) << c.input.dump();
+      std::string expected = c.expected_in_message;
+      // The first case checks the url is named too ("ice server url 'turn:...': ...").
+      expected.erase(std::remove(expected.begin(), expected.end(), ' '), expected.end());
+      std::string message = e.what();
+      std::string squeezed = message;
+      squeezed.erase(std::remove(squeezed.begin(), squeezed.end(), ' '), squeezed.end());
+      EXPECT_NE(squeezed.find(expected), std::string::npos)
+          << "message: " << message << "\nexpected: " << c.expected_in_message;
+      if (c.input.is_string()) {
+        EXPECT_NE(message.find(c.input.get<std::string>()), std::string::npos) << message;
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- IceTransport
+
+namespace {
+
+// One side of a test connection. Everything in it is touched on the loop thread only; the
+// test thread reads it through run_sync.
+struct Side {
+  std::unique_ptr<IceTransport> ice;
+  std::vector<std::string> candidates;
+  std::vector<IceState> states;
+  std::vector<std::string> errors;
+  std::vector<std::string> received;
+  std::string local_pair, remote_pair;
+  bool gathering_done = false;
+  bool destroy_on_receive = false;    // reset `ice` from inside on_receive
+  bool destroy_on_connected = false;  // reset `ice` from inside on_state(connected)
+  Clock::time_point gather_started, connected_at, gathering_done_at;
+};
+
+class IcePair : public ::testing::Test {
+ protected:
+  void SetUp() override { loop_ = EventLoop::create(); }
+  void TearDown() override {
+    if (!loop_) return;
+    loop_->run_sync([&] {
+      a_.ice.reset();
+      b_.ice.reset();
+    });
+  }
+
+  static IceConfig local_config(bool controlling) {
+    IceConfig config;
+    config.local_addresses = {"127.0.0.1"};
+    config.controlling = controlling;
+    return config;
+  }
+
+  peer::ice::IceCallbacks callbacks_for(Side& self, Side& other) {
+    peer::ice::IceCallbacks cb;
+    cb.on_candidate = [&self, &other](const std::string& candidate) {
+      ASSERT_TRUE(self.ice);
+      self.candidates.push_back(candidate);
+      if (other.ice) other.ice->add_remote_candidate(candidate);
+    };
+    cb.on_gathering_done = [&self, &other] {
+      ASSERT_TRUE(self.ice);
+      self.gathering_done = true;
+      self.gathering_done_at = Clock::now();
+      if (other.ice) other.ice->remote_gathering_done();
+    };
+    cb.on_state = [&self](IceState state) {
+      Side& side = self;  // the closure dies with `side.ice` below
+      side.states.push_back(state);
+      if (state == IceState::connected) side.connected_at = Clock::now();
+      if (state == IceState::connected && side.destroy_on_connected) side.ice.reset();
+    };
+    cb.on_selected_pair = [&self](const std::string& local, const std::string& remote) {
+      self.local_pair = local;
+      self.remote_pair = remote;
+    };
+    cb.on_receive = [&self](std::span<const std::byte> data) {
+      Side& side = self;
+      side.received.push_back(text_of(data));
+      if (side.destroy_on_receive) side.ice.reset();
+    };
+    cb.on_error = [&self](const std::string& message) { self.errors.push_back(message); };
+    return cb;
+  }
+
+  // Both transports are created, exchange credentials and gather; candidates trickle across.
+  void start(IceConfig ca, IceConfig cb) {
+    loop_->run_sync([&] {
+      a_.ice = std::make_unique<IceTransport>(*loop_, ca, callbacks_for(a_, b_));
+      b_.ice = std::make_unique<IceTransport>(*loop_, cb, callbacks_for(b_, a_));
+      a_.ice->set_remote_credentials(b_.ice->local_ufrag(), b_.ice->local_pwd());
+      b_.ice->set_remote_credentials(a_.ice->local_ufrag(), a_.ice->local_pwd());
+      a_.gather_started = b_.gather_started = Clock::now();
+      a_.ice->gather();
+      b_.ice->gather();
+    });
+  }
+
+  bool connected(Side& side) {
+    bool result = false;
+    loop_->run_sync([&] {
+      auto state = side.ice->state();
+      result = state == IceState::connected || state == IceState::completed;
+    });
+    return result;
+  }
+
+  // Sends `count` datagrams each way and checks they all arrive intact.
+  void exchange(int count) {
+    loop_->run_sync([&] {
+      for (int i = 0; i < count; ++i) {
+        EXPECT_TRUE(a_.ice->send(bytes_of("from a #" + std::to_string(i))));
+        EXPECT_TRUE(b_.ice->send(bytes_of("from b #" + std::to_string(i))));
+      }
+    });
+    auto got_all = [&] {
+      std::size_t a = 0, b = 0;
+      loop_->run_sync([&] {
+        a = a_.received.size();
+        b = b_.received.size();
+      });
+      return a >= std::size_t(count) && b >= std::size_t(count);
+    };
+    ASSERT_TRUE(poll_until(got_all, 3s));
+    loop_->run_sync([&] {
+      std::set<std::string> at_a(a_.received.begin(), a_.received.end());
+      std::set<std::string> at_b(b_.received.begin(), b_.received.end());
+      for (int i = 0; i < count; ++i) {
+        EXPECT_TRUE(at_b.count("from a #" + std::to_string(i))) << i;
+        EXPECT_TRUE(at_a.count("from b #" + std::to_string(i))) << i;
+      }
+      EXPECT_EQ(a_.received.size(), std::size_t(count));
+      EXPECT_EQ(b_.received.size(), std::size_t(count));
+    });
+  }
+
+  void report_setup_time(const char* what) {
+    loop_->run_sync([&] {
+      auto ms = [](Clock::duration d) {
+        return std::chrono::duration<double, std::milli>(d).count();
+      };
+      std::printf("[ setup    ] %s: gather->connected controlling %.1f ms, controlled %.1f ms\n",
+                  what, ms(a_.connected_at - a_.gather_started),
+                  ms(b_.connected_at - b_.gather_started));
+    });
+  }
+
+  std::shared_ptr<EventLoop> loop_;
+  Side a_, b_;
+};
+
+}  // namespace
+
+TEST_F(IcePair, ConnectsOverUdpAndExchangesData) {
+  auto a = local_config(true);
+  auto b = local_config(false);
+  a.tcp = b.tcp = false;  // host UDP only: the fastest path, what we time
+  loop_->run_sync([&] {
+    a_.ice = std::make_unique<IceTransport>(*loop_, a, callbacks_for(a_, b_));
+    EXPECT_FALSE(a_.ice->send(bytes_of("too early")));
+    EXPECT_EQ(a_.ice->state(), IceState::new_);
+    a_.ice.reset();
+  });
+  start(a, b);
+  ASSERT_TRUE(poll_until([&] { return connected(a_) && connected(b_); }, 5s));
+  report_setup_time("udp");
+  exchange(20);
+  EXPECT_TRUE(poll_until(
+      [&] {
+        bool done = false;
+        loop_->run_sync([&] { done = a_.gathering_done && b_.gathering_done; });
+        return done;
+      },
+      3s));
+  loop_->run_sync([&] {
+    std::printf("[ gather   ] done after %.1f ms\n",
+                std::chrono::duration<double, std::milli>(a_.gathering_done_at - a_.gather_started)
+                    .count());
+    ASSERT_FALSE(a_.candidates.empty());
+    for (const auto& c : a_.candidates) {
+      EXPECT_TRUE(c.starts_with("candidate:")) << c;
+      EXPECT_EQ(c.find('\r'), std::string::npos);
+      EXPECT_EQ(c.find('\n'), std::string::npos);
+      EXPECT_NE(c.find(" 127.0.0.1 "), std::string::npos) << c;
+    }
+    EXPECT_TRUE(a_.local_pair.starts_with("host udp 127.0.0.1:")) << a_.local_pair;
+    EXPECT_TRUE(a_.remote_pair.starts_with("host udp 127.0.0.1:")) << a_.remote_pair;
+    EXPECT_EQ(a_.states.front(), IceState::checking);
+    auto it = std::find(a_.states.begin(), a_.states.end(), IceState::connected);
+    EXPECT_NE(it, a_.states.end());
+    EXPECT_TRUE(a_.errors.empty());
+    EXPECT_TRUE(b_.errors.empty());
+  });
+  // Stays up, and completes (libnice READY) after the remaining checks.
+  EXPECT_TRUE(poll_until(
+      [&] {
+        IceState s{};
+        loop_->run_sync([&] { s = a_.ice->state(); });
+        return s == IceState::completed;
+      },
+      3s));
+}
+
+TEST_F(IcePair, ConnectsOverIceTcp) {
+  auto a = local_config(true);
+  auto b = local_config(false);
+  a.udp = b.udp = false;
+  start(a, b);
+  ASSERT_TRUE(poll_until([&] { return connected(a_) && connected(b_); }, 5s));
+  report_setup_time("tcp");
+  exchange(20);
+  loop_->run_sync([&] {
+    for (const auto& c : a_.candidates) EXPECT_NE(c.find(" TCP "), std::string::npos) << c;
+    EXPECT_TRUE(a_.local_pair.starts_with("host tcp-")) << a_.local_pair;
+    EXPECT_TRUE(b_.remote_pair.starts_with("host tcp-")) << b_.remote_pair;
+  });
+}
+
+TEST_F(IcePair, RemoteCandidateErrors) {
+  loop_->run_sync([&] {
+    a_.ice = std::make_unique<IceTransport>(*loop_, local_config(true), callbacks_for(a_, b_));
+    auto expect_bad = [&](const std::string& candidate, const std::string& why) {
+      try {
+        a_.ice->add_remote_candidate(candidate);
+        ADD_FAILURE() << "accepted " << candidate;
+      } catch (const Error& e) {
+        EXPECT_EQ(e.code(), Errc::bad_candidate);
+        std::string message = e.what();
+        EXPECT_NE(message.find(why), std::string::npos) << message;
+      }
+    };
+    expect_bad("candidate:garbage", "cannot parse ICE candidate 'candidate:garbage'");
+    expect_bad("typ host", "does not start with 'candidate:'");
+    expect_bad("candidate:1 2 UDP 2122252543 127.0.0.1 5000 typ host", "component 2");
+    expect_bad("candidate:1 1 UDP 2122252543 4e1f6b2c.local 5000 typ host", "mDNS");
+    EXPECT_NO_THROW(a_.ice->add_remote_candidate(
+        "a=candidate:1 1 UDP 2122252543 127.0.0.1 5000 typ host generation 0 ufrag x\r\n"));
+    EXPECT_NO_THROW(a_.ice->add_remote_candidate(
+        "candidate:2 1 TCP 1015022079 127.0.0.1 9 typ host tcptype active"));
+    EXPECT_NO_THROW(a_.ice->add_remote_candidate(""));  // end-of-candidates
+  });
+  EXPECT_EQ(peer::ice::to_string(IceState::new_), "new");
+  EXPECT_EQ(peer::ice::to_string(IceState::completed), "completed");
+}
+
+TEST_F(IcePair, DestroyingTransportsClosesTheirSockets) {
+  const int before = count_socket_fds();
+  start(local_config(true), local_config(false));  // UDP and TCP
+  ASSERT_TRUE(poll_until([&] { return connected(a_) && connected(b_); }, 5s));
+  exchange(3);
+  EXPECT_GT(count_socket_fds(), before);
+  loop_->run_sync([&] {
+    a_.ice.reset();
+    b_.ice.reset();
+  });
+  EXPECT_EQ(count_socket_fds(), before);
+}
+
+TEST_F(IcePair, DestroyingFromItsOwnCallbackIsSafe) {
+  const int before = count_socket_fds();
+  // Round 1: the controlling side destroys itself from inside its receive callback.
+  a_.destroy_on_receive = true;
+  start(local_config(true), local_config(false));
+  ASSERT_TRUE(poll_until([&] { return connected(a_) && connected(b_); }, 5s));
+  loop_->run_sync([&] { EXPECT_TRUE(b_.ice->send(bytes_of("bye"))); });
+  ASSERT_TRUE(poll_until(
+      [&] {
+        bool gone = false;
+        loop_->run_sync([&] { gone = a_.ice == nullptr; });
+        return gone;
+      },
+      2s));
+  loop_->run_sync([&] {
+    EXPECT_EQ(a_.received, std::vector<std::string>{"bye"});
+    b_.ice.reset();
+    a_ = Side{};
+    b_ = Side{};
+  });
+  // Round 2: both destroy themselves from inside on_state(connected), i.e. from inside a
+  // libnice signal emission.
+  a_.destroy_on_connected = b_.destroy_on_connected = true;
+  start(local_config(true), local_config(false));
+  ASSERT_TRUE(poll_until(
+      [&] {
+        bool gone = false;
+        loop_->run_sync([&] { gone = a_.ice == nullptr && b_.ice == nullptr; });
+        return gone;
+      },
+      5s));
+  std::this_thread::sleep_for(50ms);  // any stray event would run (and crash) now
+  loop_->run_sync([] {});
+  EXPECT_EQ(count_socket_fds(), before);
+}
+
+// ---------------------------------------------------------------- TURN
+
+TEST_F(IcePair, RelayOnlyConnectsThroughCoturn) {
+  ASSERT_TRUE(peer::test::TurnServer::available()) << "turnserver (coturn) not installed: run scripts/deps.sh test";
+  peer::test::TurnServer turn;
+  const int before = count_socket_fds();
+  auto a = local_config(true);
+  auto b = local_config(false);
+  a.relay_only = b.relay_only = true;
+  a.servers = b.servers = peer::ice::parse_ice_servers(turn.ice_servers_json());
+  start(a, b);
+  ASSERT_TRUE(poll_until([&] { return connected(a_) && connected(b_); }, 8s)) << turn.log();
+  report_setup_time("relay");
+  exchange(20);
+  loop_->run_sync([&] {
+    ASSERT_FALSE(a_.candidates.empty());
+    for (const auto& c : a_.candidates) EXPECT_NE(c.find(" typ relay"), std::string::npos) << c;
+    for (const auto& c : b_.candidates) EXPECT_NE(c.find(" typ relay"), std::string::npos) << c;
+    EXPECT_TRUE(a_.local_pair.starts_with("relay udp 127.0.0.1:")) << a_.local_pair;
+    EXPECT_TRUE(b_.local_pair.starts_with("relay udp 127.0.0.1:")) << b_.local_pair;
+    EXPECT_TRUE(a_.errors.empty());
+    a_.ice.reset();
+    b_.ice.reset();
+  });
+  // The TURN allocations are released first (one RTT), then the sockets close.
+  EXPECT_TRUE(poll_until([&] { return count_socket_fds() == before; }, 1s));
+}
+
+TEST_F(IcePair, DroppingTheLoopRightAfterTurnTransportsStillClosesEverything) {
+  ASSERT_TRUE(peer::test::TurnServer::available()) << "turnserver (coturn) not installed: run scripts/deps.sh test";
+  peer::test::TurnServer turn;
+  const int before = count_socket_fds();
+  const int threads_before = count_threads_named("peer-loop");
+  auto a = local_config(true);
+  auto b = local_config(false);
+  a.relay_only = b.relay_only = true;
+  a.servers = b.servers = peer::ice::parse_ice_servers(turn.ice_servers_json());
+  start(a, b);
+  ASSERT_TRUE(poll_until([&] { return connected(a_) && connected(b_); }, 8s)) << turn.log();
+  loop_->run_sync([&] {
+    a_.ice.reset();
+    b_.ice.reset();
+  });
+  auto t0 = Clock::now();
+  loop_.reset();  // joins once the deallocations are answered (EventLoop::linger)
+  auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0);
+  EXPECT_LT(waited, 1000ms);
+  EXPECT_EQ(count_socket_fds(), before);
+  EXPECT_EQ(count_threads_named("peer-loop"), threads_before - 1);
+}
+
+TEST_F(IcePair, RelayOnlyWithWrongPasswordFailsFast) {
+  ASSERT_TRUE(peer::test::TurnServer::available()) << "turnserver (coturn) not installed: run scripts/deps.sh test";
+  peer::test::TurnServer turn;
+  auto config = local_config(true);
+  config.relay_only = true;
+  config.servers = peer::ice::parse_ice_servers(turn.ice_servers_json("udp", "wrong-password"));
+  auto started = Clock::now();
+  loop_->run_sync([&] {
+    a_.ice = std::make_unique<IceTransport>(*loop_, config, callbacks_for(a_, b_));
+    a_.ice->gather();
+  });
+  auto failed = [&] {
+    bool result = false;
+    loop_->run_sync([&] { result = a_.ice->state() == IceState::failed && !a_.errors.empty(); });
+    return result;
+  };
+  ASSERT_TRUE(poll_until(failed, 5s));
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+  std::printf("[ turn     ] wrong password reported after %lld ms\n",
+              static_cast<long long>(took.count()));
+  loop_->run_sync([&] {
+    EXPECT_NE(a_.errors.front().find("no relay candidate from TURN 127.0.0.1:" +
+                                     std::to_string(turn.port())),
+              std::string::npos)
+        << a_.errors.front();
+    EXPECT_TRUE(a_.candidates.empty());
+    EXPECT_EQ(a_.states.back(), IceState::failed);
+  });
+}
+
+TEST_F(IcePair, RelayOnlyWithoutTurnServerFails) {
+  auto config = local_config(true);
+  config.relay_only = true;
+  loop_->run_sync([&] {
+    a_.ice = std::make_unique<IceTransport>(*loop_, config, callbacks_for(a_, b_));
+    a_.ice->gather();
+    EXPECT_TRUE(a_.errors.empty()) << "reported from inside gather()";
+  });
+  loop_->run_sync([&] {
+    ASSERT_EQ(a_.errors.size(), 1u);
+    EXPECT_NE(a_.errors[0].find("TURN"), std::string::npos);
+    EXPECT_EQ(a_.ice->state(), IceState::failed);
+    EXPECT_EQ(a_.states, std::vector<IceState>{IceState::failed});
+  });
+}
+
+TEST_F(IcePair, StunAndTurnServersAddRelayCandidatesNextToHostOnes) {
+  ASSERT_TRUE(peer::test::TurnServer::available()) << "turnserver (coturn) not installed: run scripts/deps.sh test";
+  peer::test::TurnServer turn;
+  auto servers = turn.ice_servers_json("tcp");  // TURN over TCP to the server
+  servers.push_back("stun:127.0.0.1:" + std::to_string(turn.port()));
+  auto a = local_config(true);
+  auto b = local_config(false);
+  a.tcp = b.tcp = false;
+  a.servers = b.servers = peer::ice::parse_ice_servers(servers);
+  start(a, b);
+  ASSERT_TRUE(poll_until([&] { return connected(a_) && connected(b_); }, 5s)) << turn.log();
+  ASSERT_TRUE(poll_until(
+      [&] {
+        bool done = false;
+        loop_->run_sync([&] { done = a_.gathering_done && b_.gathering_done; });
+        return done;
+      },
+      3s));
+  exchange(5);
+  loop_->run_sync([&] {
+    auto has = [](const std::vector<std::string>& candidates, const char* type) {
+      return std::any_of(candidates.begin(), candidates.end(),
+                         [&](const std::string& c) { return c.find(type) != std::string::npos; });
+    };
+    EXPECT_TRUE(has(a_.candidates, " typ host")) << ::testing::PrintToString(a_.candidates);
+    EXPECT_TRUE(has(a_.candidates, " typ relay")) << ::testing::PrintToString(a_.candidates);
+    EXPECT_TRUE(has(b_.candidates, " typ relay")) << ::testing::PrintToString(b_.candidates);
+    EXPECT_TRUE(a_.errors.empty()) << ::testing::PrintToString(a_.errors);
+    EXPECT_TRUE(a_.local_pair.starts_with("host udp")) << a_.local_pair;  // host beats relay
+  });
+}
+
+TEST_F(IcePair, RelayOnlyWithUnreachableTurnServerFailsInSeconds) {
+  // A loopback port nobody listens on (taken and released): the allocation gets no answer.
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int port = ntohs(addr.sin_port);
+  ::close(fd);
+
+  auto config = local_config(true);
+  config.relay_only = true;
+  config.servers = peer::ice::parse_ice_servers(nlohmann::json{
+      {"urls", "turn:127.0.0.1:" + std::to_string(port)}, {"username", "u"}, {"credential", "p"}});
+  auto started = Clock::now();
+  loop_->run_sync([&] {
+    a_.ice = std::make_unique<IceTransport>(*loop_, config, callbacks_for(a_, b_));
+    a_.ice->gather();
+  });
+  auto failed = [&] {
+    bool result = false;
+    loop_->run_sync([&] { result = a_.ice->state() == IceState::failed; });
+    return result;
+  };
+  ASSERT_TRUE(poll_until(failed, 6s));
+  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+  std::printf("[ turn     ] unreachable TURN reported after %lld ms\n",
+              static_cast<long long>(took.count()));
+  loop_->run_sync([&] {
+    ASSERT_FALSE(a_.errors.empty());
+    EXPECT_NE(a_.errors[0].find("no relay candidate from TURN 127.0.0.1:" + std::to_string(port)),
+              std::string::npos)
+        << a_.errors[0];
+  });
+}
