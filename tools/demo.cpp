@@ -26,8 +26,8 @@ struct Timeline {
   void print(std::string_view who, std::string_view what) {
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
     std::lock_guard lock(mutex);
-    std::printf("%9.3f ms  %-6s %.*s\n", ms, std::string(who).c_str(), static_cast<int>(what.size()),
-                what.data());
+    std::printf("%9.3f ms  %-6s %.*s\n", ms, std::string(who).c_str(),
+                static_cast<int>(what.size()), what.data());
     std::fflush(stdout);
   }
 };
@@ -43,7 +43,8 @@ int run_demo(const std::string& address, double timeout_s, bool client_offers) {
     subs.push_back(p.on("change", [&timeline, who](const json& key, const json& value) {
       const std::string k = key.get<std::string>();
       if (k == "local" || k == "remote" || k == "servers" || k == "addresses") return;
-      timeline.print(who, fmt::format("{} = {}", k, value.is_string() ? value.get<std::string>() : value.dump()));
+      timeline.print(who, fmt::format("{} = {}", k,
+                                      value.is_string() ? value.get<std::string>() : value.dump()));
     }));
     subs.push_back(p.on("candidate", [&timeline, who](const json& c) {
       timeline.print(who, fmt::format("candidate {}", c["candidate"].get<std::string>()));
@@ -79,10 +80,12 @@ int run_demo(const std::string& address, double timeout_s, bool client_offers) {
   offerer.offer();
 
   std::unique_lock lock(timeline.mutex);
-  const bool done = timeline.changed.wait_for(
-      lock, std::chrono::duration<double>(timeout_s), [&] { return timeline.settled >= 2 || timeline.failed; });
+  const bool done = timeline.changed.wait_for(lock, std::chrono::duration<double>(timeout_s), [&] {
+    return timeline.settled >= 2 || timeline.failed;
+  });
   lock.unlock();
-  const double total = std::chrono::duration<double, std::milli>(Clock::now() - timeline.start).count();
+  const double total =
+      std::chrono::duration<double, std::milli>(Clock::now() - timeline.start).count();
   int code = 0;
   if (!done) {
     std::printf("timed out after %.1f s\n", timeout_s);
@@ -91,10 +94,12 @@ int run_demo(const std::string& address, double timeout_s, bool client_offers) {
     std::printf("failed after %.3f ms\n", total);
     code = 1;
   } else {
-    std::printf("connected: ICE pair %s <-> %s, DTLS %s (offerer is the DTLS %s), %.3f ms from offer\n",
-                offerer.get("pair").value("local", "?").c_str(), offerer.get("pair").value("remote", "?").c_str(),
-                offerer.get("fingerprint").get<std::string>().substr(0, 20).c_str(),
-                offerer.get("role").get<std::string>().c_str(), total);
+    std::printf(
+        "connected: ICE pair %s <-> %s, DTLS %s (offerer is the DTLS %s), %.3f ms from offer\n",
+        offerer.get("pair").value("local", "?").c_str(),
+        offerer.get("pair").value("remote", "?").c_str(),
+        offerer.get("fingerprint").get<std::string>().substr(0, 20).c_str(),
+        offerer.get("role").get<std::string>().c_str(), total);
   }
   subs.clear();
   offerer.close();
@@ -105,13 +110,17 @@ int run_demo(const std::string& address, double timeout_s, bool client_offers) {
 }  // namespace
 
 void add_demo(CLI::App& app, int& exit_code) {
-  auto* demo = app.add_subcommand("demo", "two local peers connect over loopback and print their timeline");
+  auto* demo =
+      app.add_subcommand("demo", "two local peers connect over loopback and print their timeline");
   static std::string address = "127.0.0.1";
   static double timeout_s = 10;
   static bool client_offers = false;
-  demo->add_option("--address", address, "local address both peers gather on")->capture_default_str();
-  demo->add_option("--timeout", timeout_s, "seconds to wait for the connection")->capture_default_str();
-  demo->add_flag("--offerer-client", client_offers, "make the offerer the DTLS client (answer setup:passive)");
+  demo->add_option("--address", address, "local address both peers gather on")
+      ->capture_default_str();
+  demo->add_option("--timeout", timeout_s, "seconds to wait for the connection")
+      ->capture_default_str();
+  demo->add_flag("--offerer-client", client_offers,
+                 "make the offerer the DTLS client (answer setup:passive)");
   demo->callback([&exit_code] { exit_code = run_demo(address, timeout_s, client_offers); });
 }
 

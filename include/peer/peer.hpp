@@ -1,0 +1,113 @@
+#pragma once
+// peer::Peer — a WebRTC peer connection that is an observable key/value store.
+//
+// The C++ counterpart of the 2014 JavaScript component `peer`: configuration
+// (`servers`, `optional`, `mandatory`, ...) and the connection's own state
+// (`signaling`, `gathering`, `ice`, `dtls`, `connection`) live in the store, so a
+// plugin observes the connection with `on("change connection", ...)` like any key.
+// Everything beyond the core verbs comes as a plugin through `use()`.
+//
+//   peer::Peer a, b;
+//   a.set("addresses", {"127.0.0.1"});                 // pin ICE to loopback
+//   auto on_offer = a.on("offer", [&](const json& offer) { b.remote(offer); b.answer(); });
+//   auto on_answer = b.on("answer", [&](const json& answer) { a.remote(answer); });
+//   auto a_ice = a.on("candidate", [&](const json& c) { b.ice(c); });
+//   auto b_ice = b.on("candidate", [&](const json& c) { a.ice(c); });
+//   a.offer();
+//
+// Threads (docs/architecture.md): a peer lives on one event-loop thread. Every public
+// method may be called from any thread; called from a thread of your own it runs on the
+// loop and returns when done (so misuse throws peer::Error right there). Callbacks and
+// events run on the loop thread, in order, never nested inside another library call.
+// close() may be called anywhere, including inside a callback; no callback runs after
+// it returns. Destroying the last handle closes the peer.
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <peer/error.hpp>
+#include <peer/store.hpp>
+
+namespace peer {
+
+namespace detail {
+class PeerImpl;
+class PeerHandle;
+}  // namespace detail
+
+// Store keys the peer reads (set them before create()/offer()/answer()):
+//   servers             RTCIceServer list, as a browser takes it:
+//                       [{"urls": ["stun:host:3478", "turn:host?transport=tcp"],
+//                         "username": "u", "credential": "p"}] (or plain url strings)
+//   iceTransportPolicy  "all" (default) or "relay"
+//   addresses           ["127.0.0.1", ...]: gather ICE candidates only on these local
+//                       addresses (default: every interface except loopback)
+//   certificate         {"cert": PEM, "key": PEM}: the DTLS identity (default: a fresh
+//                       ECDSA P-256 self-signed certificate per peer)
+//   optional, mandatory constraints, kept for plugins (the seed's names)
+// Store keys the peer writes (observe them with "change <key>"):
+//   signaling   "stable" | "have-local-offer" | "have-remote-offer" | "closed"
+//   gathering   "new" | "gathering" | "complete"
+//   ice         "new" | "checking" | "connected" | "completed" | "failed" | "disconnected" |
+//   "closed" dtls        "new" | "connecting" | "connected" | "failed" | "closed" connection  "new"
+//   | "connecting" | "connected" | "failed" | "closed" role        "client" | "server" (the DTLS
+//   role, from a=setup) pair        {"local": "...", "remote": "..."}: the selected ICE candidate
+//   pair fingerprint the local certificate's "sha-256 AB:CD:..."
+// Events (besides the store's change/deleted events):
+//   create                   the connection was built
+//   before offer, before answer   emitted first; a listener may still change the store
+//   offer, answer (queued)   {"type": "offer"|"answer", "sdp": "..."}
+//   candidate                {"candidate": "candidate:...", "sdpMid": "0", "sdpMLineIndex": 0}
+//   ready                    gathering is complete (for signaling without trickle)
+//   error                    {"code": "bad_sdp", "message": "..."}: bad remote input or a
+//                            failure of the connection; the peer stays usable for input errors
+class Peer : public Store {
+ public:
+  using DescriptionCallback = std::function<void(const json& description)>;
+  using SdpFilter = std::function<std::string(std::string sdp)>;
+
+  // `servers` is stored under "servers" (same shapes as the key above).
+  explicit Peer(json servers = json::array());
+  ~Peer();
+  Peer(const Peer&) = default;
+  Peer& operator=(const Peer&) = default;
+  Peer(Peer&&) noexcept = default;
+  Peer& operator=(Peer&&) noexcept = default;
+
+  // Builds the connection (ICE agent, certificate) from the store; emits "create".
+  // offer() and answer() call it when it has not been called.
+  void create();
+  // Creates an offer, applies it as the local description, emits "before offer" first and
+  // the queued "offer" event after; `fn` (optional) gets the description too.
+  // Options: {"iceRestart": false} is accepted and ignored for now.
+  void offer(DescriptionCallback fn = {}, json options = json::object());
+  // Answers the remote offer (throws invalid_state without one). Options:
+  // {"setup": "active" | "passive"}: our DTLS role (default "active" = DTLS client).
+  void answer(DescriptionCallback fn = {}, json options = json::object());
+  // Applies a local description ({"type","sdp"}); offer()/answer() do this themselves.
+  void local(const json& description);
+  // Applies the remote description. A malformed one becomes an "error" event naming the
+  // problem (nothing already accepted is lost); a call in the wrong state throws.
+  void remote(const json& description);
+  // Adds a remote candidate ({"candidate","sdpMid","sdpMLineIndex"}, or the bare string).
+  // An empty or null candidate means end-of-candidates. Candidates that arrive before the
+  // remote description are kept and applied after it, in order.
+  void ice(const json& candidate);
+  // Adds a filter run over every local SDP before it is applied (the seed's hooks).
+  void codec(SdpFilter filter);
+  // Closes the connection: state "closed", sockets released, no callback after return.
+  void close();
+
+  // Plugins are callables taking Peer& (and optional arguments): the seed's use().
+  template <class Plugin, class... Args>
+  decltype(auto) use(Plugin&& plugin, Args&&... args) {
+    return std::invoke(std::forward<Plugin>(plugin), *this, std::forward<Args>(args)...);
+  }
+
+ private:
+  std::shared_ptr<detail::PeerHandle> handle_;
+  detail::PeerImpl& impl() const;
+};
+
+}  // namespace peer

@@ -1,0 +1,64 @@
+#include "peer/peer.hpp"
+
+#include "api/peer_impl.hpp"
+
+namespace peer {
+
+Peer::Peer(json servers) {
+  set("servers", std::move(servers));
+  // The state keys exist from the start, so get("connection") is never null.
+  set(json{{"signaling", "stable"},
+           {"gathering", "new"},
+           {"ice", "new"},
+           {"dtls", "new"},
+           {"connection", "new"}});
+  handle_ = std::make_shared<detail::PeerHandle>(std::make_shared<detail::PeerImpl>(Store(*this)));
+}
+
+Peer::~Peer() = default;
+
+detail::PeerImpl& Peer::impl() const {
+  return handle_->impl();
+}
+
+void Peer::create() {
+  auto& i = impl();
+  i.call([&] { i.create(); });
+}
+
+void Peer::offer(DescriptionCallback fn, json options) {
+  auto& i = impl();
+  i.call([&i, fn = std::move(fn), options = std::move(options)] { i.offer(fn, options); });
+}
+
+void Peer::answer(DescriptionCallback fn, json options) {
+  auto& i = impl();
+  i.call([&i, fn = std::move(fn), options = std::move(options)] { i.answer(fn, options); });
+}
+
+void Peer::local(const json& description) {
+  auto& i = impl();
+  i.call([&i, description] { i.local(description); });
+}
+
+void Peer::remote(const json& description) {
+  auto& i = impl();
+  i.call([&i, description] { i.remote(description); });
+}
+
+void Peer::ice(const json& candidate) {
+  auto& i = impl();
+  i.call([&i, candidate] { i.ice(candidate); });
+}
+
+void Peer::codec(SdpFilter filter) {
+  auto& i = impl();
+  i.call([&i, filter = std::move(filter)] { i.codec(filter); });
+}
+
+void Peer::close() {
+  auto& i = impl();
+  i.call([&i] { i.close(); });
+}
+
+}  // namespace peer

@@ -1,0 +1,542 @@
+#include "api/peer_impl.hpp"
+
+#include <openssl/rand.h>
+
+#include <fmt/format.h>
+
+#include "core/demux.hpp"
+#include "core/sdp/candidate.hpp"
+#include "ice/ice_server.hpp"
+
+namespace peer::detail {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Early DTLS datagrams are few (a first flight); more than this is not a handshake.
+constexpr std::size_t kMaxEarlyDatagrams = 32;
+constexpr std::size_t kMaxEarlyCandidates = 1000;
+
+std::uint64_t random_session_id() {
+  std::uint64_t id = 0;
+  RAND_bytes(reinterpret_cast<unsigned char*>(&id), sizeof id);
+  return id & 0x3fffffffffffffffULL;  // RFC 8866 section 5.2 suggests a 63-bit NTP-like value
+}
+
+std::string_view dtls_state_name(dtls::DtlsState s) {
+  switch (s) {
+    case dtls::DtlsState::new_:
+      return "new";
+    case dtls::DtlsState::connecting:
+      return "connecting";
+    case dtls::DtlsState::connected:
+      return "connected";
+    case dtls::DtlsState::failed:
+      return "failed";
+    case dtls::DtlsState::closed:
+      return "closed";
+  }
+  return "new";
+}
+
+}  // namespace
+
+PeerImpl::PeerImpl(Store store)
+    : store_(std::move(store)), loop_(runtime::EventLoop::shared_default()) {
+  session_id_ = random_session_id();
+  // Every event of this peer runs on its loop, from the top of the loop: never nested
+  // inside libnice, OpenSSL or our own protocol code (docs/architecture.md section 3).
+  std::weak_ptr<runtime::EventLoop> weak_loop = loop_;
+  store_.set_dispatcher([weak_loop](std::function<void()> fn) {
+    if (auto loop = weak_loop.lock()) loop->post(std::move(fn));
+  });
+}
+
+PeerImpl::~PeerImpl() = default;
+
+void PeerImpl::call(std::function<void()> fn) {
+  if (loop_->in_loop_thread()) {
+    fn();
+  } else if (runtime::EventLoop::on_any_loop_thread()) {
+    // Blocking one loop on another could deadlock both; post and report errors as events.
+    loop_->post([self = shared_from_this(), fn = std::move(fn)] {
+      try {
+        fn();
+      } catch (const Error& e) {
+        self->report_error(e.code(), e.what());
+      }
+    });
+  } else {
+    loop_->run_sync(std::move(fn));
+  }
+}
+
+void PeerImpl::require_open(const char* verb) const {
+  if (closed_) throw Error(Errc::closed, fmt::format("{}(): the peer is closed", verb));
+}
+
+void PeerImpl::set_state(const char* key, std::string_view value) {
+  if (store_.get(key) != value) store_.set(key, std::string(value));
+}
+
+void PeerImpl::set_signaling(Signaling s) {
+  signaling_ = s;
+  static constexpr const char* kNames[] = {"stable", "have-local-offer", "have-remote-offer",
+                                           "closed"};
+  set_state("signaling", kNames[static_cast<int>(s)]);
+}
+
+void PeerImpl::report_error(Errc code, const std::string& message) {
+  if (closed_) return;
+  store_.emit("error", {json{{"code", std::string(to_string(code))}, {"message", message}}});
+}
+
+// --- create ------------------------------------------------------------------------------
+
+void PeerImpl::create() {
+  require_open("create");
+  if (created_) return;
+
+  ice::IceConfig config;
+  config.servers = ice::parse_ice_servers(store_.get("servers"));
+  const json policy = store_.get("iceTransportPolicy");
+  if (!policy.is_null()) {
+    if (policy == "relay") {
+      config.relay_only = true;
+    } else if (policy != "all") {
+      throw Error(
+          Errc::invalid_argument,
+          fmt::format("iceTransportPolicy must be \"all\" or \"relay\", not {}", policy.dump()));
+    }
+  }
+  const json addresses = store_.get("addresses");
+  if (!addresses.is_null()) {
+    if (!addresses.is_array()) {
+      throw Error(Errc::invalid_argument, "addresses must be a list of local IP addresses");
+    }
+    for (const auto& a : addresses) {
+      if (!a.is_string()) {
+        throw Error(Errc::invalid_argument,
+                    fmt::format("addresses: {} is not an IP address string", a.dump()));
+      }
+      config.local_addresses.push_back(a.get<std::string>());
+    }
+  }
+
+  const json certificate = store_.get("certificate");
+  if (certificate.is_object() && certificate.contains("cert") && certificate.contains("key")) {
+    certificate_ = dtls::Certificate::from_pem(certificate["cert"].get<std::string>(),
+                                               certificate["key"].get<std::string>());
+  } else if (!certificate.is_null()) {
+    throw Error(Errc::bad_certificate, "certificate must be {\"cert\": PEM, \"key\": PEM}");
+  } else {
+    certificate_ = dtls::Certificate::generate();
+  }
+
+  std::weak_ptr<PeerImpl> weak = weak_from_this();
+  ice::IceCallbacks callbacks;
+  callbacks.on_candidate = [weak](const std::string& c) {
+    if (auto self = weak.lock()) self->on_candidate(c);
+  };
+  callbacks.on_gathering_done = [weak] {
+    if (auto self = weak.lock()) self->on_gathering_done();
+  };
+  callbacks.on_state = [weak](ice::IceState s) {
+    if (auto self = weak.lock()) self->on_ice_state(s);
+  };
+  callbacks.on_selected_pair = [weak](const std::string& local, const std::string& remote) {
+    if (auto self = weak.lock()) self->store_.set("pair", {{"local", local}, {"remote", remote}});
+  };
+  callbacks.on_receive = [weak](std::span<const std::byte> datagram) {
+    if (auto self = weak.lock()) self->on_receive(datagram);
+  };
+  callbacks.on_error = [weak](const std::string& message) {
+    if (auto self = weak.lock()) self->report_error(Errc::ice_failed, message);
+  };
+  ice_ = std::make_unique<ice::IceTransport>(*loop_, std::move(config), std::move(callbacks));
+  created_ = true;
+  store_.set("fingerprint", "sha-256 " + certificate_->fingerprint());
+  store_.emit("create");
+}
+
+// --- offer / answer ------------------------------------------------------------------------
+
+session::LocalTransport PeerImpl::local_transport(std::string setup) const {
+  session::LocalTransport t;
+  t.ice_ufrag = ice_->local_ufrag();
+  t.ice_pwd = ice_->local_pwd();
+  t.fingerprint = certificate_->fingerprint();
+  t.setup = std::move(setup);
+  t.session_id = session_id_;
+  t.session_version = session_version_;
+  const json mms = store_.get("optional").is_object()
+                       ? store_.get("optional").value("max-message-size", json())
+                       : json();
+  if (mms.is_number_unsigned()) t.max_message_size = mms.get<std::uint64_t>();
+  return t;
+}
+
+json PeerImpl::describe(const char* type, const sdp::Description& description) const {
+  return {{"type", type}, {"sdp", sdp::write(description)}};
+}
+
+sdp::Description PeerImpl::filtered(const sdp::Description& description) const {
+  if (filters_.empty()) return description;
+  std::string text = sdp::write(description);
+  for (const auto& filter : filters_) text = filter(std::move(text));
+  try {
+    return sdp::parse(text);
+  } catch (const Error& e) {
+    throw Error(Errc::invalid_argument,
+                fmt::format("a codec() filter produced an invalid description: {}", e.what()));
+  }
+}
+
+void PeerImpl::offer(const Peer::DescriptionCallback& fn, const json& options) {
+  require_open("offer");
+  if (signaling_ == Signaling::have_remote_offer) {
+    throw Error(Errc::invalid_state,
+                "offer(): a remote offer is pending; call answer() to answer it first");
+  }
+  create();
+  store_.emit_now("before offer", {options});
+  ice_->set_controlling(true);  // the offerer is the controlling agent (RFC 8829 section 3.5.1)
+  const sdp::Description description = filtered(session::make_offer(local_transport("actpass")));
+  apply_local(description, "offer");
+  const json out = describe("offer", description);
+  if (fn) fn(out);
+  store_.queue("offer", {out});
+}
+
+void PeerImpl::answer(const Peer::DescriptionCallback& fn, const json& options) {
+  require_open("answer");
+  if (signaling_ != Signaling::have_remote_offer) {
+    throw Error(Errc::invalid_state,
+                "answer(): there is no remote offer to answer; call remote(offer) first");
+  }
+  std::string setup = "active";  // RFC 8842 section 5.3: the answerer should be the client
+  if (options.is_object() && options.contains("setup")) {
+    const json& s = options["setup"];
+    if (s != "active" && s != "passive") {
+      throw Error(
+          Errc::invalid_argument,
+          fmt::format("answer(): setup must be \"active\" or \"passive\", not {}", s.dump()));
+    }
+    setup = s.get<std::string>();
+  }
+  // The offerer may have fixed the roles already (RFC 8842 section 5.2).
+  if (remote_->setup == "active") setup = "passive";
+  if (remote_->setup == "passive") setup = "active";
+  store_.emit_now("before answer", {options});
+  // The remote offer was parsed and checked by remote(); rebuild its model for the answer.
+  const sdp::Description description =
+      filtered(session::make_answer(*remote_offer_, local_transport(setup)));
+  apply_local(description, "answer");
+  const json out = describe("answer", description);
+  if (fn) fn(out);
+  store_.queue("answer", {out});
+}
+
+void PeerImpl::local(const json& description) {
+  require_open("local");
+  if (!description.is_object() || !description.contains("sdp") || !description["sdp"].is_string() ||
+      !description.contains("type") || !description["type"].is_string()) {
+    throw Error(Errc::invalid_argument,
+                "local(): expected {\"type\": \"offer\"|\"answer\", \"sdp\": \"...\"}");
+  }
+  const std::string type = description["type"].get<std::string>();
+  if (type != "offer" && type != "answer") {
+    throw Error(Errc::invalid_argument, fmt::format("local(): unknown type \"{}\"", type));
+  }
+  if (type == "answer" && signaling_ != Signaling::have_remote_offer) {
+    throw Error(Errc::invalid_state,
+                "local(answer): there is no remote offer; call remote(offer) first");
+  }
+  if (type == "offer" && signaling_ == Signaling::have_remote_offer) {
+    throw Error(Errc::invalid_state, "local(offer): a remote offer is pending; answer it first");
+  }
+  create();
+  apply_local(sdp::parse(description["sdp"].get<std::string>()), type);
+}
+
+void PeerImpl::apply_local(const sdp::Description& description, const std::string& type) {
+  local_description_ = description;
+  local_type_ = type;
+  ++session_version_;
+  if (type == "offer") {
+    set_signaling(Signaling::have_local_offer);
+  } else {
+    set_signaling(Signaling::stable);
+    // As answerer our role is what our answer says (RFC 8842 section 5.3).
+    const auto ours = session::remote_transport(description);
+    start_dtls_endpoint(ours.setup == "passive" ? dtls::Role::server : dtls::Role::client);
+  }
+  store_.set("local", describe(type.c_str(), description));
+  if (!gathering_started_) {
+    gathering_started_ = true;
+    set_state("gathering", "gathering");
+    ice_->gather();
+  }
+}
+
+// --- remote --------------------------------------------------------------------------------
+
+void PeerImpl::remote(const json& description) {
+  require_open("remote");
+  if (!description.is_object() || !description.contains("type") ||
+      !description["type"].is_string() || !description.contains("sdp") ||
+      !description["sdp"].is_string()) {
+    report_error(Errc::bad_sdp,
+                 "remote(): expected {\"type\": \"offer\"|\"answer\", \"sdp\": \"...\"}, got " +
+                     description.dump().substr(0, 120));
+    return;
+  }
+  const std::string type = description["type"].get<std::string>();
+  if (type == "offer") {
+    if (signaling_ == Signaling::have_local_offer) {
+      throw Error(
+          Errc::invalid_state,
+          "remote(offer): we have a local offer pending (glare); roll back or wait for the answer");
+    }
+    if (remote_) {
+      throw Error(Errc::invalid_state, "remote(offer): renegotiation is not supported yet");
+    }
+  } else if (type == "answer") {
+    if (signaling_ != Signaling::have_local_offer) {
+      throw Error(Errc::invalid_state,
+                  "remote(answer): there is no local offer to answer; call offer() first");
+    }
+  } else {
+    report_error(Errc::bad_sdp, fmt::format("remote(): unknown description type \"{}\"", type));
+    return;
+  }
+
+  sdp::Description parsed;
+  session::RemoteTransport transport;
+  try {
+    parsed = sdp::parse(description["sdp"].get<std::string>());
+    transport = session::remote_transport(parsed);
+    if (type == "answer" && transport.setup == "actpass") {
+      throw Error(
+          Errc::bad_sdp,
+          "remote answer: a=setup:actpass is not allowed in an answer (RFC 8842 section 5.3)");
+    }
+  } catch (const Error& e) {
+    report_error(e.code(), fmt::format("remote {}: {}", type, e.what()));
+    return;
+  }
+
+  create();
+  remote_ = transport;
+  if (type == "offer") {
+    remote_offer_ = std::move(parsed);
+    ice_->set_controlling(false);
+    set_signaling(Signaling::have_remote_offer);
+  } else {
+    set_signaling(Signaling::stable);
+    start_dtls_endpoint(session::offerer_role(transport));
+  }
+  ice_->set_remote_credentials(transport.ice_ufrag, transport.ice_pwd);
+  for (const auto& c : transport.candidates) apply_remote_candidate(json{{"candidate", c}});
+  auto early = std::move(early_candidates_);
+  early_candidates_.clear();
+  for (const auto& c : early) apply_remote_candidate(c);
+  if (transport.end_of_candidates) ice_->remote_gathering_done();
+  store_.set("remote", description);
+}
+
+void PeerImpl::ice(const json& candidate) {
+  require_open("ice");
+  if (!remote_) {
+    if (early_candidates_.size() >= kMaxEarlyCandidates) {
+      report_error(Errc::bad_candidate, "ice(): too many candidates before the remote description");
+      return;
+    }
+    early_candidates_.push_back(candidate);
+    return;
+  }
+  apply_remote_candidate(candidate);
+}
+
+void PeerImpl::apply_remote_candidate(const json& candidate) {
+  std::string line;
+  if (candidate.is_string()) {
+    line = candidate.get<std::string>();
+  } else if (candidate.is_object()) {
+    const json c = candidate.value("candidate", json());
+    if (!c.is_null() && !c.is_string()) {
+      report_error(Errc::bad_candidate, "ice(): \"candidate\" must be a string, got " + c.dump());
+      return;
+    }
+    if (c.is_string()) line = c.get<std::string>();
+    const json mid = candidate.value("sdpMid", json());
+    if (mid.is_string() && remote_ && mid.get<std::string>() != remote_->mid) {
+      report_error(
+          Errc::bad_candidate,
+          fmt::format("ice(): candidate for sdpMid \"{}\", but the transport is mid \"{}\"",
+                      mid.get<std::string>(), remote_->mid));
+      return;
+    }
+  } else if (!candidate.is_null()) {
+    report_error(Errc::bad_candidate,
+                 "ice(): expected {\"candidate\": \"candidate:...\", \"sdpMid\": ...}, got " +
+                     candidate.dump().substr(0, 120));
+    return;
+  }
+  if (line.empty() || line == "a=end-of-candidates" || line == "end-of-candidates") {
+    ice_->remote_gathering_done();
+    return;
+  }
+  try {
+    sdp::parse_candidate(line);  // names the bad field; libnice would only say "no"
+    ice_->add_remote_candidate(line);
+  } catch (const Error& e) {
+    report_error(Errc::bad_candidate, e.what());
+  }
+}
+
+void PeerImpl::codec(Peer::SdpFilter filter) {
+  require_open("codec");
+  if (!filter) throw Error(Errc::invalid_argument, "codec(): the filter is empty");
+  filters_.push_back(std::move(filter));
+}
+
+// --- ICE -----------------------------------------------------------------------------------
+
+void PeerImpl::on_candidate(const std::string& candidate) {
+  gathered_.push_back(candidate);
+  const std::string mid = remote_ ? remote_->mid : "0";
+  store_.queue("candidate",
+               {json{{"candidate", candidate}, {"sdpMid", mid}, {"sdpMLineIndex", 0}}});
+}
+
+void PeerImpl::on_gathering_done() {
+  gathering_done_ = true;
+  set_state("gathering", "complete");
+  json ready = json::object();
+  if (local_description_) {
+    sdp::Description full = *local_description_;
+    session::add_candidates(full, gathered_);
+    ready = describe(local_type_.c_str(), full);
+  }
+  store_.queue("ready", {ready});
+}
+
+void PeerImpl::on_ice_state(ice::IceState state) {
+  ice_state_ = state;
+  set_state("ice", ice::to_string(state));
+  if (state == ice::IceState::failed) {
+    report_error(Errc::ice_failed, "ICE failed: no candidate pair works");
+  }
+  if ((state == ice::IceState::connected || state == ice::IceState::completed) && dtls_ &&
+      dtls_->role() == dtls::Role::client && dtls_->state() == dtls::DtlsState::new_) {
+    dtls_->start(Clock::now());
+    after_dtls();
+  }
+  update_connection();
+}
+
+void PeerImpl::on_receive(std::span<const std::byte> datagram) {
+  if (classify(datagram) != PacketKind::dtls) return;  // RTP/RTCP comes with media
+  if (!dtls_) {
+    if (early_datagrams_.size() < kMaxEarlyDatagrams) {
+      early_datagrams_.emplace_back(datagram.begin(), datagram.end());
+    }
+    return;
+  }
+  dtls_->handle_receive(Clock::now(), datagram);
+  after_dtls();
+}
+
+// --- DTLS ----------------------------------------------------------------------------------
+
+void PeerImpl::start_dtls_endpoint(dtls::Role role) {
+  if (dtls_) return;
+  dtls_ = std::make_unique<dtls::DtlsEndpoint>(*certificate_, role, remote_->fingerprint_algorithm,
+                                               remote_->fingerprint);
+  store_.set("role", role == dtls::Role::client ? "client" : "server");
+  const auto now = Clock::now();
+  // The server accepts at once; the client starts when ICE has a working pair.
+  if (role == dtls::Role::server || ice_state_ == ice::IceState::connected ||
+      ice_state_ == ice::IceState::completed) {
+    dtls_->start(now);
+  }
+  for (const auto& d : early_datagrams_) dtls_->handle_receive(now, d);
+  early_datagrams_.clear();
+  after_dtls();
+}
+
+void PeerImpl::after_dtls() {
+  if (!dtls_ || closed_) return;
+  dtls_->drain_transmit([this](std::span<const std::byte> d) { ice_->send(d); });
+  // No SCTP yet (data channels come with their issue): application data is dropped here.
+  dtls_->drain_application_data([](std::span<const std::byte>) {});
+  if (dtls_->state_changed()) {
+    const auto state = dtls_->state();
+    set_state("dtls", dtls_state_name(state));
+    if (state == dtls::DtlsState::failed) report_error(dtls_->error_code(), dtls_->error_message());
+    update_connection();
+  }
+  if (auto deadline = dtls_->next_timeout()) {
+    std::weak_ptr<PeerImpl> weak = weak_from_this();
+    dtls_timer_ = loop_->call_at(*deadline, [weak] {
+      auto self = weak.lock();
+      if (!self || !self->dtls_) return;
+      self->dtls_->handle_timeout(Clock::now());
+      self->after_dtls();
+    });
+  } else {
+    dtls_timer_.cancel();
+  }
+}
+
+// RTCPeerConnectionState, from the ICE and DTLS states (W3C webrtc-pc section 4.3.3).
+void PeerImpl::update_connection() {
+  if (closed_) return;
+  const auto d = dtls_ ? dtls_->state() : dtls::DtlsState::new_;
+  std::string_view state = "new";
+  if (ice_state_ == ice::IceState::failed || d == dtls::DtlsState::failed) {
+    state = "failed";
+  } else if (d == dtls::DtlsState::closed) {
+    state = "closed";
+  } else if (ice_state_ == ice::IceState::disconnected) {
+    state = "disconnected";
+  } else if (d == dtls::DtlsState::connected) {
+    state = "connected";
+  } else if (ice_state_ != ice::IceState::new_ || d == dtls::DtlsState::connecting) {
+    state = "connecting";
+  }
+  set_state("connection", state);
+}
+
+// --- close ---------------------------------------------------------------------------------
+
+void PeerImpl::close() {
+  if (closed_) return;
+  // Silence first: whatever happens below, no listener runs once close() returns.
+  store_.silence();
+  store_.off();
+  closed_ = true;
+  dtls_timer_.cancel();
+  if (dtls_ && dtls_->state() == dtls::DtlsState::connected && ice_) {
+    dtls_->close();  // close_notify, so the other side learns at once
+    dtls_->drain_transmit([this](std::span<const std::byte> d) { ice_->send(d); });
+  }
+  dtls_.reset();
+  ice_.reset();
+  early_datagrams_.clear();
+  signaling_ = Signaling::closed;
+  store_.set("signaling", "closed");
+  store_.set("connection", "closed");
+}
+
+PeerHandle::~PeerHandle() {
+  try {
+    auto impl = impl_;
+    impl->call([impl] { impl->close(); });
+  } catch (...) {
+    // The loop is gone (process exit): nothing left to close.
+  }
+}
+
+}  // namespace peer::detail

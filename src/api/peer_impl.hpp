@@ -1,0 +1,104 @@
+#pragma once
+// PeerImpl: the glue behind peer::Peer. It owns the ICE transport, the DTLS endpoint and the
+// JSEP state of one peer, all touched only on the peer's loop thread (docs/architecture.md
+// section 3), and writes what happens into the peer's Store.
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/dtls/certificate.hpp"
+#include "core/dtls/dtls_endpoint.hpp"
+#include "core/sdp/description.hpp"
+#include "core/session/transport_description.hpp"
+#include "ice/ice_transport.hpp"
+#include "peer/peer.hpp"
+#include "runtime/event_loop.hpp"
+
+namespace peer::detail {
+
+class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
+ public:
+  explicit PeerImpl(Store store);
+  ~PeerImpl();
+
+  // Runs `fn` by the threading rules of the public API: inline on this peer's loop
+  // thread, posted from another loop's thread (errors become `error` events), and
+  // synchronously (errors thrown to the caller) from any other thread.
+  void call(std::function<void()> fn);
+
+  // The verbs; each runs on the loop thread.
+  void create();
+  void offer(const Peer::DescriptionCallback& fn, const json& options);
+  void answer(const Peer::DescriptionCallback& fn, const json& options);
+  void local(const json& description);
+  void remote(const json& description);
+  void ice(const json& candidate);
+  void codec(Peer::SdpFilter filter);
+  void close();
+
+ private:
+  enum class Signaling { stable, have_local_offer, have_remote_offer, closed };
+
+  void require_open(const char* verb) const;
+  void set_signaling(Signaling s);
+  void set_state(const char* key, std::string_view value);
+  void report_error(Errc code, const std::string& message);
+  json describe(const char* type, const sdp::Description& description) const;
+  sdp::Description filtered(const sdp::Description& description) const;
+  void apply_local(const sdp::Description& description, const std::string& type);
+  void apply_remote_candidate(const json& candidate);
+  session::LocalTransport local_transport(std::string setup) const;
+
+  // ICE callbacks.
+  void on_candidate(const std::string& candidate);
+  void on_gathering_done();
+  void on_ice_state(ice::IceState state);
+  void on_receive(std::span<const std::byte> datagram);
+
+  // DTLS glue.
+  void start_dtls_endpoint(dtls::Role role);
+  void after_dtls();  // flush output, publish state changes, re-arm the timer
+  void update_connection();
+
+  Store store_;
+  std::shared_ptr<runtime::EventLoop> loop_;
+  bool closed_ = false;
+  bool created_ = false;
+
+  Signaling signaling_ = Signaling::stable;
+  std::optional<dtls::Certificate> certificate_;
+  std::unique_ptr<ice::IceTransport> ice_;
+  std::unique_ptr<dtls::DtlsEndpoint> dtls_;
+  runtime::EventLoop::Timer dtls_timer_;
+  std::vector<Peer::SdpFilter> filters_;
+
+  std::optional<sdp::Description> local_description_;
+  std::string local_type_;
+  std::optional<session::RemoteTransport> remote_;
+  std::optional<sdp::Description> remote_offer_;  // kept to build the answer
+  std::vector<json> early_candidates_;  // candidates received before the remote description
+  std::deque<std::vector<std::byte>> early_datagrams_;  // DTLS that arrived before DTLS existed
+  std::vector<std::string> gathered_;  // our candidates, for the `ready` description
+  bool gathering_started_ = false;
+  bool gathering_done_ = false;
+  ice::IceState ice_state_ = ice::IceState::new_;
+  std::uint64_t session_id_ = 0;
+  std::uint64_t session_version_ = 1;
+};
+
+// What a user's Peer handles share: when the last one goes, the peer closes.
+class PeerHandle {
+ public:
+  explicit PeerHandle(std::shared_ptr<PeerImpl> impl) : impl_(std::move(impl)) {}
+  ~PeerHandle();
+  PeerImpl& impl() const { return *impl_; }
+
+ private:
+  std::shared_ptr<PeerImpl> impl_;
+};
+
+}  // namespace peer::detail
