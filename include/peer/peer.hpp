@@ -36,6 +36,7 @@ class PeerImpl;
 class PeerHandle;
 }  // namespace detail
 
+// clang-format off
 // Store keys the peer reads (set them before create()/offer()/answer()):
 //   servers             RTCIceServer list, as a browser takes it:
 //                       [{"urls": ["stun:host:3478", "turn:host?transport=tcp"],
@@ -45,23 +46,31 @@ class PeerHandle;
 //                       addresses (default: every interface except loopback)
 //   certificate         {"cert": PEM, "key": PEM}: the DTLS identity (default: a fresh
 //                       ECDSA P-256 self-signed certificate per peer)
-//   optional, mandatory constraints, kept for plugins (the seed's names)
+//   optional            constraints (the seed's name); {"max-message-size": N} is the
+//                       largest message we accept, announced in a=max-message-size
+//   mandatory           constraints, kept for plugins (the seed's name)
 // Store keys the peer writes (observe them with "change <key>"):
-//   signaling   "stable" | "have-local-offer" | "have-remote-offer" | "closed"
-//   gathering   "new" | "gathering" | "complete"
-//   ice         "new" | "checking" | "connected" | "completed" | "failed" | "disconnected" |
-//   "closed" dtls        "new" | "connecting" | "connected" | "failed" | "closed" connection  "new"
-//   | "connecting" | "connected" | "failed" | "closed" role        "client" | "server" (the DTLS
-//   role, from a=setup) pair        {"local": "...", "remote": "..."}: the selected ICE candidate
-//   pair fingerprint the local certificate's "sha-256 AB:CD:..."
+//   signaling    "stable" | "have-local-offer" | "have-remote-offer" | "closed"
+//   gathering    "new" | "gathering" | "complete"
+//   ice          "new" | "checking" | "connected" | "completed" | "failed" | "disconnected"
+//   dtls         "new" | "connecting" | "connected" | "failed" | "closed"
+//   connection   "new" | "connecting" | "connected" | "disconnected" | "failed" | "closed"
+//   role         "client" | "server": the DTLS role, from a=setup
+//   pair         {"local": "...", "remote": "..."}: the selected ICE candidate pair
+//   fingerprint  the local certificate's "sha-256 AB:CD:..."
+//   ice-error    the last ICE problem libnice reported (a TURN server that gave no relay
+//                candidate, ...); informational until ICE fails, then part of the error
+//   local, remote  the descriptions applied, {"type", "sdp"}
 // Events (besides the store's change/deleted events):
-//   create                   the connection was built
-//   before offer, before answer   emitted first; a listener may still change the store
-//   offer, answer (queued)   {"type": "offer"|"answer", "sdp": "..."}
-//   candidate                {"candidate": "candidate:...", "sdpMid": "0", "sdpMLineIndex": 0}
-//   ready                    gathering is complete (for signaling without trickle)
-//   error                    {"code": "bad_sdp", "message": "..."}: bad remote input or a
-//                            failure of the connection; the peer stays usable for input errors
+//   create                       the connection was built
+//   before offer, before answer  run synchronously first: a listener may still change the store
+//   offer, answer (queued)       {"type": "offer"|"answer", "sdp": "..."}
+//   candidate (queued)           {"candidate": "candidate:...", "sdpMid": "0", "sdpMLineIndex": 0}
+//   ready (queued)               gathering is complete; carries our description with every
+//                                candidate and a=end-of-candidates (signaling without trickle)
+//   error                        {"code": "bad_sdp", "message": "..."}: bad remote input or a
+//                                failure of the connection; the peer stays usable after input errors
+// clang-format on
 class Peer : public Store {
  public:
   using DescriptionCallback = std::function<void(const json& description)>;
@@ -70,10 +79,10 @@ class Peer : public Store {
   // `servers` is stored under "servers" (same shapes as the key above).
   explicit Peer(json servers = json::array());
   ~Peer();
+  // A handle: copies share one peer. There is no move: a "moved-from" Peer is a copy that
+  // still works, as with Store.
   Peer(const Peer&) = default;
   Peer& operator=(const Peer&) = default;
-  Peer(Peer&&) noexcept = default;
-  Peer& operator=(Peer&&) noexcept = default;
 
   // Builds the connection (ICE agent, certificate) from the store; emits "create".
   // offer() and answer() call it when it has not been called.

@@ -57,6 +57,7 @@ void Peer::codec(SdpFilter filter) {
 }
 
 void Peer::close() {
+  silence();  // at once, from any thread: no listener runs after close() returns
   auto& i = impl();
   i.call([&i] { i.close(); });
 }

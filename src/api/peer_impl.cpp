@@ -2,6 +2,8 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "core/demux.hpp"
@@ -56,6 +58,9 @@ PeerImpl::~PeerImpl() = default;
 
 void PeerImpl::call(std::function<void()> fn) {
   if (loop_->in_loop_thread()) {
+    // User code runs inside the verbs (hooks, filters, callbacks) and may drop the last
+    // handle: keep this alive until the verb returns.
+    auto self = shared_from_this();
     fn();
   } else if (runtime::EventLoop::on_any_loop_thread()) {
     // Blocking one loop on another could deadlock both; post and report errors as events.
@@ -64,6 +69,8 @@ void PeerImpl::call(std::function<void()> fn) {
         fn();
       } catch (const Error& e) {
         self->report_error(e.code(), e.what());
+      } catch (const std::exception& e) {
+        self->report_error(Errc::internal, e.what());
       }
     });
   } else {
@@ -133,25 +140,43 @@ void PeerImpl::create() {
     certificate_ = dtls::Certificate::generate();
   }
 
+  // libnice calls these inside GLib signal handlers: nothing may throw through them (store
+  // formatters and compute functions are user code), so each is guarded.
   std::weak_ptr<PeerImpl> weak = weak_from_this();
+  auto guarded = [weak](auto&& body) {
+    auto self = weak.lock();
+    if (!self || self->closed_) return;
+    try {
+      body(*self);
+    } catch (const std::exception& e) {
+      self->report_error(Errc::internal, e.what());
+    }
+  };
   ice::IceCallbacks callbacks;
-  callbacks.on_candidate = [weak](const std::string& c) {
-    if (auto self = weak.lock()) self->on_candidate(c);
+  callbacks.on_candidate = [guarded](const std::string& c) {
+    guarded([&](PeerImpl& self) { self.on_candidate(c); });
   };
-  callbacks.on_gathering_done = [weak] {
-    if (auto self = weak.lock()) self->on_gathering_done();
+  callbacks.on_gathering_done = [guarded] {
+    guarded([](PeerImpl& self) { self.on_gathering_done(); });
   };
-  callbacks.on_state = [weak](ice::IceState s) {
-    if (auto self = weak.lock()) self->on_ice_state(s);
+  callbacks.on_state = [guarded](ice::IceState st) {
+    guarded([&](PeerImpl& self) { self.on_ice_state(st); });
   };
-  callbacks.on_selected_pair = [weak](const std::string& local, const std::string& remote) {
-    if (auto self = weak.lock()) self->store_.set("pair", {{"local", local}, {"remote", remote}});
+  callbacks.on_selected_pair = [guarded](const std::string& local, const std::string& remote) {
+    guarded([&](PeerImpl& self) {
+      self.store_.set("pair", {{"local", local}, {"remote", remote}});
+    });
   };
-  callbacks.on_receive = [weak](std::span<const std::byte> datagram) {
-    if (auto self = weak.lock()) self->on_receive(datagram);
+  callbacks.on_receive = [guarded](std::span<const std::byte> datagram) {
+    guarded([&](PeerImpl& self) { self.on_receive(datagram); });
   };
-  callbacks.on_error = [weak](const std::string& message) {
-    if (auto self = weak.lock()) self->report_error(Errc::ice_failed, message);
+  // Informational (a STUN server that does not answer while others do): kept in the store;
+  // it becomes part of the error event if ICE fails.
+  callbacks.on_error = [guarded](const std::string& message) {
+    guarded([&](PeerImpl& self) {
+      self.last_ice_error_ = message;
+      self.store_.set("ice-error", message);
+    });
   };
   ice_ = std::make_unique<ice::IceTransport>(*loop_, std::move(config), std::move(callbacks));
   created_ = true;
@@ -172,7 +197,9 @@ session::LocalTransport PeerImpl::local_transport(std::string setup) const {
   const json mms = store_.get("optional").is_object()
                        ? store_.get("optional").value("max-message-size", json())
                        : json();
-  if (mms.is_number_unsigned()) t.max_message_size = mms.get<std::uint64_t>();
+  if (mms.is_number_integer() && mms.get<std::int64_t>() >= 0) {
+    t.max_message_size = mms.get<std::uint64_t>();
+  }
   return t;
 }
 
@@ -198,10 +225,13 @@ void PeerImpl::offer(const Peer::DescriptionCallback& fn, const json& options) {
     throw Error(Errc::invalid_state,
                 "offer(): a remote offer is pending; call answer() to answer it first");
   }
+  if (remote_) throw Error(Errc::invalid_state, "offer(): renegotiation is not supported yet");
   create();
   store_.emit_now("before offer", {options});
+  require_open("offer");        // a hook may have closed the peer
   ice_->set_controlling(true);  // the offerer is the controlling agent (RFC 8829 section 3.5.1)
   const sdp::Description description = filtered(session::make_offer(local_transport("actpass")));
+  require_open("offer");
   apply_local(description, "offer");
   const json out = describe("offer", description);
   if (fn) fn(out);
@@ -228,9 +258,14 @@ void PeerImpl::answer(const Peer::DescriptionCallback& fn, const json& options) 
   if (remote_->setup == "active") setup = "passive";
   if (remote_->setup == "passive") setup = "active";
   store_.emit_now("before answer", {options});
+  require_open("answer");  // a hook may have closed the peer
+  if (signaling_ != Signaling::have_remote_offer) {
+    throw Error(Errc::invalid_state, "answer(): a \"before answer\" hook changed the state");
+  }
   // The remote offer was parsed and checked by remote(); rebuild its model for the answer.
   const sdp::Description description =
       filtered(session::make_answer(*remote_offer_, local_transport(setup)));
+  require_open("answer");
   apply_local(description, "answer");
   const json out = describe("answer", description);
   if (fn) fn(out);
@@ -256,19 +291,23 @@ void PeerImpl::local(const json& description) {
     throw Error(Errc::invalid_state, "local(offer): a remote offer is pending; answer it first");
   }
   create();
+  if (type == "offer") ice_->set_controlling(true);
   apply_local(sdp::parse(description["sdp"].get<std::string>()), type);
 }
 
 void PeerImpl::apply_local(const sdp::Description& description, const std::string& type) {
+  // Read everything that can fail before changing any state.
+  const session::RemoteTransport ours = session::remote_transport(description, type == "offer");
   local_description_ = description;
   local_type_ = type;
+  local_mid_ = ours.mid;
+  local_mline_index_ = ours.mline_index;
   ++session_version_;
   if (type == "offer") {
     set_signaling(Signaling::have_local_offer);
   } else {
     set_signaling(Signaling::stable);
     // As answerer our role is what our answer says (RFC 8842 section 5.3).
-    const auto ours = session::remote_transport(description);
     start_dtls_endpoint(ours.setup == "passive" ? dtls::Role::server : dtls::Role::client);
   }
   store_.set("local", describe(type.c_str(), description));
@@ -315,7 +354,7 @@ void PeerImpl::remote(const json& description) {
   session::RemoteTransport transport;
   try {
     parsed = sdp::parse(description["sdp"].get<std::string>());
-    transport = session::remote_transport(parsed);
+    transport = session::remote_transport(parsed, type == "offer");
     if (type == "answer" && transport.setup == "actpass") {
       throw Error(
           Errc::bad_sdp,
@@ -370,11 +409,13 @@ void PeerImpl::apply_remote_candidate(const json& candidate) {
     }
     if (c.is_string()) line = c.get<std::string>();
     const json mid = candidate.value("sdpMid", json());
-    if (mid.is_string() && remote_ && mid.get<std::string>() != remote_->mid) {
-      report_error(
-          Errc::bad_candidate,
-          fmt::format("ice(): candidate for sdpMid \"{}\", but the transport is mid \"{}\"",
-                      mid.get<std::string>(), remote_->mid));
+    const auto& mids = remote_->bundle_mids;
+    if (mid.is_string() &&
+        std::find(mids.begin(), mids.end(), mid.get<std::string>()) == mids.end()) {
+      report_error(Errc::bad_candidate,
+                   fmt::format("ice(): candidate for sdpMid \"{}\", which is not in the "
+                               "transport's BUNDLE group (mid \"{}\")",
+                               mid.get<std::string>(), remote_->mid));
       return;
     }
   } else if (!candidate.is_null()) {
@@ -388,7 +429,11 @@ void PeerImpl::apply_remote_candidate(const json& candidate) {
     return;
   }
   try {
-    sdp::parse_candidate(line);  // names the bad field; libnice would only say "no"
+    const sdp::Candidate parsed = sdp::parse_candidate(line);  // names the bad field
+    // An mDNS name (draft-ietf-mmusic-mdns-ice-candidates) hides a browser's host address;
+    // we do not resolve them and, as browsers do with names they cannot resolve, drop them
+    // quietly: the browser's srflx, relay or peer-reflexive candidates still work.
+    if (parsed.address.ends_with(".local")) return;
     ice_->add_remote_candidate(line);
   } catch (const Error& e) {
     report_error(Errc::bad_candidate, e.what());
@@ -405,9 +450,10 @@ void PeerImpl::codec(Peer::SdpFilter filter) {
 
 void PeerImpl::on_candidate(const std::string& candidate) {
   gathered_.push_back(candidate);
-  const std::string mid = remote_ ? remote_->mid : "0";
-  store_.queue("candidate",
-               {json{{"candidate", candidate}, {"sdpMid", mid}, {"sdpMLineIndex", 0}}});
+  // The mid and index of our data section: what a browser's addIceCandidate expects.
+  store_.queue("candidate", {json{{"candidate", candidate},
+                                  {"sdpMid", local_mid_},
+                                  {"sdpMLineIndex", local_mline_index_}}});
 }
 
 void PeerImpl::on_gathering_done() {
@@ -426,7 +472,9 @@ void PeerImpl::on_ice_state(ice::IceState state) {
   ice_state_ = state;
   set_state("ice", ice::to_string(state));
   if (state == ice::IceState::failed) {
-    report_error(Errc::ice_failed, "ICE failed: no candidate pair works");
+    report_error(Errc::ice_failed, last_ice_error_.empty()
+                                       ? "ICE failed: no candidate pair works"
+                                       : "ICE failed: no candidate pair works; " + last_ice_error_);
   }
   if ((state == ice::IceState::connected || state == ice::IceState::completed) && dtls_ &&
       dtls_->role() == dtls::Role::client && dtls_->state() == dtls::DtlsState::new_) {

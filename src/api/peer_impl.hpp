@@ -78,6 +78,9 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
 
   std::optional<sdp::Description> local_description_;
   std::string local_type_;
+  std::string local_mid_ = "0";  // our data section, for the candidates we emit
+  int local_mline_index_ = 0;
+  std::string last_ice_error_;
   std::optional<session::RemoteTransport> remote_;
   std::optional<sdp::Description> remote_offer_;  // kept to build the answer
   std::vector<json> early_candidates_;  // candidates received before the remote description

@@ -4,11 +4,14 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <deque>
 #include <exception>
 #include <future>
 #include <mutex>
+#include <thread>
 #include <utility>
+#include <vector>
 
 namespace peer::runtime {
 
@@ -30,6 +33,8 @@ struct LoopState {
   // which the context owns, do not keep the state (and thus the context) alive in a cycle.
   std::shared_ptr<std::atomic<bool>> quitting = std::make_shared<std::atomic<bool>>(false);
   std::atomic<int> lingering{0};  // live linger() tokens
+  // Set as the last thing the loop thread does with this state (see Reaper).
+  std::shared_ptr<std::atomic<bool>> exited = std::make_shared<std::atomic<bool>>(false);
 };
 
 }  // namespace detail
@@ -37,6 +42,64 @@ struct LoopState {
 namespace {
 
 using detail::LoopState;
+
+// Loop threads that could not be joined because their last handle died on the loop thread
+// itself. A detached thread would still be running when the process exits, while atexit
+// handlers tear down libraries under it (OpenSSL frees its thread-local error state in an
+// atexit handler; LeakSanitizer then reports the thread's state as leaked). So such threads
+// are kept here, joined by the next adopt() once they have finished, and all joined by an
+// atexit handler. That handler is registered at the first adopt(), after any library the
+// loop used was initialised, so it runs before their handlers (atexit is LIFO).
+class Reaper {
+ public:
+  static Reaper& instance() {
+    static auto* reaper = new Reaper;  // leaked on purpose: used from atexit
+    return *reaper;
+  }
+  void adopt(std::thread thread, std::shared_ptr<std::atomic<bool>> exited) {
+    std::vector<std::thread> finished;
+    {
+      std::lock_guard lock(mu_);
+      if (!registered_) {
+        registered_ = true;
+        std::atexit([] { instance().join_all(); });
+      }
+      for (auto it = threads_.begin(); it != threads_.end();) {
+        if (it->exited->load(std::memory_order_acquire)) {
+          finished.push_back(std::move(it->thread));
+          it = threads_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      threads_.push_back({std::move(thread), std::move(exited)});
+    }
+    for (auto& t : finished) t.join();  // they are past their last statement
+  }
+  void join_all() {
+    std::vector<Entry> all;
+    {
+      std::lock_guard lock(mu_);
+      all.swap(threads_);
+    }
+    for (auto& e : all) {
+      if (e.thread.get_id() == std::this_thread::get_id()) {
+        e.thread.detach();  // exit() called from a loop callback: cannot join ourselves
+      } else {
+        e.thread.join();
+      }
+    }
+  }
+
+ private:
+  struct Entry {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> exited;
+  };
+  std::mutex mu_;
+  std::vector<Entry> threads_;
+  bool registered_ = false;
+};
 
 // The loop whose thread this is; lets in_loop_thread() work without racing thread start-up.
 thread_local const LoopState* t_current_loop = nullptr;
@@ -171,6 +234,9 @@ void loop_thread_main(std::shared_ptr<LoopState> state) {
   state->post_source = nullptr;
   g_main_context_pop_thread_default(state->ctx);
   t_current_loop = nullptr;
+  auto exited = state->exited;
+  state.reset();
+  exited->store(true, std::memory_order_release);
   // `state` is released here: if the EventLoop handle is already gone, the context goes too
   // (sources of objects still alive, e.g. a libnice agent, keep their own context reference).
 }
@@ -210,8 +276,9 @@ EventLoop::~EventLoop() {
   g_main_context_wakeup(state_->ctx);
   if (in_loop_thread()) {
     // Called from a callback on the loop thread: joining would deadlock. The thread sees the
-    // flag once the current callback returns, cleans up and exits on its own.
-    thread_.detach();
+    // flag once the current callback returns, cleans up and exits on its own; the Reaper
+    // joins it later.
+    Reaper::instance().adopt(std::move(thread_), state_->exited);
   } else {
     thread_.join();
   }

@@ -165,16 +165,76 @@ struct DtlsEndpoint::Impl {
 // In DTLS OpenSSL writes each datagram with one BIO_write: records are collected in a
 // buffering BIO it pushes in front of ours during the handshake (sized so the flight's
 // records fit options.mtu) and flushed as one write; after the handshake each record is
-// one write. So one BIO_write = one datagram in the transmit queue. Reading, OpenSSL asks
-// for up to a whole record buffer and expects one datagram per read, as from recv().
+// one write. So one BIO_write = one datagram in the transmit queue, except that a write
+// longer than options.mtu is split at record boundaries (see split_records below).
+// Reading, OpenSSL asks for up to a whole record buffer and expects one datagram per
+// read, as from recv().
+//
+// Why the split: OpenSSL 3.0's dtls1_do_write (ssl/statem/statem_dtls.c) decides whether
+// the next handshake record still fits the datagram being packed from
+// BIO_wpending + DTLS1_RT_HEADER_LENGTH + mac_size + blocksize, where mac_size is 0 for
+// AEAD ciphers and blocksize is 0 for anything but CBC. For our (all AEAD) suites it
+// therefore forgets the record expansion of an encrypted record: 24 bytes for AES-GCM
+// (8-byte explicit nonce + 16-byte tag), 16 for ChaCha20-Poly1305. In DTLS 1.2 the only
+// encrypted handshake record is Finished (renegotiation and tickets are off), packed
+// behind CCS at the end of flight 5 (client) or 6 (server) and of their retransmissions:
+// measured, with mtu 300 the client wrote [Certificate fragment 35][ClientKeyExchange 91]
+// [CertificateVerify 101][CCS 14][Finished 61] = 302 bytes; sweeping the MTU, overshoots
+// of 1..24 bytes, depending on the certificate and signature sizes. No control fixes it:
+// SSL_set_mtu and DTLS_set_link_mtu both just set d1->mtu, the MTU overhead only shrinks
+// every datagram alike (and a smaller MTU is refused below 256), and the record-layer
+// rewrite that accounts for the expansion (openssl/openssl#19516) is 3.2+. Each record on
+// its own does fit (OpenSSL sizes every record for an empty datagram, and Finished is
+// 61 bytes), and RFC 6347 section 4.1.1 lets records be grouped into datagrams freely, so
+// moving the records that overflow into a datagram of their own keeps every datagram
+// <= options.mtu at the cost of one extra datagram, only when the overshoot happens.
+
+namespace {
+
+// RFC 6347 section 4.1: type(1) version(2) epoch(2) sequence_number(6) length(2).
+constexpr std::size_t kRecordHeader = 13;
+
+// Calls `emit` with consecutive runs of whole records of `data`, each as long as possible
+// but at most `mtu` bytes (a single record longer than `mtu` becomes a run of its own).
+// Returns false, emitting nothing, if `data` is not a sequence of complete records.
+template <typename Emit>
+bool split_records(std::span<const std::byte> data, std::size_t mtu, Emit&& emit) {
+  for (std::size_t at = 0; at < data.size();) {
+    if (data.size() - at < kRecordHeader) return false;
+    const std::size_t length = std::to_integer<std::size_t>(data[at + 11]) << 8 |
+                               std::to_integer<std::size_t>(data[at + 12]);
+    if (data.size() - at - kRecordHeader < length) return false;
+    at += kRecordHeader + length;
+  }
+  std::size_t start = 0;
+  for (std::size_t at = 0; at < data.size();) {
+    const std::size_t end = at + kRecordHeader +
+                            (std::to_integer<std::size_t>(data[at + 11]) << 8 |
+                             std::to_integer<std::size_t>(data[at + 12]));
+    if (end - start > mtu && at > start) {
+      emit(data.subspan(start, at - start));
+      start = at;
+    }
+    at = end;
+  }
+  emit(data.subspan(start));
+  return true;
+}
+
+}  // namespace
 
 int DtlsEndpoint::Impl::bio_write(BIO* bio, const char* data, int len) noexcept {
   BIO_clear_retry_flags(bio);
   auto* self = static_cast<Impl*>(BIO_get_data(bio));
   if (self == nullptr || data == nullptr || len < 0) return -1;
   try {
-    self->transmit.push(
-        std::span<const std::byte>(reinterpret_cast<const std::byte*>(data), std::size_t(len)));
+    const std::span<const std::byte> datagram(reinterpret_cast<const std::byte*>(data),
+                                              std::size_t(len));
+    if (datagram.size() <= self->options.mtu ||
+        !split_records(datagram, self->options.mtu,
+                       [self](std::span<const std::byte> part) { self->transmit.push(part); })) {
+      self->transmit.push(datagram);  // not records (cannot happen): pass through unchanged
+    }
   } catch (...) {
     return -1;  // out of memory; OpenSSL reports a write error
   }

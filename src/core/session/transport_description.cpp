@@ -53,16 +53,30 @@ sdp::Description make_offer(const LocalTransport& local) {
   return d;
 }
 
+int data_section(const sdp::Description& description) {
+  for (std::size_t i = 0; i < description.media.size(); ++i) {
+    const sdp::Media& m = description.media[i];
+    if (m.kind == "application" && m.proto.find("SCTP") != std::string::npos &&
+        (m.port != 0 || m.bundle_only)) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
 sdp::Description make_answer(const sdp::Description& offer, const LocalTransport& local) {
+  const int accepted = data_section(offer);
+  if (accepted < 0) {
+    throw Error(Errc::bad_sdp,
+                "the offer has no m=application UDP/DTLS/SCTP section (peer carries data only "
+                "for now)");
+  }
   sdp::Description d = session_skeleton(local);
-  bool accepted = false;
-  for (const auto& m : offer.media) {
-    const bool data = m.kind == "application" && m.proto.find("SCTP") != std::string::npos &&
-                      m.port != 0 && !accepted;
-    if (data) {
+  for (std::size_t i = 0; i < offer.media.size(); ++i) {
+    const sdp::Media& m = offer.media[i];
+    if (static_cast<int>(i) == accepted) {
       d.media.push_back(application_section(local, m.mid));
-      d.groups.push_back(sdp::Group{"BUNDLE", {m.mid}});
-      accepted = true;
+      d.groups.push_back(sdp::Group{"BUNDLE", {m.mid}});  // RFC 8843 section 7.3
       continue;
     }
     // RFC 8829 section 5.3.1: a section we do not take is answered with port 0 and the
@@ -77,45 +91,41 @@ sdp::Description make_answer(const sdp::Description& offer, const LocalTransport
     rejected.direction = sdp::Direction::inactive;
     d.media.push_back(std::move(rejected));
   }
-  if (!accepted) {
-    throw Error(
-        Errc::bad_sdp,
-        "the offer has no m=application UDP/DTLS/SCTP section (peer carries data only for now)");
-  }
   return d;
 }
 
-RemoteTransport remote_transport(const sdp::Description& description) {
-  // The transport is the one of the first section that is not rejected; with BUNDLE every
-  // section shares it (RFC 8843 section 7.1: the "offerer tagged" section).
-  const sdp::Media* chosen = nullptr;
-  int index = 0;
-  for (std::size_t i = 0; i < description.media.size(); ++i) {
-    if (description.media[i].port != 0 || description.media[i].bundle_only) {
-      chosen = &description.media[i];
-      index = static_cast<int>(i);
-      break;
-    }
+RemoteTransport remote_transport(const sdp::Description& description, bool is_offer) {
+  const int index = data_section(description);
+  if (index < 0) {
+    throw Error(Errc::bad_sdp,
+                "no m=application UDP/DTLS/SCTP section that is not rejected (port 0); peer "
+                "carries data only for now");
   }
-  if (chosen == nullptr) throw Error(Errc::bad_sdp, "no m= section that is not rejected (port 0)");
-  if (const sdp::Group* bundle = sdp::find_group(description, "BUNDLE");
-      bundle != nullptr && !bundle->mids.empty()) {
-    if (const sdp::Media* tagged = sdp::find_media(description, bundle->mids.front())) {
-      chosen = tagged;
-      index = static_cast<int>(tagged - description.media.data());
-    }
-  }
-  const sdp::Media& m = *chosen;
+  const sdp::Media& m = description.media[static_cast<std::size_t>(index)];
   RemoteTransport t;
   t.mid = m.mid.empty() ? std::to_string(index) : m.mid;
   t.mline_index = index;
+  t.bundle_mids = {t.mid};
+  const sdp::Media* tagged = nullptr;
+  for (const auto& group : description.groups) {
+    if (group.semantics != "BUNDLE" ||
+        std::find(group.mids.begin(), group.mids.end(), m.mid) == group.mids.end()) {
+      continue;
+    }
+    t.bundle_mids = group.mids;
+    // RFC 8843 section 7.1: a bundle's transport is that of its tagged (first) section;
+    // browsers put their candidates there.
+    if (!group.mids.empty()) tagged = sdp::find_media(description, group.mids.front());
+  }
   t.ice_ufrag = sdp::effective_ice_ufrag(description, m);
   t.ice_pwd = sdp::effective_ice_pwd(description, m);
   const std::string where = fmt::format("m= section {} (mid \"{}\")", index, m.mid);
-  if (t.ice_ufrag.empty())
+  if (t.ice_ufrag.empty()) {
     throw Error(Errc::bad_sdp, fmt::format("{} has no a=ice-ufrag (RFC 8839 section 5.4)", where));
-  if (t.ice_pwd.empty())
+  }
+  if (t.ice_pwd.empty()) {
     throw Error(Errc::bad_sdp, fmt::format("{} has no a=ice-pwd (RFC 8839 section 5.4)", where));
+  }
   // RFC 8839 section 5.4: ufrag 4-256 and pwd 22-256 ice-chars.
   if (t.ice_ufrag.size() < 4 || t.ice_ufrag.size() > 256) {
     throw Error(Errc::bad_sdp, fmt::format("{}: a=ice-ufrag must be 4 to 256 characters", where));
@@ -141,25 +151,34 @@ RemoteTransport remote_transport(const sdp::Description& description) {
           fmt::format("{}: a=setup:holdconn cannot start DTLS (RFC 8842 section 5.1)", where));
     }
     t.setup = std::string(sdp::to_string(*setup));
+  } else {
+    t.setup = is_offer ? "active" : "passive";  // RFC 4145 section 4 defaults
   }
   t.candidates = m.candidates;
-  t.end_of_candidates = m.end_of_candidates;
+  if (tagged != nullptr && tagged != &m) {
+    for (const auto& c : tagged->candidates) {
+      if (std::find(t.candidates.begin(), t.candidates.end(), c) == t.candidates.end()) {
+        t.candidates.push_back(c);
+      }
+    }
+  }
+  t.end_of_candidates = m.end_of_candidates || (tagged != nullptr && tagged->end_of_candidates);
   t.max_message_size = sdp::effective_max_message_size(m);
   return t;
 }
 
 void add_candidates(sdp::Description& description, const std::vector<std::string>& candidates) {
-  for (auto& m : description.media) {
-    if (m.port == 0) continue;
-    m.candidates.insert(m.candidates.end(), candidates.begin(), candidates.end());
-    m.end_of_candidates = true;
-    break;  // BUNDLE: candidates go with the first (tagged) section (RFC 8843 section 7.1)
-  }
+  const int index = data_section(description);
+  if (index < 0) return;
+  sdp::Media& m = description.media[static_cast<std::size_t>(index)];
+  m.candidates.insert(m.candidates.end(), candidates.begin(), candidates.end());
+  m.end_of_candidates = true;
 }
 
 dtls::Role offerer_role(const RemoteTransport& answer) {
-  // RFC 8842 section 5.3: an answer says active (it is the client) or passive (server).
-  return answer.setup == "passive" ? dtls::Role::client : dtls::Role::server;
+  // An answer says active (it is the client) or passive (it is the server); remote_transport
+  // already applied RFC 4145's default ("passive") when the line is absent.
+  return answer.setup == "active" ? dtls::Role::server : dtls::Role::client;
 }
 
 }  // namespace peer::session

@@ -35,30 +35,38 @@ sdp::Description make_offer(const LocalTransport& local);
 // Throws Error(bad_sdp) when the offer has no m=application section we can accept.
 sdp::Description make_answer(const sdp::Description& offer, const LocalTransport& local);
 
-// The remote side's transport, from the section we bundle on (the first one that is not
-// rejected), falling back to session-level attributes as Firefox writes them.
+// The index of the section data channels go on: the first m=application UDP/DTLS/SCTP
+// section that is not rejected (port 0 unless bundle-only); -1 when there is none.
+int data_section(const sdp::Description& description);
+
+// The remote side's transport, from its data section (data_section()), falling back to
+// session-level attributes as Firefox writes them.
 struct RemoteTransport {
   std::string mid;
   int mline_index = 0;
+  // Every mid that shares the transport (the remote's BUNDLE group holding `mid`): browsers
+  // trickle candidates with the mid of the group's first section, e.g. an audio "0".
+  std::vector<std::string> bundle_mids;
   std::string ice_ufrag;
   std::string ice_pwd;
   std::string fingerprint_algorithm;  // lower case, e.g. "sha-256"
   std::string fingerprint;
-  std::string setup;  // "actpass", "active", "passive" (empty if absent)
+  // "actpass", "active" or "passive"; when absent, RFC 4145 section 4's default: "active"
+  // in an offer, "passive" in an answer.
+  std::string setup;
   std::vector<std::string> candidates;
   bool end_of_candidates = false;
   std::uint64_t max_message_size = 65536;  // absent means 65536 (RFC 8841 section 6)
 };
-// Throws Error(bad_sdp) naming what is missing (ICE credentials, fingerprint, a usable
-// section) or wrong (setup:holdconn, an unknown setup value in an answer...).
-RemoteTransport remote_transport(const sdp::Description& description);
+// `is_offer` selects the a=setup default. Throws Error(bad_sdp) when there is no data
+// section or it lacks ICE credentials or a fingerprint.
+RemoteTransport remote_transport(const sdp::Description& description, bool is_offer);
 
 // Adds gathered candidates and a=end-of-candidates to the bundled section (the `ready`
 // description, for signaling without trickle).
 void add_candidates(sdp::Description& description, const std::vector<std::string>& candidates);
 
-// Our DTLS role from the other side's a=setup (RFC 8842 section 5): the offerer (actpass)
-// takes the opposite of what the answer chose.
+// Our DTLS role as offerer: the opposite of what the answer chose (RFC 8842 section 5.3).
 dtls::Role offerer_role(const RemoteTransport& answer);
 
 }  // namespace peer::session

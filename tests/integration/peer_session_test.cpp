@@ -1,0 +1,196 @@
+// JSEP for the one data transport (src/core/session) against the browsers' descriptions in
+// tests/fixtures/sdp, and the Peer's answers to them.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "core/sdp/description.hpp"
+#include "core/session/transport_description.hpp"
+#include "peer/peer.hpp"
+
+namespace {
+
+using peer::json;
+using namespace std::chrono_literals;
+namespace session = peer::session;
+namespace sdp = peer::sdp;
+
+std::string fixture(const std::string& name) {
+  std::ifstream in(std::string(PEER_FIXTURES) + "/sdp/" + name, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+session::LocalTransport ours(std::string setup) {
+  session::LocalTransport t;
+  t.ice_ufrag = "abcd";
+  t.ice_pwd = "0123456789012345678901";
+  t.fingerprint = "AA:BB";
+  t.setup = std::move(setup);
+  return t;
+}
+
+TEST(Session, AnswersChromesAudioVideoDataOfferOnItsDataSection) {
+  const sdp::Description offer = sdp::parse(fixture("chrome_offer_av_data.sdp"));
+  const auto remote = session::remote_transport(offer, true);
+  EXPECT_EQ(remote.mid, "2");
+  EXPECT_EQ(remote.mline_index, 2);
+  EXPECT_EQ(remote.bundle_mids, (std::vector<std::string>{"0", "1", "2"}));
+  EXPECT_EQ(remote.setup, "actpass");
+  EXPECT_EQ(remote.fingerprint_algorithm, "sha-256");
+  EXPECT_EQ(remote.max_message_size, 262144u);
+
+  const sdp::Description answer = session::make_answer(offer, ours("active"));
+  ASSERT_EQ(answer.media.size(), 3u);  // one answer section per offered section (RFC 8829)
+  EXPECT_EQ(answer.media[0].port, 0);  // audio and video rejected for now
+  EXPECT_EQ(answer.media[0].mid, "0");
+  EXPECT_EQ(answer.media[1].port, 0);
+  EXPECT_EQ(answer.media[2].mid, "2");
+  EXPECT_EQ(answer.media[2].port, 9);
+  EXPECT_EQ(answer.media[2].setup, sdp::Setup::active);
+  ASSERT_EQ(answer.groups.size(), 1u);
+  EXPECT_EQ(answer.groups[0].mids, std::vector<std::string>{"2"});
+  // What we write parses back the same (Chrome parses our answer with the same grammar).
+  EXPECT_EQ(sdp::parse(sdp::write(answer)), answer);
+  const auto back = session::remote_transport(sdp::parse(sdp::write(answer)), false);
+  EXPECT_EQ(back.mid, "2");
+  EXPECT_EQ(back.setup, "active");
+}
+
+TEST(Session, FirefoxBundleOnlyDataSectionTakesTheTaggedSectionsCandidates) {
+  const sdp::Description offer = sdp::parse(fixture("firefox_offer_av_data.sdp"));
+  const auto remote = session::remote_transport(offer, true);
+  EXPECT_EQ(remote.mid, "2");               // port 0 but bundle-only: still ours
+  EXPECT_EQ(remote.candidates.size(), 4u);  // from the tagged audio section
+  EXPECT_TRUE(remote.end_of_candidates);
+  EXPECT_FALSE(remote.fingerprint.empty());  // session-level in Firefox
+}
+
+TEST(Session, DataOnlyOfferWithoutDataSectionIsRefusedByName) {
+  sdp::Description offer = sdp::parse(fixture("chrome_offer_av_data.sdp"));
+  offer.media.pop_back();  // drop m=application
+  try {
+    session::remote_transport(offer, true);
+    FAIL();
+  } catch (const peer::Error& e) {
+    EXPECT_EQ(e.code(), peer::Errc::bad_sdp);
+    EXPECT_NE(std::string(e.what()).find("m=application"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(session::make_answer(offer, ours("active")), peer::Error);
+}
+
+TEST(Session, AbsentSetupTakesRfc4145Defaults) {
+  sdp::Description d = sdp::parse(fixture("chrome_offer_data.sdp"));
+  for (auto& m : d.media) m.setup.reset();
+  d.setup.reset();
+  EXPECT_EQ(session::remote_transport(d, true).setup, "active");
+  const auto as_answer = session::remote_transport(d, false);
+  EXPECT_EQ(as_answer.setup, "passive");
+  EXPECT_EQ(session::offerer_role(as_answer), peer::dtls::Role::client);
+}
+
+// --- the Peer against a browser's offer ------------------------------------------------------
+
+struct Events {
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<json> candidates, errors;
+};
+
+TEST(PeerSession, AnswersAChromeOfferAndTricklesWithItsDataMid) {
+  peer::Peer p;
+  p.set("addresses", json::array({"127.0.0.1"}));
+  Events ev;
+  auto s1 = p.on("candidate", [&](const json& c) {
+    std::lock_guard lock(ev.m);
+    ev.candidates.push_back(c);
+    ev.cv.notify_all();
+  });
+  auto s2 = p.on("error", [&](const json& e) {
+    std::lock_guard lock(ev.m);
+    ev.errors.push_back(e);
+    ev.cv.notify_all();
+  });
+  p.remote({{"type", "offer"}, {"sdp", fixture("chrome_offer_av_data.sdp")}});
+  json answer;
+  p.answer([&](const json& a) { answer = a; });
+  const auto parsed = sdp::parse(answer["sdp"].get<std::string>());
+  ASSERT_EQ(parsed.media.size(), 3u);
+  EXPECT_EQ(parsed.media[2].mid, "2");
+  // Chrome trickles with the mid of the bundle's first section; that is accepted, and an
+  // mDNS host candidate is dropped without an error (we cannot resolve .local names).
+  p.ice({{"candidate", "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host"},
+         {"sdpMid", "0"},
+         {"sdpMLineIndex", 0}});
+  p.ice({{"candidate",
+          "candidate:2 1 udp 2122260223 0b1e0f4c-5b4b-4a58-9d8e-1b2c3d4e5f60.local 50001 typ host"},
+         {"sdpMid", "0"},
+         {"sdpMLineIndex", 0}});
+  p.ice({{"candidate", "candidate:3 1 udp 2122260223 127.0.0.1 50002 typ host"}, {"sdpMid", "7"}});
+  std::unique_lock lock(ev.m);
+  ASSERT_TRUE(
+      ev.cv.wait_for(lock, 5s, [&] { return !ev.candidates.empty() && !ev.errors.empty(); }));
+  for (const auto& c : ev.candidates) {
+    EXPECT_EQ(c["sdpMid"], "2") << c.dump();
+    EXPECT_EQ(c["sdpMLineIndex"], 2) << c.dump();
+  }
+  ASSERT_EQ(ev.errors.size(), 1u) << json(ev.errors).dump();  // only the sdpMid "7" one
+  EXPECT_NE(ev.errors[0]["message"].get<std::string>().find("\"7\""), std::string::npos);
+}
+
+TEST(PeerSession, AnOfferWithoutDataIsAnErrorAndTheNextOfferStillWorks) {
+  peer::Peer p;
+  p.set("addresses", json::array({"127.0.0.1"}));
+  Events ev;
+  auto s = p.on("error", [&](const json& e) {
+    std::lock_guard lock(ev.m);
+    ev.errors.push_back(e);
+    ev.cv.notify_all();
+  });
+  sdp::Description no_data = sdp::parse(fixture("chrome_offer_av_data.sdp"));
+  no_data.media.pop_back();
+  no_data.groups[0].mids.pop_back();
+  p.remote({{"type", "offer"}, {"sdp", sdp::write(no_data)}});
+  {
+    std::unique_lock lock(ev.m);
+    ASSERT_TRUE(ev.cv.wait_for(lock, 5s, [&] { return !ev.errors.empty(); }));
+    EXPECT_EQ(ev.errors[0]["code"], "bad_sdp");
+  }
+  EXPECT_EQ(p.get("signaling"), "stable");
+  EXPECT_THROW(p.answer(), peer::Error);  // nothing to answer
+  p.remote({{"type", "offer"}, {"sdp", fixture("chrome_offer_data.sdp")}});
+  EXPECT_EQ(p.get("signaling"), "have-remote-offer");
+  json answer;
+  p.answer([&](const json& a) { answer = a; });
+  EXPECT_EQ(answer["type"], "answer");
+}
+
+TEST(PeerSession, AMovedFromPeerIsStillAWorkingHandle) {
+  peer::Peer a;
+  a.set("addresses", json::array({"127.0.0.1"}));
+  peer::Peer b = std::move(a);
+  a.set("x", 1);  // NOLINT(bugprone-use-after-move): a handle stays usable, by design
+  EXPECT_EQ(b.get("x"), 1);
+  json offer;
+  a.offer([&](const json& o) { offer = o; });
+  EXPECT_EQ(b.get("signaling"), "have-local-offer");
+}
+
+TEST(PeerSession, CloseFromABeforeOfferHookStopsTheOffer) {
+  peer::Peer p;
+  p.set("addresses", json::array({"127.0.0.1"}));
+  auto hook = p.on("before offer", [&p] { p.close(); });
+  try {
+    p.offer();
+    FAIL() << "offer() on a peer its hook closed must throw";
+  } catch (const peer::Error& e) {
+    EXPECT_EQ(e.code(), peer::Errc::closed);
+  }
+  EXPECT_EQ(p.get("connection"), "closed");
+}
+
+}  // namespace
