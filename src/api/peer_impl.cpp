@@ -580,7 +580,12 @@ void PeerImpl::close() {
 
 PeerHandle::~PeerHandle() {
   try {
-    auto impl = impl_;
+    // A raw pointer, not a copy of impl_: the closure may be destroyed on the loop thread
+    // after call() returned, and must not hold the last reference there. Then the peer (and,
+    // for the last peer, the loop thread, which is joined) is released here, before the
+    // handle's destructor returns: a program can exit right after without a loop thread
+    // still running under its atexit handlers. call() keeps impl_ alive while it runs.
+    PeerImpl* impl = impl_.get();
     impl->call([impl] { impl->close(); });
   } catch (...) {
     // The loop is gone (process exit): nothing left to close.
