@@ -17,6 +17,7 @@ enum class Errc {
   invalid_argument,      // an argument has the wrong shape or value
   bad_sdp,               // a session description could not be parsed or lacks what WebRTC needs
   bad_candidate,         // an ICE candidate could not be parsed
+  bad_dcep,              // a data channel establishment (DCEP, RFC 8832) message is malformed
   bad_certificate,       // a PEM certificate or key given in the store is unusable
   ice_failed,            // no candidate pair works (or no candidate could be gathered)
   dtls_failed,           // the DTLS handshake failed or the association broke

@@ -12,6 +12,8 @@ std::string_view to_string(Errc code) noexcept {
       return "bad_sdp";
     case Errc::bad_candidate:
       return "bad_candidate";
+    case Errc::bad_dcep:
+      return "bad_dcep";
     case Errc::bad_certificate:
       return "bad_certificate";
     case Errc::ice_failed:
