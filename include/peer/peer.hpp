@@ -26,6 +26,8 @@
 #include <memory>
 #include <string>
 
+#include <optional>
+
 #include <peer/error.hpp>
 #include <peer/store.hpp>
 
@@ -35,6 +37,9 @@ namespace detail {
 class PeerImpl;
 class PeerHandle;
 }  // namespace detail
+
+class Channel;
+struct channel;
 
 // clang-format off
 // Store keys the peer reads (set them before create()/offer()/answer()):
@@ -108,6 +113,22 @@ class Peer : public Store {
   // Closes the connection: state "closed", sockets released, no callback after return.
   void close();
 
+  // Data channels the remote opens that no channel(label) handle of ours matches.
+  [[nodiscard]] Subscription on_channel(std::function<void(Channel)> fn);
+
+  // A non-owning reference, for plugins that wire peers together without keeping each
+  // other alive (a cycle of handles would keep both peers open forever).
+  class Weak {
+   public:
+    std::optional<Peer> lock() const;
+
+   private:
+    friend class Peer;
+    std::weak_ptr<detail::StoreState> state_;
+    std::weak_ptr<detail::PeerHandle> handle_;
+  };
+  Weak weak() const;
+
   // Plugins are callables taking Peer& (and optional arguments): the seed's use().
   template <class Plugin, class... Args>
   decltype(auto) use(Plugin&& plugin, Args&&... args) {
@@ -115,6 +136,9 @@ class Peer : public Store {
   }
 
  private:
+  friend class detail::PeerImpl;
+  friend struct channel;
+  Peer(std::shared_ptr<detail::StoreState> state, std::shared_ptr<detail::PeerHandle> handle);
   std::shared_ptr<detail::PeerHandle> handle_;
   detail::PeerImpl& impl() const;
 };

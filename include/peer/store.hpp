@@ -87,6 +87,10 @@ class Subscription {
   Subscription(const Subscription&) = delete;
   Subscription& operator=(const Subscription&) = delete;
 
+  // For the library's other event sources (a Channel's messages): a subscription whose
+  // reset() (or destruction) calls `remove` once; detach() forgets it.
+  static Subscription from(std::function<void()> remove);
+
   void reset();         // unsubscribe now (no-op if already gone)
   void detach();        // keep the listener for the store's lifetime; we no longer own it
   bool active() const;  // still subscribed (false after reset, after a `once` fired, or
@@ -99,6 +103,7 @@ class Subscription {
 
   std::weak_ptr<detail::StoreState> state_;
   std::weak_ptr<detail::ListenerEntry> entry_;
+  std::function<void()> remove_;  // set only by from()
 };
 
 // A cheap handle: copies share one state. Moving a Store copies the handle, so a

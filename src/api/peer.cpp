@@ -62,4 +62,25 @@ void Peer::close() {
   i.call([&i] { i.close(); });
 }
 
+Subscription Peer::on_channel(std::function<void(Channel)> fn) {
+  return impl().on_channel(std::move(fn));
+}
+
+Peer::Peer(std::shared_ptr<detail::StoreState> state, std::shared_ptr<detail::PeerHandle> handle)
+    : Store(std::move(state)), handle_(std::move(handle)) {}
+
+Peer::Weak Peer::weak() const {
+  Weak w;
+  w.state_ = state_;
+  w.handle_ = handle_;
+  return w;
+}
+
+std::optional<Peer> Peer::Weak::lock() const {
+  auto state = state_.lock();
+  auto handle = handle_.lock();
+  if (!state || !handle) return std::nullopt;
+  return Peer(std::move(state), std::move(handle));
+}
+
 }  // namespace peer

@@ -46,6 +46,7 @@ std::string_view dtls_state_name(dtls::DtlsState s) {
 PeerImpl::PeerImpl(Store store)
     : store_(std::move(store)), loop_(runtime::EventLoop::shared_default()) {
   session_id_ = random_session_id();
+  channels_ = session::DataChannels(channel_callbacks());
   // Every event of this peer runs on its loop, from the top of the loop: never nested
   // inside libnice, OpenSSL or our own protocol code (docs/architecture.md section 3).
   std::weak_ptr<runtime::EventLoop> weak_loop = loop_;
@@ -367,6 +368,7 @@ void PeerImpl::remote(const json& description) {
 
   create();
   remote_ = transport;
+  remote_max_message_size_.store(transport.max_message_size);
   if (type == "offer") {
     remote_offer_ = std::move(parsed);
     ice_->set_controlling(false);
@@ -517,12 +519,22 @@ void PeerImpl::start_dtls_endpoint(dtls::Role role) {
 void PeerImpl::after_dtls() {
   if (!dtls_ || closed_) return;
   dtls_->drain_transmit([this](std::span<const std::byte> d) { ice_->send(d); });
-  // No SCTP yet (data channels come with their issue): application data is dropped here.
-  dtls_->drain_application_data([](std::span<const std::byte>) {});
+  if (sctp_) {
+    // DTLS application data is SCTP (RFC 8261): one record, one SCTP packet.
+    bool any = false;
+    dtls_->drain_application_data([&](std::span<const std::byte> packet) {
+      sctp_->handle_receive(packet);
+      any = true;
+    });
+    if (any) process_sctp();
+  } else {
+    dtls_->drain_application_data([](std::span<const std::byte>) {});
+  }
   if (dtls_->state_changed()) {
     const auto state = dtls_->state();
     set_state("dtls", dtls_state_name(state));
     if (state == dtls::DtlsState::failed) report_error(dtls_->error_code(), dtls_->error_message());
+    if (state == dtls::DtlsState::connected) start_sctp();
     update_connection();
   }
   if (auto deadline = dtls_->next_timeout()) {
@@ -566,6 +578,18 @@ void PeerImpl::close() {
   store_.off();
   closed_ = true;
   dtls_timer_.cancel();
+  sctp_timer_.cancel();
+  for (auto& [key, channel] : channel_by_key_) {
+    channel->store.silence();
+    channel->state.store(ChannelImpl::State::closed);
+  }
+  channel_by_key_.clear();
+  local_by_label_.clear();
+  if (sctp_ && dtls_ && dtls_->state() == dtls::DtlsState::connected && ice_) {
+    sctp_->abort();  // tells the remote's channels at once (an SCTP ABORT)
+    process_sctp();
+  }
+  sctp_.reset();
   if (dtls_ && dtls_->state() == dtls::DtlsState::connected && ice_) {
     dtls_->close();  // close_notify, so the other side learns at once
     dtls_->drain_transmit([this](std::span<const std::byte> d) { ice_->send(d); });
@@ -576,6 +600,253 @@ void PeerImpl::close() {
   signaling_ = Signaling::closed;
   store_.set("signaling", "closed");
   store_.set("connection", "closed");
+}
+
+// --- data channels -----------------------------------------------------------------------
+
+std::shared_ptr<ChannelImpl> PeerImpl::make_channel(const std::string& label,
+                                                    const ChannelOptions& options,
+                                                    session::ChannelKey key) {
+  auto channel = std::make_shared<ChannelImpl>(weak_from_this(), label, options, key);
+  std::weak_ptr<runtime::EventLoop> weak_loop = loop_;
+  channel->store.set_dispatcher([weak_loop](std::function<void()> fn) {
+    if (auto loop = weak_loop.lock()) loop->post(std::move(fn));
+  });
+  channel_by_key_[key] = channel;
+  return channel;
+}
+
+Channel PeerImpl::channel(const std::string& label, const ChannelOptions& options) {
+  require_open("channel");
+  if (auto it = local_by_label_.find(label); it != local_by_label_.end()) {
+    return it->second->handle();
+  }
+  if (options.max_retransmits && options.max_packet_life_time) {
+    throw Error(Errc::invalid_argument,
+                "channel(): set max_retransmits or max_packet_life_time, not both");
+  }
+  session::ChannelConfig config;
+  config.label = label;
+  config.protocol = options.protocol;
+  config.ordered = options.ordered;
+  config.priority = options.priority;
+  config.negotiated_id = options.id;
+  if (options.max_retransmits) {
+    config.reliability = sctp::Reliability::rexmit;
+    config.reliability_parameter = *options.max_retransmits;
+  } else if (options.max_packet_life_time) {
+    config.reliability = sctp::Reliability::timed;
+    config.reliability_parameter = *options.max_packet_life_time;
+  }
+  const session::ChannelKey key = next_key_++;
+  channels_.add(key, config);  // throws for a bad negotiated id, before anything is kept
+  auto channel = make_channel(label, options, key);
+  local_by_label_[label] = channel;
+  process_sctp();
+  return channel->handle();
+}
+
+void PeerImpl::channel_send(const std::shared_ptr<ChannelImpl>& channel, bool binary,
+                            std::span<const std::byte> data) {
+  // Checked here, in the caller's thread, so that a message the remote would refuse throws
+  // right away (RFC 8841 section 6: never send more than a=max-message-size).
+  const std::uint64_t limit = remote_max_message_size_.load(std::memory_order_relaxed);
+  if (limit != 0 && data.size() > limit) {
+    throw Error(Errc::invalid_argument,
+                fmt::format("send(): a {}-byte message is larger than the remote accepts "
+                            "(a=max-message-size:{})",
+                            data.size(), limit));
+  }
+  if (loop_->in_loop_thread()) {
+    require_open("send");
+    channels_.send(channel->key, binary, data);
+    channel->set_buffered(channels_.buffered_amount(channel->key));
+    process_sctp();
+    return;
+  }
+  // From another thread: one copy, sent in order on the loop. Errors found there (the
+  // channel closed meanwhile) become the channel's error event.
+  channel->pending_post.fetch_add(data.size(), std::memory_order_relaxed);
+  loop_->post([self = shared_from_this(), channel, binary,
+               bytes = std::vector<std::byte>(data.begin(), data.end())] {
+    channel->pending_post.fetch_sub(bytes.size(), std::memory_order_relaxed);
+    if (self->closed_) return;
+    try {
+      self->channels_.send(channel->key, binary, bytes);
+      channel->set_buffered(self->channels_.buffered_amount(channel->key));
+      self->process_sctp();
+    } catch (const Error& e) {
+      channel->store.emit(
+          "error", {json{{"code", std::string(to_string(e.code()))}, {"message", e.what()}}});
+    }
+  });
+}
+
+void PeerImpl::channel_close(const std::shared_ptr<ChannelImpl>& channel) {
+  call([this, channel] {
+    if (closed_) return;
+    if (channel->state.load() == ChannelImpl::State::open) {
+      channel->state.store(ChannelImpl::State::closing);
+      channel->store.set("state", "closing");
+    }
+    channels_.close(channel->key);
+    for (auto key : channel->remote_keys) channels_.close(key);
+    process_sctp();
+  });
+}
+
+void PeerImpl::channel_threshold(const std::shared_ptr<ChannelImpl>& channel, std::size_t bytes) {
+  call(
+      [this, channel, bytes] { channels_.set_buffered_amount_low_threshold(channel->key, bytes); });
+}
+
+Subscription PeerImpl::on_channel(std::function<void(Channel)> fn) {
+  auto listener = std::make_shared<ChannelListener>();
+  listener->fn = std::move(fn);
+  {
+    std::lock_guard lock(channel_listeners_mutex_);
+    channel_listeners_.push_back(listener);
+  }
+  std::weak_ptr<PeerImpl> weak = weak_from_this();
+  return Subscription::from([weak, listener] {
+    listener->removed.store(true);
+    if (auto self = weak.lock()) {
+      std::lock_guard lock(self->channel_listeners_mutex_);
+      std::erase(self->channel_listeners_, listener);
+    }
+  });
+}
+
+session::DataChannels::Callbacks PeerImpl::channel_callbacks() {
+  // DataChannels is a member and calls these only from our own methods on the loop thread,
+  // so `this` outlives every call.
+  session::DataChannels::Callbacks cb;
+  cb.on_open = [this](session::ChannelKey key, std::uint16_t id) {
+    auto it = channel_by_key_.find(key);
+    if (it == channel_by_key_.end()) return;
+    auto channel = it->second;
+    channel->opened(id);
+    store_.emit("channel open", {json{{"label", channel->label}, {"id", id}}});
+    if (channel->announce) {
+      // Synchronously, in the same context that delivers messages: a message that follows
+      // the remote's OPEN must find the listeners this callback adds.
+      channel->announce = false;
+      std::vector<std::shared_ptr<ChannelListener>> listeners;
+      {
+        std::lock_guard lock(channel_listeners_mutex_);
+        listeners = channel_listeners_;
+      }
+      for (const auto& l : listeners) {
+        if (!l->removed.load()) l->fn(channel->handle());
+      }
+    }
+  };
+  cb.on_remote_open = [this](std::uint16_t id, const dcep::Open& open) {
+    const session::ChannelKey key = next_key_++;
+    // A remote channel with the label of one of ours is delivered to that handle.
+    if (auto it = local_by_label_.find(open.label); it != local_by_label_.end()) {
+      it->second->remote_keys.push_back(key);
+      channel_by_key_[key] = it->second;
+      return key;
+    }
+    ChannelOptions options;
+    options.protocol = open.protocol;
+    options.ordered = dcep::ordered(open.channel_type);
+    options.priority = open.priority;
+    auto channel = make_channel(open.label, options, key);
+    channel->announce = true;  // in on_open, once DataChannels knows the channel
+    (void)id;
+    return key;
+  };
+  cb.on_message = [this](session::ChannelKey key, bool binary, std::span<const std::byte> data) {
+    auto it = channel_by_key_.find(key);
+    if (it != channel_by_key_.end()) it->second->deliver(binary, data);
+  };
+  cb.on_close = [this](session::ChannelKey key) {
+    auto it = channel_by_key_.find(key);
+    if (it == channel_by_key_.end()) return;
+    auto channel = it->second;
+    channel->closed(key);
+    if (key == channel->key) {
+      store_.emit("channel close", {json{{"label", channel->label}}});
+      if (auto l = local_by_label_.find(channel->label);
+          l != local_by_label_.end() && l->second == channel) {
+        local_by_label_.erase(l);
+      }
+    }
+    channel_by_key_.erase(it);
+  };
+  cb.on_error = [this](session::ChannelKey key, const std::string& message) {
+    auto it = channel_by_key_.find(key);
+    if (it != channel_by_key_.end()) it->second->failed(message);
+  };
+  cb.on_buffered_low = [this](session::ChannelKey key) {
+    auto it = channel_by_key_.find(key);
+    if (it != channel_by_key_.end()) it->second->buffered_low();
+  };
+  return cb;
+}
+
+void PeerImpl::start_sctp() {
+  if (sctp_ || !remote_) return;
+  sctp::SctpOptions options;
+  options.remote_port = remote_->sctp_port;
+  options.local_port = 5000;
+  options.mtu = dtls_->max_send_size();
+  const json optional = store_.get("optional");
+  if (optional.is_object() && optional.value("max-message-size", json()).is_number_integer()) {
+    options.max_message_size = optional["max-message-size"].get<std::uint64_t>();
+  }
+  sctp_ = std::make_unique<sctp::Association>(dtls_->role() == dtls::Role::client, options);
+  sctp_->set_remote_max_message_size(remote_->max_message_size);
+  // Output for this association produced while another one was being driven (usrsctp is
+  // process-wide) is flushed from our loop.
+  std::weak_ptr<PeerImpl> weak = weak_from_this();
+  std::weak_ptr<runtime::EventLoop> weak_loop = loop_;
+  sctp_->set_wakeup([weak, weak_loop] {
+    if (auto loop = weak_loop.lock()) {
+      loop->post([weak] {
+        if (auto self = weak.lock()) self->process_sctp();
+      });
+    }
+  });
+  channels_.start(*sctp_);
+  sctp_->connect();
+  process_sctp();
+  arm_sctp_timer();
+}
+
+void PeerImpl::arm_sctp_timer() {
+  std::weak_ptr<PeerImpl> weak = weak_from_this();
+  sctp_timer_ = loop_->call_after(sctp::Association::timer_interval, [weak] {
+    auto self = weak.lock();
+    if (!self || !self->sctp_ || self->closed_) return;
+    self->sctp_->handle_timers(std::chrono::steady_clock::now());
+    self->process_sctp();
+    self->arm_sctp_timer();
+  });
+}
+
+void PeerImpl::flush_dtls() {
+  if (!dtls_ || !ice_) return;
+  dtls_->drain_transmit([this](std::span<const std::byte> d) { ice_->send(d); });
+}
+
+void PeerImpl::process_sctp() {
+  if (!sctp_ || processing_sctp_) return;
+  processing_sctp_ = true;  // channel callbacks may send, which lands here again
+  for (int round = 0; round < 64 && (sctp_->has_events() || sctp_->has_output()); ++round) {
+    sctp_->drain_events([this](const sctp::Event& e) { channels_.handle_event(e); });
+    if (!sctp_) break;
+    if (dtls_ && dtls_->state() == dtls::DtlsState::connected) {
+      sctp_->drain_transmit([this](std::span<const std::byte> packet) { dtls_->send(packet); });
+      flush_dtls();
+    }
+  }
+  for (auto& [key, channel] : channel_by_key_) {
+    if (key == channel->key) channel->set_buffered(channels_.buffered_amount(key));
+  }
+  processing_sctp_ = false;
 }
 
 PeerHandle::~PeerHandle() {

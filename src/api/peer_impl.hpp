@@ -5,14 +5,18 @@
 
 #include <chrono>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "api/channel_impl.hpp"
 #include "core/dtls/certificate.hpp"
 #include "core/dtls/dtls_endpoint.hpp"
+#include "core/sctp/association.hpp"
 #include "core/sdp/description.hpp"
+#include "core/session/data_channels.hpp"
 #include "core/session/transport_description.hpp"
 #include "ice/ice_transport.hpp"
 #include "peer/peer.hpp"
@@ -40,6 +44,14 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   void codec(Peer::SdpFilter filter);
   void close();
 
+  // Data channels. channel() runs on the loop; the others may be called from any thread.
+  Channel channel(const std::string& label, const ChannelOptions& options);
+  void channel_send(const std::shared_ptr<ChannelImpl>& channel, bool binary,
+                    std::span<const std::byte> data);
+  void channel_close(const std::shared_ptr<ChannelImpl>& channel);
+  void channel_threshold(const std::shared_ptr<ChannelImpl>& channel, std::size_t bytes);
+  Subscription on_channel(std::function<void(Channel)> fn);
+
  private:
   enum class Signaling { stable, have_local_offer, have_remote_offer, closed };
 
@@ -63,6 +75,15 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   void start_dtls_endpoint(dtls::Role role);
   void after_dtls();  // flush output, publish state changes, re-arm the timer
   void update_connection();
+
+  // SCTP glue: data channels over the DTLS association.
+  void start_sctp();
+  void process_sctp();  // events to channels, packets to DTLS, DTLS records to ICE
+  void arm_sctp_timer();
+  session::DataChannels::Callbacks channel_callbacks();
+  std::shared_ptr<ChannelImpl> make_channel(const std::string& label, const ChannelOptions& options,
+                                            session::ChannelKey key);
+  void flush_dtls();
 
   Store store_;
   std::shared_ptr<runtime::EventLoop> loop_;
@@ -89,6 +110,22 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   bool gathering_started_ = false;
   bool gathering_done_ = false;
   ice::IceState ice_state_ = ice::IceState::new_;
+  std::unique_ptr<sctp::Association> sctp_;
+  session::DataChannels channels_{session::DataChannels::Callbacks{}};
+  runtime::EventLoop::Timer sctp_timer_;
+  session::ChannelKey next_key_ = 1;
+  // The peer keeps its channels alive while it is open (a handle may be dropped while the
+  // remote still sends on it).
+  std::map<session::ChannelKey, std::shared_ptr<ChannelImpl>> channel_by_key_;
+  std::map<std::string, std::shared_ptr<ChannelImpl>> local_by_label_;
+  struct ChannelListener {
+    std::function<void(Channel)> fn;
+    std::atomic<bool> removed{false};
+  };
+  std::mutex channel_listeners_mutex_;
+  std::vector<std::shared_ptr<ChannelListener>> channel_listeners_;
+  bool processing_sctp_ = false;
+  std::atomic<std::uint64_t> remote_max_message_size_{0};  // 0: unknown or no limit
   std::uint64_t session_id_ = 0;
   std::uint64_t session_version_ = 1;
 };

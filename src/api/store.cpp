@@ -230,8 +230,16 @@ Subscription::~Subscription() {
   reset();
 }
 
+Subscription Subscription::from(std::function<void()> remove) {
+  Subscription s;
+  s.remove_ = std::move(remove);
+  return s;
+}
+
 Subscription::Subscription(Subscription&& other) noexcept
-    : state_(std::move(other.state_)), entry_(std::move(other.entry_)) {
+    : state_(std::move(other.state_)),
+      entry_(std::move(other.entry_)),
+      remove_(std::exchange(other.remove_, nullptr)) {
   other.state_.reset();
   other.entry_.reset();
 }
@@ -241,6 +249,7 @@ Subscription& Subscription::operator=(Subscription&& other) noexcept {
     reset();
     state_ = std::move(other.state_);
     entry_ = std::move(other.entry_);
+    remove_ = std::exchange(other.remove_, nullptr);
     other.state_.reset();
     other.entry_.reset();
   }
@@ -248,6 +257,11 @@ Subscription& Subscription::operator=(Subscription&& other) noexcept {
 }
 
 void Subscription::reset() {
+  if (remove_) {
+    auto remove = std::exchange(remove_, nullptr);
+    remove();
+    return;
+  }
   auto entry = entry_.lock();
   auto state = state_.lock();
   entry_.reset();
@@ -261,11 +275,13 @@ void Subscription::reset() {
 }
 
 void Subscription::detach() {
+  remove_ = nullptr;
   entry_.reset();
   state_.reset();
 }
 
 bool Subscription::active() const {
+  if (remove_) return true;
   auto entry = entry_.lock();
   return entry && !entry->removed.load() && !state_.expired();
 }

@@ -164,6 +164,7 @@ RemoteTransport remote_transport(const sdp::Description& description, bool is_of
   }
   t.end_of_candidates = m.end_of_candidates || (tagged != nullptr && tagged->end_of_candidates);
   t.max_message_size = sdp::effective_max_message_size(m);
+  if (m.sctp_port) t.sctp_port = *m.sctp_port;
   return t;
 }
 

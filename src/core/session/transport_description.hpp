@@ -57,6 +57,7 @@ struct RemoteTransport {
   std::vector<std::string> candidates;
   bool end_of_candidates = false;
   std::uint64_t max_message_size = 65536;  // absent means 65536 (RFC 8841 section 6)
+  std::uint16_t sctp_port = 5000;          // a=sctp-port (RFC 8841 section 5)
 };
 // `is_offer` selects the a=setup default. Throws Error(bad_sdp) when there is no data
 // section or it lacks ICE credentials or a fingerprint.

@@ -1,0 +1,226 @@
+// Data channels between two real Peers over loopback: the `channel` and `connect` plugins,
+// SCTP over DTLS over ICE.
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "peer/channel.hpp"
+#include "peer/connect.hpp"
+#include "peer/peer.hpp"
+
+namespace {
+
+using peer::Channel;
+using peer::json;
+using peer::Peer;
+using namespace std::chrono_literals;
+
+Peer loopback_peer() {
+  Peer p;
+  p.set("addresses", json::array({"127.0.0.1"}));
+  return p;
+}
+
+// Received messages of one channel, with a wait.
+struct Inbox {
+  std::mutex m;
+  std::condition_variable cv;
+  std::vector<std::pair<bool, std::string>> messages;
+  int opened = 0, closed = 0;
+  std::vector<peer::Subscription> subs;
+
+  void watch(Channel& c) {
+    subs.push_back(c.on_message([this](const peer::Message& msg) {
+      std::lock_guard lock(m);
+      messages.emplace_back(msg.binary(), std::string(msg.text()));
+      cv.notify_all();
+    }));
+    subs.push_back(c.on("channel open", [this] {
+      std::lock_guard lock(m);
+      ++opened;
+      cv.notify_all();
+    }));
+    subs.push_back(c.on("channel close", [this] {
+      std::lock_guard lock(m);
+      ++closed;
+      cv.notify_all();
+    }));
+  }
+  template <class P>
+  bool wait(P pred, std::chrono::milliseconds t = 10s) {
+    std::unique_lock lock(m);
+    return cv.wait_for(lock, t, pred);
+  }
+};
+
+std::span<const std::byte> bytes_of(const std::string& s) {
+  return std::as_bytes(std::span(s.data(), s.size()));
+}
+
+TEST(Channel, SameLabelOnBothSidesCarriesTextBinaryEmptyAndJsonBothWays) {
+  Peer a = loopback_peer(), b = loopback_peer();
+  Channel ca = a.use(peer::channel("chat"));  // before connect
+  a.use(peer::connect(b));
+  Channel cb = b.use(peer::channel("chat"));  // after connect: order does not matter
+  Inbox ia, ib;
+  ia.watch(ca);
+  ib.watch(cb);
+  ca.send("hello from a");  // sent before open: kept, then delivered in order
+  ca.send(bytes_of(std::string("\x00\x01\x02", 3)));
+  ca.send("");
+  ca.send(json{{"n", 1}});
+  ASSERT_TRUE(ib.wait([&] { return ib.messages.size() >= 4; })) << ib.messages.size();
+  {
+    std::lock_guard lock(ib.m);
+    EXPECT_EQ(ib.messages[0], std::make_pair(false, std::string("hello from a")));
+    EXPECT_EQ(ib.messages[1], std::make_pair(true, std::string("\x00\x01\x02", 3)));
+    EXPECT_EQ(ib.messages[2], std::make_pair(false, std::string()));
+    EXPECT_EQ(json::parse(ib.messages[3].second), (json{{"n", 1}}));
+  }
+  cb.send("hello from b");
+  ASSERT_TRUE(ia.wait([&] { return !ia.messages.empty(); }));
+  EXPECT_EQ(ia.messages[0].second, "hello from b");
+  EXPECT_EQ(ca.state(), "open");
+  EXPECT_EQ(ca.get("state"), "open");
+  ASSERT_TRUE(ca.id().has_value());
+  // Ids follow the DTLS role (RFC 8832 section 6): the offerer is the DTLS server here.
+  EXPECT_EQ(*ca.id() % 2, a.get("role") == "client" ? 0 : 1);
+}
+
+TEST(Channel, RemoteChannelWithoutHandleArrivesOnPeer) {
+  Peer a = loopback_peer(), b = loopback_peer();
+  std::mutex m;
+  std::condition_variable cv;
+  std::optional<Channel> got;
+  Inbox ib;
+  auto sub = b.on_channel([&](Channel c) {
+    std::lock_guard lock(m);
+    got = c;
+    ib.watch(c);
+    cv.notify_all();
+  });
+  a.use(peer::connect(b));
+  Channel ca = a.use(peer::channel("files", peer::ChannelOptions{.protocol = "x-files"}));
+  ca.send("one");
+  {
+    std::unique_lock lock(m);
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return got.has_value(); }));
+    EXPECT_EQ(got->label(), "files");
+    EXPECT_EQ(got->get("protocol"), "x-files");
+  }
+  ASSERT_TRUE(ib.wait([&] { return !ib.messages.empty(); }));
+  EXPECT_EQ(ib.messages[0].second, "one");
+  // The handle we were given can answer.
+  Inbox ia;
+  ia.watch(ca);
+  got->send("two");
+  ASSERT_TRUE(ia.wait([&] { return !ia.messages.empty(); }));
+  EXPECT_EQ(ia.messages[0].second, "two");
+}
+
+TEST(Channel, NegotiatedChannelWithFixedIdNeedsNoHandshake) {
+  Peer a = loopback_peer(), b = loopback_peer();
+  peer::ChannelOptions options;
+  options.id = 42;
+  Channel ca = a.use(peer::channel("fixed", options));
+  Channel cb = b.use(peer::channel("fixed", options));
+  Inbox ib;
+  ib.watch(cb);
+  a.use(peer::connect(b));
+  ca.send("over 42");
+  ASSERT_TRUE(ib.wait([&] { return !ib.messages.empty(); }));
+  EXPECT_EQ(ib.messages[0].second, "over 42");
+  EXPECT_EQ(ca.id(), std::optional<std::uint16_t>(42));
+  EXPECT_EQ(cb.id(), std::optional<std::uint16_t>(42));
+}
+
+TEST(Channel, UnorderedWithoutRetransmitsOpensAndCarries) {
+  Peer a = loopback_peer(), b = loopback_peer();
+  Inbox ib;
+  auto sub = b.on_channel([&](Channel c) { ib.watch(c); });
+  a.use(peer::connect(b));
+  peer::ChannelOptions options;
+  options.ordered = false;
+  options.max_retransmits = 0;
+  Channel ca = a.use(peer::channel("lossy", options));
+  for (int i = 0; i < 20; ++i) ca.send("m" + std::to_string(i));
+  ASSERT_TRUE(ib.wait([&] { return ib.messages.size() >= 20; }));  // loopback loses nothing
+  EXPECT_EQ(ca.get("ordered"), false);
+}
+
+TEST(Channel, CloseIsSeenByBothSides) {
+  Peer a = loopback_peer(), b = loopback_peer();
+  Channel ca = a.use(peer::channel("c"));
+  Inbox ia;
+  ia.watch(ca);
+  Inbox ib;
+  std::optional<Channel> remote;
+  std::mutex m;
+  auto sub = b.on_channel([&](Channel c) {
+    std::lock_guard lock(m);
+    remote = c;
+    ib.watch(c);
+  });
+  a.use(peer::connect(b));
+  ca.send("x");
+  ASSERT_TRUE(ib.wait([&] { return !ib.messages.empty(); }));
+  ca.close();
+  EXPECT_TRUE(ia.wait([&] { return ia.closed == 1; }));
+  EXPECT_TRUE(ib.wait([&] { return ib.closed == 1; }));
+  EXPECT_EQ(ca.state(), "closed");
+  EXPECT_THROW(ca.send("after close"), peer::Error);
+}
+
+TEST(Channel, LargeMessagesAndTheRemoteLimit) {
+  Peer a = loopback_peer(), b = loopback_peer();
+  b.set("optional", json{{"max-message-size", 300000}});
+  Channel ca = a.use(peer::channel("big"));
+  Inbox ib;
+  auto sub = b.on_channel([&](Channel c) { ib.watch(c); });
+  Inbox ia;
+  ia.watch(ca);
+  a.use(peer::connect(b));
+  ASSERT_TRUE(ia.wait([&] { return ia.opened == 1; }));
+  std::string big(256 * 1024, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + i / 251);
+  ca.send(bytes_of(big));
+  ASSERT_TRUE(ib.wait([&] { return !ib.messages.empty(); }));
+  EXPECT_EQ(ib.messages[0].second.size(), big.size());
+  EXPECT_TRUE(ib.messages[0].second == big);
+  const std::string too_big(300001, 'x');
+  try {
+    ca.send(bytes_of(too_big));
+    FAIL() << "a message over the remote's a=max-message-size must be refused";
+  } catch (const peer::Error& e) {
+    EXPECT_EQ(e.code(), peer::Errc::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("max-message-size"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Channel, AThousandChannelsOnOnePeer) {
+  Peer a = loopback_peer(), b = loopback_peer();
+  std::mutex m;
+  std::condition_variable cv;
+  int arrived = 0;
+  std::vector<peer::Subscription> subs;
+  auto sub = b.on_channel([&](Channel c) {
+    subs.push_back(c.on_message([&](const peer::Message&) {
+      std::lock_guard lock(m);
+      ++arrived;
+      cv.notify_all();
+    }));
+  });
+  a.use(peer::connect(b));
+  std::vector<Channel> channels;
+  for (int i = 0; i < 1000; ++i) {
+    channels.push_back(a.use(peer::channel("c" + std::to_string(i))));
+    channels.back().send("hi");
+  }
+  std::unique_lock lock(m);
+  EXPECT_TRUE(cv.wait_for(lock, 30s, [&] { return arrived == 1000; })) << arrived;
+}
+
+}  // namespace
