@@ -585,6 +585,7 @@ void PeerImpl::close() {
   }
   channel_by_key_.clear();
   local_by_label_.clear();
+  remote_by_label_.clear();
   if (sctp_ && dtls_ && dtls_->state() == dtls::DtlsState::connected && ice_) {
     sctp_->abort();  // tells the remote's channels at once (an SCTP ABORT)
     process_sctp();
@@ -621,6 +622,14 @@ Channel PeerImpl::channel(const std::string& label, const ChannelOptions& option
   if (auto it = local_by_label_.find(label); it != local_by_label_.end()) {
     return it->second->handle();
   }
+  // The remote opened it first: this handle is that channel (one stream, both directions).
+  if (auto it = remote_by_label_.find(label); it != remote_by_label_.end()) {
+    auto channel = it->second;
+    remote_by_label_.erase(it);
+    local_by_label_[label] = channel;
+    channel->announce = false;
+    return channel->handle();
+  }
   if (options.max_retransmits && options.max_packet_life_time) {
     throw Error(Errc::invalid_argument,
                 "channel(): set max_retransmits or max_packet_life_time, not both");
@@ -639,8 +648,14 @@ Channel PeerImpl::channel(const std::string& label, const ChannelOptions& option
     config.reliability_parameter = *options.max_packet_life_time;
   }
   const session::ChannelKey key = next_key_++;
-  channels_.add(key, config);  // throws for a bad negotiated id, before anything is kept
+  // Known before add(): on a connected association add() opens it, and on_open looks it up.
   auto channel = make_channel(label, options, key);
+  try {
+    channels_.add(key, config);
+  } catch (...) {
+    channel_by_key_.erase(key);  // a bad negotiated id: nothing is kept
+    throw;
+  }
   local_by_label_[label] = channel;
   process_sctp();
   return channel->handle();
@@ -755,6 +770,7 @@ session::DataChannels::Callbacks PeerImpl::channel_callbacks() {
     options.priority = open.priority;
     auto channel = make_channel(open.label, options, key);
     channel->announce = true;  // in on_open, once DataChannels knows the channel
+    remote_by_label_.try_emplace(open.label, channel);  // a later channel(label) adopts it
     (void)id;
     return key;
   };
@@ -772,6 +788,10 @@ session::DataChannels::Callbacks PeerImpl::channel_callbacks() {
       if (auto l = local_by_label_.find(channel->label);
           l != local_by_label_.end() && l->second == channel) {
         local_by_label_.erase(l);
+      }
+      if (auto r = remote_by_label_.find(channel->label);
+          r != remote_by_label_.end() && r->second == channel) {
+        remote_by_label_.erase(r);
       }
     }
     channel_by_key_.erase(it);

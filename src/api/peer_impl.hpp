@@ -118,6 +118,8 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   // remote still sends on it).
   std::map<session::ChannelKey, std::shared_ptr<ChannelImpl>> channel_by_key_;
   std::map<std::string, std::shared_ptr<ChannelImpl>> local_by_label_;
+  // Remote-opened channels no handle of ours has asked for by label yet.
+  std::map<std::string, std::shared_ptr<ChannelImpl>> remote_by_label_;
   struct ChannelListener {
     std::function<void(Channel)> fn;
     std::atomic<bool> removed{false};

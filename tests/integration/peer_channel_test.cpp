@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "peer/channel.hpp"
@@ -221,6 +222,52 @@ TEST(Channel, AThousandChannelsOnOnePeer) {
   }
   std::unique_lock lock(m);
   EXPECT_TRUE(cv.wait_for(lock, 30s, [&] { return arrived == 1000; })) << arrived;
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Channel, OpenedLaterByEitherSideAndAdoptedByLabel) {
+  Peer a = loopback_peer(), b = loopback_peer();
+  std::mutex m;
+  std::condition_variable cv;
+  bool connected = false;
+  auto sub = a.on("change connection", [&](const json& v) {
+    std::lock_guard lock(m);
+    connected = v == "connected";
+    cv.notify_all();
+  });
+  a.use(peer::connect(b));
+  {
+    std::unique_lock lock(m);
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return connected; }));
+  }
+  // a opens "late" on a connected association; b asks for it by label afterwards and gets
+  // that same channel (no second stream), whichever happened first on the wire.
+  Channel ca = a.use(peer::channel("late"));
+  Inbox ia;
+  ia.watch(ca);
+  ASSERT_TRUE(ia.wait([&] { return ia.opened == 1; }));
+  std::this_thread::sleep_for(50ms);  // let the OPEN reach b before b asks
+  Channel cb = b.use(peer::channel("late"));
+  Inbox ib;
+  ib.watch(cb);
+  ca.send("to b");
+  cb.send("to a");
+  ASSERT_TRUE(ib.wait([&] { return !ib.messages.empty(); }));
+  ASSERT_TRUE(ia.wait([&] { return !ia.messages.empty(); }));
+  EXPECT_EQ(ib.messages[0].second, "to b");
+  EXPECT_EQ(ia.messages[0].second, "to a");
+  EXPECT_EQ(ca.id(), cb.id());  // one stream carries both directions
+  // And b opens one later too.
+  Channel cb2 = b.use(peer::channel("from-b"));
+  Channel ca2 = a.use(peer::channel("from-b"));
+  Inbox ia2;
+  ia2.watch(ca2);
+  cb2.send("hi");
+  ASSERT_TRUE(ia2.wait([&] { return !ia2.messages.empty(); }));
+  EXPECT_EQ(ia2.messages[0].second, "hi");
 }
 
 }  // namespace
