@@ -584,6 +584,7 @@ void PeerImpl::close() {
     channel->state.store(ChannelImpl::State::closed);
   }
   channel_by_key_.clear();
+  sending_.clear();
   local_by_label_.clear();
   remote_by_label_.clear();
   if (sctp_ && dtls_ && dtls_->state() == dtls::DtlsState::connected && ice_) {
@@ -675,7 +676,7 @@ void PeerImpl::channel_send(const std::shared_ptr<ChannelImpl>& channel, bool bi
   if (loop_->in_loop_thread()) {
     require_open("send");
     channels_.send(channel->key, binary, data);
-    channel->set_buffered(channels_.buffered_amount(channel->key));
+    sending_.insert(channel);
     process_sctp();
     return;
   }
@@ -688,7 +689,7 @@ void PeerImpl::channel_send(const std::shared_ptr<ChannelImpl>& channel, bool bi
     if (self->closed_) return;
     try {
       self->channels_.send(channel->key, binary, bytes);
-      channel->set_buffered(self->channels_.buffered_amount(channel->key));
+      self->sending_.insert(channel);
       self->process_sctp();
     } catch (const Error& e) {
       channel->store.emit(
@@ -849,22 +850,39 @@ void PeerImpl::arm_sctp_timer() {
 
 void PeerImpl::flush_dtls() {
   if (!dtls_ || !ice_) return;
-  dtls_->drain_transmit([this](std::span<const std::byte> d) { ice_->send(d); });
+  // One sendmmsg per batch (PERFORMANCE.md lever 3). What the socket refuses is dropped,
+  // as the network would: SCTP retransmits.
+  dtls_->drain_transmit_batch([this](std::span<const std::span<const std::byte>> datagrams) {
+    constexpr std::size_t kBatch = 64;
+    for (std::size_t at = 0; at < datagrams.size();) {
+      const std::size_t n = std::min(kBatch, datagrams.size() - at);
+      const std::size_t sent = ice_->send_batch(datagrams.subspan(at, n));
+      at += sent == 0 ? n : sent;
+    }
+  });
 }
 
 void PeerImpl::process_sctp() {
   if (!sctp_ || processing_sctp_) return;
   processing_sctp_ = true;  // channel callbacks may send, which lands here again
-  for (int round = 0; round < 64 && (sctp_->has_events() || sctp_->has_output()); ++round) {
+  // Events may make channels send (a DCEP ACK, queued messages on `writable`), and sending
+  // may produce more output; a few rounds settle it.
+  for (int round = 0; round < 8; ++round) {
     sctp_->drain_events([this](const sctp::Event& e) { channels_.handle_event(e); });
     if (!sctp_) break;
     if (dtls_ && dtls_->state() == dtls::DtlsState::connected) {
       sctp_->drain_transmit([this](std::span<const std::byte> packet) { dtls_->send(packet); });
       flush_dtls();
     }
+    if (!sctp_->has_output()) break;
   }
-  for (auto& [key, channel] : channel_by_key_) {
-    if (key == channel->key) channel->set_buffered(channels_.buffered_amount(key));
+  channels_.poll_buffered();
+  // Publish buffered amounts for channels that sent since they were last empty: not a walk
+  // over every channel per packet.
+  for (auto it = sending_.begin(); it != sending_.end();) {
+    const std::size_t amount = channels_.buffered_amount((*it)->key);
+    (*it)->set_buffered(amount);
+    it = amount == 0 ? sending_.erase(it) : std::next(it);
   }
   processing_sctp_ = false;
 }

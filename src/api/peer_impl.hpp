@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -126,6 +127,7 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   };
   std::mutex channel_listeners_mutex_;
   std::vector<std::shared_ptr<ChannelListener>> channel_listeners_;
+  std::set<std::shared_ptr<ChannelImpl>> sending_;  // buffered amount to publish
   bool processing_sctp_ = false;
   std::atomic<std::uint64_t> remote_max_message_size_{0};  // 0: unknown or no limit
   std::uint64_t session_id_ = 0;

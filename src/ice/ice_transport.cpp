@@ -351,15 +351,21 @@ bool IceTransport::send(std::span<const std::byte> datagram) {
 
 std::size_t IceTransport::send_batch(std::span<const std::span<const std::byte>> datagrams) {
   if (failed_for_good_ || datagrams.empty()) return 0;
-  std::vector<GOutputVector> buffers(datagrams.size());
-  std::vector<NiceOutputMessage> messages(datagrams.size());
+  // Reused between calls: no allocation per batch once they have grown.
+  batch_buffers_.resize(datagrams.size());
+  batch_messages_.resize(datagrams.size());
   for (std::size_t i = 0; i < datagrams.size(); ++i) {
-    buffers[i] = {datagrams[i].data(), datagrams[i].size()};
-    messages[i] = {&buffers[i], 1};
+    batch_buffers_[i] = {datagrams[i].data(), datagrams[i].size()};
+    batch_messages_[i] = {&batch_buffers_[i], 1};
   }
+  static_assert(sizeof(OutputVector) == sizeof(GOutputVector) &&
+                offsetof(OutputVector, size) == offsetof(GOutputVector, size));
+  static_assert(sizeof(OutputMessage) == sizeof(NiceOutputMessage) &&
+                offsetof(OutputMessage, n_buffers) == offsetof(NiceOutputMessage, n_buffers));
   GError* error = nullptr;
-  int sent = nice_agent_send_messages_nonblocking(agent_, stream_id_, kComponent, messages.data(),
-                                                  guint(messages.size()), nullptr, &error);
+  int sent = nice_agent_send_messages_nonblocking(
+      agent_, stream_id_, kComponent, reinterpret_cast<NiceOutputMessage*>(batch_messages_.data()),
+      guint(batch_messages_.size()), nullptr, &error);
   if (error != nullptr) g_error_free(error);
   return sent > 0 ? std::size_t(sent) : 0;
 }

@@ -111,6 +111,18 @@ class IceTransport {
                              unsigned length, char* data, void* self);
 
   void configure_servers();
+  // send_batch scratch, reused: GOutputVector and NiceOutputMessage have the same layout
+  // as these (checked in ice_transport.cpp), so this header needs no libnice include.
+  struct OutputVector {
+    const void* buffer;
+    std::size_t size;
+  };
+  struct OutputMessage {
+    OutputVector* buffers;
+    int n_buffers;
+  };
+  std::vector<OutputVector> batch_buffers_;
+  std::vector<OutputMessage> batch_messages_;
   // Each returns false when a callback it ran destroyed this transport: touch nothing then.
   bool set_state(IceState state);
   bool fail(const std::string& message);

@@ -2,7 +2,11 @@
 // SCTP over DTLS over ICE.
 #include <gtest/gtest.h>
 
+#include <dirent.h>
+
+#include <atomic>
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -268,6 +272,113 @@ TEST(Channel, OpenedLaterByEitherSideAndAdoptedByLabel) {
   cb2.send("hi");
   ASSERT_TRUE(ia2.wait([&] { return !ia2.messages.empty(); }));
   EXPECT_EQ(ia2.messages[0].second, "hi");
+}
+
+}  // namespace
+
+namespace {
+
+int threads_named(const std::string& name) {
+  int n = 0;
+  if (DIR* d = opendir("/proc/self/task")) {
+    while (dirent* e = readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
+      std::string c;
+      std::getline(comm, c);
+      if (c == name) ++n;
+    }
+    closedir(d);
+  }
+  return n;
+}
+
+TEST(Channel, ClosingAPeerClosesTheRemoteChannelsAndLeavesNoThread) {
+  {
+    Peer a = loopback_peer(), b = loopback_peer();
+    Channel ca = a.use(peer::channel("c"));
+    Channel cb = b.use(peer::channel("c"));
+    Inbox ia, ib;
+    ia.watch(ca);
+    ib.watch(cb);
+    a.use(peer::connect(b));
+    ca.send("x");
+    ASSERT_TRUE(ib.wait([&] { return !ib.messages.empty(); }));
+    a.close();  // an SCTP ABORT tells b at once
+    EXPECT_TRUE(ib.wait([&] { return ib.closed == 1; }));
+    EXPECT_EQ(cb.state(), "closed");
+    EXPECT_EQ(ca.state(), "closed");
+    EXPECT_THROW(ca.send("after close"), peer::Error);
+  }
+  // usrsctp is finished with the last association: its thread is gone, as is ours.
+  const auto end = std::chrono::steady_clock::now() + 5s;
+  while ((threads_named("SCTP iterator") > 0 || threads_named("peer-loop") > 0) &&
+         std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(threads_named("SCTP iterator"), 0);
+  EXPECT_EQ(threads_named("peer-loop"), 0);
+}
+
+TEST(Channel, BufferedAmountRisesAndTheLowEventFires) {
+  Peer a = loopback_peer(), b = loopback_peer();
+  Channel ca = a.use(peer::channel("flow"));
+  Channel cb = b.use(peer::channel("flow"));
+  Inbox ia;
+  ia.watch(ca);
+  std::atomic<std::size_t> received{0};
+  auto counter = cb.on_message([&](const peer::Message& m) { received += m.bytes().size(); });
+  std::mutex m;
+  std::condition_variable cv;
+  int low_events = 0;
+  auto low = ca.on("bufferedamountlow", [&] {
+    std::lock_guard lock(m);
+    ++low_events;
+    cv.notify_all();
+  });
+  ca.buffered_amount_low_threshold(64 * 1024);
+  a.use(peer::connect(b));
+  ASSERT_TRUE(ia.wait([&] { return ia.opened == 1; }));
+  const std::string block(64 * 1024, 'b');
+  std::size_t peak = 0;
+  for (int i = 0; i < 64; ++i) {
+    ca.send(bytes_of(block));
+    peak = std::max(peak, ca.buffered_amount());
+  }
+  EXPECT_GT(peak, 64u * 1024u);  // 4 MiB cannot all be on the wire at once
+  std::unique_lock lock(m);
+  EXPECT_TRUE(cv.wait_for(lock, 20s, [&] { return low_events > 0; }));
+  lock.unlock();
+  const auto end = std::chrono::steady_clock::now() + 20s;
+  while (received < 64u * block.size() && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(received.load(), 64u * block.size());
+  EXPECT_LE(ca.buffered_amount(), 64u * 1024u);
+}
+
+TEST(Channel, MaxPacketLifeTimeChannelOpensOnTheOtherSideWithItsOptions) {
+  Peer a = loopback_peer(), b = loopback_peer();
+  Inbox ib;
+  std::optional<Channel> remote;
+  std::mutex m;
+  auto sub = b.on_channel([&](Channel c) {
+    std::lock_guard lock(m);
+    remote = c;
+    ib.watch(c);
+  });
+  peer::ChannelOptions options;
+  options.max_packet_life_time = 500;
+  options.protocol = "timed";
+  Channel ca = a.use(peer::channel("timed", options));
+  a.use(peer::connect(b));
+  ca.send("t");
+  ASSERT_TRUE(ib.wait([&] { return !ib.messages.empty(); }));
+  std::lock_guard lock(m);
+  EXPECT_EQ(remote->get("protocol"), "timed");
+  EXPECT_THROW(a.use(peer::channel(
+                   "both", peer::ChannelOptions{.max_retransmits = 1, .max_packet_life_time = 1})),
+               peer::Error);
 }
 
 }  // namespace

@@ -65,7 +65,32 @@ class DatagramQueue {
     }
   }
 
+  // Like drain(), but one call with every pending datagram, for senders that batch
+  // (sendmmsg). The spans are valid only during the call; same rules for f as drain().
+  template <class F>
+  void drain_all(F&& f) {
+    assert(!draining_active_);
+    if (live_.ends.empty()) return;
+    std::swap(live_, spare_);
+    draining_active_ = true;
+    struct Guard {
+      DatagramQueue& q;
+      ~Guard() {
+        q.spare_.clear();
+        q.draining_active_ = false;
+      }
+    } guard{*this};
+    spans_.clear();
+    std::size_t begin = 0;
+    for (std::size_t end : spare_.ends) {
+      spans_.emplace_back(spare_.data.get() + begin, end - begin);
+      begin = end;
+    }
+    f(std::span<const std::span<const std::byte>>(spans_));
+  }
+
  private:
+  std::vector<std::span<const std::byte>> spans_;  // reused by drain_all
   struct Buffer {
     std::unique_ptr<std::byte[]> data;
     std::size_t size = 0;

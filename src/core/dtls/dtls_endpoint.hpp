@@ -95,6 +95,12 @@ class DtlsEndpoint {
   void drain_transmit(F&& f) {
     transmit_queue().drain(std::forward<F>(f));
   }
+  // All pending datagrams in one call, f(std::span<const std::span<const std::byte>>), for
+  // batched sending (one sendmmsg instead of one sendmsg per datagram).
+  template <class F>
+  void drain_transmit_batch(F&& f) {
+    transmit_queue().drain_all(std::forward<F>(f));
+  }
   // Received application data, one span per DTLS record (i.e. per send() of the peer), in
   // the order OpenSSL accepted them. Same rules for f as above.
   template <class F>

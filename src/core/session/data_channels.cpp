@@ -147,7 +147,7 @@ void DataChannels::send(ChannelKey key, bool binary, std::span<const std::byte> 
   }
   channel.queued.emplace_back(binary, std::vector<std::byte>(data.begin(), data.end()));
   channel.queued_bytes += data.size();
-  if (channel.low_threshold < buffered_amount(key)) channel.above_threshold = true;
+  check_low(key, channel);
 }
 
 void DataChannels::flush_queued() {
@@ -179,15 +179,31 @@ void DataChannels::set_buffered_amount_low_threshold(ChannelKey key, std::size_t
   if (it == channels_.end()) return;
   it->second.low_threshold = bytes;
   it->second.above_threshold = buffered_amount(key) > bytes;
+  if (it->second.above_threshold) above_threshold_.insert(key);
 }
 
 void DataChannels::check_low(ChannelKey key, Channel& channel) {
   const std::size_t amount = buffered_amount(key);
   if (amount > channel.low_threshold) {
     channel.above_threshold = true;
+    above_threshold_.insert(key);
   } else if (channel.above_threshold) {
     channel.above_threshold = false;
+    above_threshold_.erase(key);
     if (callbacks_.on_buffered_low) callbacks_.on_buffered_low(key);
+  }
+}
+
+void DataChannels::poll_buffered() {
+  if (above_threshold_.empty()) return;
+  const std::vector<ChannelKey> keys(above_threshold_.begin(), above_threshold_.end());
+  for (ChannelKey key : keys) {
+    auto it = channels_.find(key);
+    if (it == channels_.end() || it->second.state != State::open) {
+      above_threshold_.erase(key);
+      continue;
+    }
+    check_low(key, it->second);
   }
 }
 

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <vector>
@@ -70,6 +71,9 @@ class DataChannels {
 
   // Feed every event of the association here.
   void handle_event(const sctp::Event& event);
+  // After packets went out or acknowledgements came in: fire on_buffered_low for channels
+  // whose buffered amount fell to their threshold (only those above it are looked at).
+  void poll_buffered();
 
   std::size_t size() const { return channels_.size(); }
 
@@ -100,7 +104,8 @@ class DataChannels {
   bool connected_ = false;
   std::map<ChannelKey, Channel> channels_;
   std::map<std::uint16_t, ChannelKey> by_id_;
-  std::uint16_t next_id_ = 0;  // next candidate of our parity
+  std::set<ChannelKey> above_threshold_;  // channels waiting for their low event
+  std::uint16_t next_id_ = 0;             // next candidate of our parity
   std::vector<std::byte> scratch_;
 };
 
