@@ -103,12 +103,15 @@ class Progress {
 };
 
 int run_demo(const std::string& address, double timeout_s, bool client_offers, std::uint64_t mib,
-             bool quiet) {
+             bool quiet, bool ice_tcp) {
   Timeline timeline;
   timeline.quiet = quiet;
   Peer offerer;
   Peer answerer;
-  for (Peer* p : {&offerer, &answerer}) p->set("addresses", json::array({address}));
+  for (Peer* p : {&offerer, &answerer}) {
+    p->set("addresses", json::array({address}));
+    p->set("ice-tcp", ice_tcp);
+  }
 
   std::vector<Subscription> subs;
   auto watch = [&](Peer& p, const char* who) {
@@ -269,6 +272,7 @@ void add_demo(CLI::App& app, int& exit_code) {
   static bool client_offers = false;
   static std::uint64_t mib = 256;
   static bool quiet = false;
+  static bool ice_tcp = true;
   demo->add_option("--address", address, "local address both peers gather on")
       ->capture_default_str();
   demo->add_option("--timeout", timeout_s, "seconds to wait for each step")->capture_default_str();
@@ -276,8 +280,10 @@ void add_demo(CLI::App& app, int& exit_code) {
   demo->add_flag("--offerer-client", client_offers,
                  "make the offerer the DTLS client (answer setup:passive)");
   demo->add_flag("--quiet", quiet, "print only the summary");
-  demo->callback(
-      [&exit_code] { exit_code = run_demo(address, timeout_s, client_offers, mib, quiet); });
+  demo->add_flag("--ice-tcp,!--no-ice-tcp", ice_tcp, "gather ICE-TCP candidates too (default on)");
+  demo->callback([&exit_code] {
+    exit_code = run_demo(address, timeout_s, client_offers, mib, quiet, ice_tcp);
+  });
 }
 
 }  // namespace peer::tools

@@ -162,6 +162,29 @@ TEST(Peer, ConnectsWithOffererAsDtlsClient) {
   connect_with_roles("passive", "client", "server");
 }
 
+TEST(Peer, IceTcpCanBeTurnedOff) {
+  Peer a = loopback_peer(), b = loopback_peer();
+  a.set("ice-tcp", false);
+  b.set("ice-tcp", false);
+  Recorder ra, rb;
+  Watch wa(a, ra), wb(b, rb);
+  std::mutex m;
+  std::vector<std::string> seen;
+  auto sub = a.on("candidate", [&](const json& c) {
+    std::lock_guard lock(m);
+    seen.push_back(c["candidate"]);
+  });
+  Wiring wiring(a, b);
+  a.offer();
+  ASSERT_TRUE(ra.wait([&] { return ra.saw("connected"); })) << json(ra.errors).dump();
+  std::lock_guard lock(m);
+  ASSERT_FALSE(seen.empty());
+  for (const auto& c : seen) EXPECT_EQ(c.find(" TCP "), std::string::npos) << c;
+  Peer bad = loopback_peer();
+  bad.set("ice-tcp", "yes");
+  EXPECT_THROW(bad.create(), peer::Error);
+}
+
 TEST(Peer, OfferIsQueuedUntilSomeoneListens) {
   Peer a = loopback_peer();
   a.offer();
