@@ -467,6 +467,7 @@ std::string cpu_model() {
                "                  [--rtt-count N] [--pairs N] [--setup-runs N] [--quick]\n"
                "Two peers in one process over loopback UDP; one JSON object on stdout.\n"
                "  --only K        run only this measurement (repeatable; default: all)\n"
+               "  --loops N       event-loop threads the peers are spread over (default 1)\n"
                "  --seconds N     throughput duration per message size (default 8)\n"
                "  --rtt-count N   32-byte round trips (default 10000)\n"
                "  --pairs N       connected pairs for the memory measurement (default 100)\n"
@@ -509,6 +510,8 @@ Options parse(int argc, char** argv) {
       o.setup_runs = static_cast<int>(number(i));
     } else if (arg == "--timeout") {
       o.timeout_s = number(i);
+    } else if (arg == "--loops") {
+      peer::Peer::set_loops(static_cast<std::size_t>(number(i)));
     } else if (arg == "--quick") {
       o.setup_runs = 5;
       o.seconds = 1;

@@ -103,7 +103,8 @@ class Progress {
 };
 
 int run_demo(const std::string& address, double timeout_s, bool client_offers, std::uint64_t mib,
-             bool quiet, bool ice_tcp) {
+             bool quiet, bool ice_tcp, std::size_t loops) {
+  Peer::set_loops(loops);  // the two peers on their own threads (round-robin)
   Timeline timeline;
   timeline.quiet = quiet;
   Peer offerer;
@@ -273,6 +274,7 @@ void add_demo(CLI::App& app, int& exit_code) {
   static std::uint64_t mib = 256;
   static bool quiet = false;
   static bool ice_tcp = true;
+  static std::size_t loops = 1;
   demo->add_option("--address", address, "local address both peers gather on")
       ->capture_default_str();
   demo->add_option("--timeout", timeout_s, "seconds to wait for each step")->capture_default_str();
@@ -280,9 +282,11 @@ void add_demo(CLI::App& app, int& exit_code) {
   demo->add_flag("--offerer-client", client_offers,
                  "make the offerer the DTLS client (answer setup:passive)");
   demo->add_flag("--quiet", quiet, "print only the summary");
+  demo->add_option("--loops", loops, "event-loop threads the two peers are spread over")
+      ->capture_default_str();
   demo->add_flag("--ice-tcp,!--no-ice-tcp", ice_tcp, "gather ICE-TCP candidates too (default on)");
   demo->callback([&exit_code] {
-    exit_code = run_demo(address, timeout_s, client_offers, mib, quiet, ice_tcp);
+    exit_code = run_demo(address, timeout_s, client_offers, mib, quiet, ice_tcp, loops);
   });
 }
 

@@ -132,6 +132,11 @@ class Peer : public Store {
   };
   Weak weak() const;
 
+  // Event-loop threads for peers created from now on (default 1): peers are spread over
+  // them round-robin. Each peer stays on its loop; more loops let busy peers use more
+  // cores (two peers of one process exchanging data at full speed need two).
+  static void set_loops(std::size_t n);
+
   // Plugins are callables taking Peer& (and optional arguments): the seed's use().
   template <class Plugin, class... Args>
   decltype(auto) use(Plugin&& plugin, Args&&... args) {

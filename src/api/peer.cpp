@@ -62,6 +62,10 @@ void Peer::close() {
   i.call([&i] { i.close(); });
 }
 
+void Peer::set_loops(std::size_t n) {
+  runtime::EventLoop::set_pool_size(n);
+}
+
 Subscription Peer::on_channel(std::function<void(Channel)> fn) {
   return impl().on_channel(std::move(fn));
 }

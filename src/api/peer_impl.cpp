@@ -43,8 +43,7 @@ std::string_view dtls_state_name(dtls::DtlsState s) {
 
 }  // namespace
 
-PeerImpl::PeerImpl(Store store)
-    : store_(std::move(store)), loop_(runtime::EventLoop::shared_default()) {
+PeerImpl::PeerImpl(Store store) : store_(std::move(store)), loop_(runtime::EventLoop::pooled()) {
   session_id_ = random_session_id();
   channels_ = session::DataChannels(channel_callbacks());
   // Every event of this peer runs on its loop, from the top of the loop: never nested

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <deque>
@@ -260,14 +261,42 @@ std::shared_ptr<EventLoop> EventLoop::create(std::string name) {
   return std::shared_ptr<EventLoop>(new EventLoop(std::move(name)));
 }
 
+namespace {
+// The process-wide loops: weak, so a loop lives only while some peer holds it.
+struct Pool {
+  std::mutex mu;
+  std::vector<std::weak_ptr<EventLoop>> loops = std::vector<std::weak_ptr<EventLoop>>(1);
+  std::size_t next = 0;
+};
+Pool& pool() {
+  static auto* p = new Pool;  // leaked on purpose: no static destruction order issues at exit
+  return *p;
+}
+}  // namespace
+
 std::shared_ptr<EventLoop> EventLoop::shared_default() {
-  // Leaked on purpose: no static destruction order issues at exit.
-  static auto* mu = new std::mutex;
-  static auto* weak = new std::weak_ptr<EventLoop>;
-  std::lock_guard lock(*mu);
-  if (auto loop = weak->lock()) return loop;
+  Pool& p = pool();
+  std::lock_guard lock(p.mu);
+  if (auto loop = p.loops[0].lock()) return loop;
   auto loop = create("peer-loop");
-  *weak = loop;
+  p.loops[0] = loop;
+  return loop;
+}
+
+void EventLoop::set_pool_size(std::size_t n) {
+  Pool& p = pool();
+  std::lock_guard lock(p.mu);
+  p.loops.resize(std::max<std::size_t>(n, 1));
+  p.next = 0;
+}
+
+std::shared_ptr<EventLoop> EventLoop::pooled() {
+  Pool& p = pool();
+  std::lock_guard lock(p.mu);
+  const std::size_t i = p.next++ % p.loops.size();
+  if (auto loop = p.loops[i].lock()) return loop;
+  auto loop = create("peer-loop");
+  p.loops[i] = loop;
   return loop;
 }
 

@@ -33,6 +33,12 @@ class EventLoop {
   // The process-wide loop, created on first use. Only a weak_ptr is kept inside: when the
   // last holder drops it, its thread ends, and the next call creates a new one.
   static std::shared_ptr<EventLoop> shared_default();
+  // A pool of `n` process-wide loops (default 1: the shared default loop is loop 0).
+  // pooled() hands them out round-robin, creating each on first use; like the default loop,
+  // each lives only while someone holds it. For many peers, or two busy peers in one
+  // process, on more than one core.
+  static void set_pool_size(std::size_t n);
+  static std::shared_ptr<EventLoop> pooled();
 
   ~EventLoop();
   EventLoop(const EventLoop&) = delete;

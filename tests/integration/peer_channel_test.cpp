@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -379,6 +380,45 @@ TEST(Channel, MaxPacketLifeTimeChannelOpensOnTheOtherSideWithItsOptions) {
   EXPECT_THROW(a.use(peer::channel(
                    "both", peer::ChannelOptions{.max_retransmits = 1, .max_packet_life_time = 1})),
                peer::Error);
+}
+
+}  // namespace
+
+namespace {
+
+TEST(Channel, PeersOnTwoLoopsTalkAcrossThreads) {
+  peer::Peer::set_loops(2);
+  Peer a = loopback_peer(), b = loopback_peer();
+  peer::Peer::set_loops(1);  // back to the default for the other tests
+  std::mutex m;
+  std::condition_variable cv;
+  std::set<std::thread::id> threads;
+  Channel ca = a.use(peer::channel("x"));
+  Channel cb = b.use(peer::channel("x"));
+  Inbox ia, ib;
+  ia.watch(ca);
+  ib.watch(cb);
+  auto ta = ca.on_message([&](const peer::Message&) {
+    std::lock_guard lock(m);
+    threads.insert(std::this_thread::get_id());
+  });
+  auto tb = cb.on_message([&](const peer::Message&) {
+    std::lock_guard lock(m);
+    threads.insert(std::this_thread::get_id());
+  });
+  a.use(peer::connect(b));  // the wiring calls across loops: posted, never blocking
+  for (int i = 0; i < 100; ++i) {
+    ca.send("a" + std::to_string(i));
+    cb.send("b" + std::to_string(i));
+  }
+  ASSERT_TRUE(ib.wait([&] { return ib.messages.size() >= 100; }));
+  ASSERT_TRUE(ia.wait([&] { return ia.messages.size() >= 100; }));
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(ib.messages[i].second, "a" + std::to_string(i));
+    EXPECT_EQ(ia.messages[i].second, "b" + std::to_string(i));
+  }
+  std::lock_guard lock(m);
+  EXPECT_EQ(threads.size(), 2u);  // each peer's callbacks ran on its own loop thread
 }
 
 }  // namespace
