@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "../support/process_info.hpp"
 #include "../support/turn_server.hpp"
 #include "ice/ice_server.hpp"
 #include "ice/ice_transport.hpp"
@@ -33,35 +34,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-int count_threads_named(const std::string& name) {
-  int count = 0;
-  DIR* dir = opendir("/proc/self/task");
-  if (dir == nullptr) return -1;
-  while (auto* entry = readdir(dir)) {
-    if (entry->d_name[0] == '.') continue;
-    std::ifstream comm(std::string("/proc/self/task/") + entry->d_name + "/comm");
-    std::string line;
-    std::getline(comm, line);
-    if (line == name) ++count;
-  }
-  closedir(dir);
-  return count;
-}
-
-int count_socket_fds() {
-  int count = 0;
-  DIR* dir = opendir("/proc/self/fd");
-  if (dir == nullptr) return -1;
-  while (auto* entry = readdir(dir)) {
-    if (entry->d_name[0] == '.') continue;
-    char target[256] = {};
-    auto path = std::string("/proc/self/fd/") + entry->d_name;
-    auto n = readlink(path.c_str(), target, sizeof target - 1);
-    if (n > 0 && std::string_view(target, n).starts_with("socket:")) ++count;
-  }
-  closedir(dir);
-  return count;
-}
+using peer::test::count_socket_fds;
+using peer::test::count_threads_named;
 
 template <class Pred>
 bool poll_until(Pred pred, std::chrono::milliseconds timeout) {
@@ -662,7 +636,8 @@ TEST_F(IcePair, DestroyingFromItsOwnCallbackIsSafe) {
 // ---------------------------------------------------------------- TURN
 
 TEST_F(IcePair, RelayOnlyConnectsThroughCoturn) {
-  ASSERT_TRUE(peer::test::TurnServer::available()) << "turnserver (coturn) not installed: run scripts/deps.sh test";
+  ASSERT_TRUE(peer::test::TurnServer::available())
+      << "turnserver (coturn) not installed: run scripts/deps.sh test";
   peer::test::TurnServer turn;
   const int before = count_socket_fds();
   auto a = local_config(true);
@@ -688,7 +663,8 @@ TEST_F(IcePair, RelayOnlyConnectsThroughCoturn) {
 }
 
 TEST_F(IcePair, DroppingTheLoopRightAfterTurnTransportsStillClosesEverything) {
-  ASSERT_TRUE(peer::test::TurnServer::available()) << "turnserver (coturn) not installed: run scripts/deps.sh test";
+  ASSERT_TRUE(peer::test::TurnServer::available())
+      << "turnserver (coturn) not installed: run scripts/deps.sh test";
   peer::test::TurnServer turn;
   const int before = count_socket_fds();
   const int threads_before = count_threads_named("peer-loop");
@@ -712,7 +688,8 @@ TEST_F(IcePair, DroppingTheLoopRightAfterTurnTransportsStillClosesEverything) {
 }
 
 TEST_F(IcePair, RelayOnlyWithWrongPasswordFailsFast) {
-  ASSERT_TRUE(peer::test::TurnServer::available()) << "turnserver (coturn) not installed: run scripts/deps.sh test";
+  ASSERT_TRUE(peer::test::TurnServer::available())
+      << "turnserver (coturn) not installed: run scripts/deps.sh test";
   peer::test::TurnServer turn;
   auto config = local_config(true);
   config.relay_only = true;
@@ -758,7 +735,8 @@ TEST_F(IcePair, RelayOnlyWithoutTurnServerFails) {
 }
 
 TEST_F(IcePair, StunAndTurnServersAddRelayCandidatesNextToHostOnes) {
-  ASSERT_TRUE(peer::test::TurnServer::available()) << "turnserver (coturn) not installed: run scripts/deps.sh test";
+  ASSERT_TRUE(peer::test::TurnServer::available())
+      << "turnserver (coturn) not installed: run scripts/deps.sh test";
   peer::test::TurnServer turn;
   auto servers = turn.ice_servers_json("tcp");  // TURN over TCP to the server
   servers.push_back("stun:127.0.0.1:" + std::to_string(turn.port()));

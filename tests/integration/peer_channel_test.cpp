@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support/process_info.hpp"
 #include "peer/channel.hpp"
 #include "peer/connect.hpp"
 #include "peer/peer.hpp"
@@ -153,7 +154,18 @@ TEST(Channel, UnorderedWithoutRetransmitsOpensAndCarries) {
   options.max_retransmits = 0;
   Channel ca = a.use(peer::channel("lossy", options));
   for (int i = 0; i < 20; ++i) ca.send("m" + std::to_string(i));
-  ASSERT_TRUE(ib.wait([&] { return ib.messages.size() >= 20; }));  // loopback loses nothing
+  // Unreliable by design: loopback normally loses nothing, but a busy machine may drop a
+  // datagram, and nothing retransmits it. So: messages arrive, none twice, none invented.
+  ASSERT_TRUE(ib.wait([&] { return !ib.messages.empty(); }));
+  ib.wait([&] { return ib.messages.size() >= 20; }, 2s);
+  std::lock_guard lock(ib.m);
+  std::set<std::string> distinct;
+  for (const auto& [binary, text] : ib.messages) {
+    EXPECT_FALSE(binary);
+    EXPECT_EQ(text.rfind("m", 0), 0u) << text;
+    EXPECT_TRUE(distinct.insert(text).second) << "delivered twice: " << text;
+  }
+  EXPECT_LE(ib.messages.size(), 20u);
   EXPECT_EQ(ca.get("ordered"), false);
 }
 
@@ -250,11 +262,19 @@ TEST(Channel, OpenedLaterByEitherSideAndAdoptedByLabel) {
   }
   // a opens "late" on a connected association; b asks for it by label afterwards and gets
   // that same channel (no second stream), whichever happened first on the wire.
+  bool arrived = false;
+  auto announced = b.on_channel([&](Channel) {
+    std::lock_guard lock(m);
+    arrived = true;
+    cv.notify_all();
+  });
   Channel ca = a.use(peer::channel("late"));
   Inbox ia;
   ia.watch(ca);
-  ASSERT_TRUE(ia.wait([&] { return ia.opened == 1; }));
-  std::this_thread::sleep_for(50ms);  // let the OPEN reach b before b asks
+  {
+    std::unique_lock lock(m);  // the OPEN has reached b before b asks for the label
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return arrived; }));
+  }
   Channel cb = b.use(peer::channel("late"));
   Inbox ib;
   ib.watch(cb);
@@ -280,18 +300,7 @@ TEST(Channel, OpenedLaterByEitherSideAndAdoptedByLabel) {
 namespace {
 
 int threads_named(const std::string& name) {
-  int n = 0;
-  if (DIR* d = opendir("/proc/self/task")) {
-    while (dirent* e = readdir(d)) {
-      if (e->d_name[0] == '.') continue;
-      std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
-      std::string c;
-      std::getline(comm, c);
-      if (c == name) ++n;
-    }
-    closedir(d);
-  }
-  return n;
+  return peer::test::count_threads_named(name);
 }
 
 TEST(Channel, ClosingAPeerClosesTheRemoteChannelsAndLeavesNoThread) {

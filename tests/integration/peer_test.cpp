@@ -15,6 +15,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support/process_info.hpp"
 #include "../support/turn_server.hpp"
 #include "peer/peer.hpp"
 
@@ -91,32 +92,9 @@ struct Wiring {
   }
 };
 
-int count_threads_named(const std::string& name) {
-  int n = 0;
-  if (DIR* d = opendir("/proc/self/task")) {
-    while (dirent* e = readdir(d)) {
-      if (e->d_name[0] == '.') continue;
-      std::ifstream comm(std::string("/proc/self/task/") + e->d_name + "/comm");
-      std::string c;
-      std::getline(comm, c);
-      if (c == name) ++n;
-    }
-    closedir(d);
-  }
-  return n;
-}
-
+using peer::test::count_threads_named;
 int count_sockets() {
-  int n = 0;
-  if (DIR* d = opendir("/proc/self/fd")) {
-    while (dirent* e = readdir(d)) {
-      struct stat st {};
-      if (e->d_name[0] != '.' && fstatat(dirfd(d), e->d_name, &st, 0) == 0 && S_ISSOCK(st.st_mode))
-        ++n;
-    }
-    closedir(d);
-  }
-  return n;
+  return peer::test::count_socket_fds();
 }
 
 template <class Pred>

@@ -47,22 +47,9 @@ class DatagramQueue {
   // same queue again.
   template <class F>
   void drain(F&& f) {
-    assert(!draining_active_);
-    if (live_.ends.empty()) return;
-    std::swap(live_, spare_);
-    draining_active_ = true;
-    struct Guard {
-      DatagramQueue& q;
-      ~Guard() {
-        q.spare_.clear();
-        q.draining_active_ = false;
-      }
-    } guard{*this};
-    std::size_t begin = 0;
-    for (std::size_t end : spare_.ends) {
-      f(std::span<const std::byte>(spare_.data.get() + begin, end - begin));
-      begin = end;
-    }
+    drain_all([&f](std::span<const std::span<const std::byte>> all) {
+      for (const auto& datagram : all) f(datagram);
+    });
   }
 
   // Like drain(), but one call with every pending datagram, for senders that batch
