@@ -53,10 +53,7 @@ Subscription Channel::on_message(MessageCallback fn) {
 }
 
 Channel channel::operator()(Peer& peer) const {
-  auto& impl = peer.impl();
-  std::optional<Channel> result;
-  impl.call([&] { result = impl.channel(label, options); });
-  return std::move(*result);
+  return peer.impl().channel_from_any_thread(label, options);
 }
 
 }  // namespace peer

@@ -535,6 +535,7 @@ void PeerImpl::after_dtls() {
       any = true;
     });
     if (any) process_sctp();
+    if (closed_ || !dtls_) return;
   } else {
     dtls_->drain_application_data([](std::span<const std::byte>) {});
   }
@@ -589,27 +590,41 @@ void PeerImpl::close() {
   sctp_timer_.cancel();
   for (auto& [key, channel] : channel_by_key_) {
     channel->store.silence();
+    channel->store.off();  // listeners that hold their own Channel would keep it alive
     channel->state.store(ChannelImpl::State::closed);
   }
+  // Unmapped at once: a message still being decoded finds no channel to deliver to.
   channel_by_key_.clear();
   sending_.clear();
   local_by_label_.clear();
   remote_by_label_.clear();
+  signaling_ = Signaling::closed;
+  store_.set("signaling", "closed");
+  store_.set("connection", "closed");
+  if (processing_sctp_) {
+    // Called from a message or channel callback while the association is being drained:
+    // the transports go once that returns, from the top of the loop.
+    loop_->post([self = shared_from_this()] { self->teardown(); });
+    return;
+  }
+  teardown();
+}
+
+void PeerImpl::teardown() {
   if (sctp_ && dtls_ && dtls_->state() == dtls::DtlsState::connected && ice_) {
     sctp_->abort();  // tells the remote's channels at once (an SCTP ABORT)
-    process_sctp();
+    sctp_->drain_transmit([this](std::span<const std::byte> packet) { dtls_->send(packet); });
+    flush_dtls();
   }
   sctp_.reset();
+  channels_ = session::DataChannels(session::DataChannels::Callbacks{});
   if (dtls_ && dtls_->state() == dtls::DtlsState::connected && ice_) {
     dtls_->close();  // close_notify, so the other side learns at once
-    dtls_->drain_transmit([this](std::span<const std::byte> d) { ice_->send(d); });
+    flush_dtls();
   }
   dtls_.reset();
   ice_.reset();
   early_datagrams_.clear();
-  signaling_ = Signaling::closed;
-  store_.set("signaling", "closed");
-  store_.set("connection", "closed");
 }
 
 // --- data channels -----------------------------------------------------------------------
@@ -670,6 +685,17 @@ Channel PeerImpl::channel(const std::string& label, const ChannelOptions& option
   return channel->handle();
 }
 
+Channel PeerImpl::channel_from_any_thread(const std::string& label, const ChannelOptions& options) {
+  if (!loop_->in_loop_thread() && runtime::EventLoop::on_any_loop_thread()) {
+    throw Error(Errc::invalid_state,
+                "channel(): call it from this peer's own callbacks or from a thread of yours, not "
+                "from another peer's loop");
+  }
+  std::optional<Channel> result;
+  call([&] { result = channel(label, options); });
+  return std::move(*result);
+}
+
 void PeerImpl::channel_send(const std::shared_ptr<ChannelImpl>& channel, bool binary,
                             std::span<const std::byte> data) {
   // Checked here, in the caller's thread, so that a message the remote would refuse throws
@@ -720,8 +746,9 @@ void PeerImpl::channel_close(const std::shared_ptr<ChannelImpl>& channel) {
 }
 
 void PeerImpl::channel_threshold(const std::shared_ptr<ChannelImpl>& channel, std::size_t bytes) {
-  call(
-      [this, channel, bytes] { channels_.set_buffered_amount_low_threshold(channel->key, bytes); });
+  call([this, channel, bytes] {
+    if (!closed_) channels_.set_buffered_amount_low_threshold(channel->key, bytes);
+  });
 }
 
 Subscription PeerImpl::on_channel(std::function<void(Channel)> fn) {
@@ -761,6 +788,7 @@ session::DataChannels::Callbacks PeerImpl::channel_callbacks() {
         listeners = channel_listeners_;
       }
       for (const auto& l : listeners) {
+        if (closed_) break;  // a listener closed the peer
         if (!l->removed.load()) l->fn(channel->handle());
       }
     }
@@ -871,13 +899,26 @@ void PeerImpl::flush_dtls() {
 }
 
 void PeerImpl::process_sctp() {
-  if (!sctp_ || processing_sctp_) return;
+  if (!sctp_ || processing_sctp_ || closed_) return;
   processing_sctp_ = true;  // channel callbacks may send, which lands here again
+  struct Reset {
+    bool& flag;
+    ~Reset() { flag = false; }
+  } reset{processing_sctp_};
+  // Message and channel callbacks are user code, run here: one that throws must not stop
+  // the association (the rest of the batch is still delivered).
+  auto handle = [this](const sctp::Event& e) {
+    try {
+      channels_.handle_event(e);
+    } catch (const std::exception& ex) {
+      report_error(Errc::internal, fmt::format("a data channel callback threw: {}", ex.what()));
+    }
+  };
   // Events may make channels send (a DCEP ACK, queued messages on `writable`), and sending
   // may produce more output; a few rounds settle it.
-  for (int round = 0; round < 8; ++round) {
-    sctp_->drain_events([this](const sctp::Event& e) { channels_.handle_event(e); });
-    if (!sctp_) break;
+  for (int round = 0; round < 8 && !closed_; ++round) {
+    sctp_->drain_events([&handle](const sctp::Event& e) { handle(e); });
+    if (closed_) return;  // a callback closed the peer: teardown is posted
     if (dtls_ && dtls_->state() == dtls::DtlsState::connected) {
       sctp_->drain_transmit([this](std::span<const std::byte> packet) { dtls_->send(packet); });
       flush_dtls();
@@ -892,7 +933,6 @@ void PeerImpl::process_sctp() {
     (*it)->set_buffered(amount);
     it = amount == 0 ? sending_.erase(it) : std::next(it);
   }
-  processing_sctp_ = false;
 }
 
 PeerHandle::~PeerHandle() {

@@ -44,9 +44,14 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   void ice(const json& candidate);
   void codec(Peer::SdpFilter filter);
   void close();
+  void teardown();  // closes the transports; after close(), never inside an SCTP drain
 
   // Data channels. channel() runs on the loop; the others may be called from any thread.
   Channel channel(const std::string& label, const ChannelOptions& options);
+  // The plugin's entry: inline on this loop, run_sync from a user thread; from another
+  // loop's thread it throws Error(invalid_state) (it cannot wait there without risking a
+  // deadlock between the two loops, and a channel must be returned).
+  Channel channel_from_any_thread(const std::string& label, const ChannelOptions& options);
   void channel_send(const std::shared_ptr<ChannelImpl>& channel, bool binary,
                     std::span<const std::byte> data);
   void channel_close(const std::shared_ptr<ChannelImpl>& channel);

@@ -431,3 +431,51 @@ TEST(Channel, PeersOnTwoLoopsTalkAcrossThreads) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Channel, CallbacksMayThrowOrCloseThePeer) {
+  Peer a = loopback_peer(), b = loopback_peer();
+  Channel ca = a.use(peer::channel("c"));
+  Channel cb = b.use(peer::channel("c"));
+  std::mutex m;
+  std::condition_variable cv;
+  int seen = 0;
+  std::vector<json> errors;
+  auto err = b.on("error", [&](const json& e) {
+    std::lock_guard lock(m);
+    errors.push_back(e);
+    cv.notify_all();
+  });
+  // The first message makes the listener throw (not JSON), the second closes b from inside
+  // the callback, while the association is being drained; nothing after that is delivered.
+  auto sub = cb.on_message([&, b](const peer::Message& msg) mutable {
+    {
+      std::lock_guard lock(m);
+      ++seen;
+      cv.notify_all();
+    }
+    if (msg.text() == "close") b.close();
+    if (msg.text() == "not json") (void)msg.to_json();
+  });
+  a.use(peer::connect(b));
+  ca.send("not json");
+  std::unique_lock lock(m);
+  ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return !errors.empty(); }));
+  EXPECT_NE(errors[0]["message"].get<std::string>().find("threw"), std::string::npos) << errors[0];
+  lock.unlock();
+  ca.send("close");
+  ca.send("after");
+  lock.lock();
+  ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return seen >= 2; }));
+  lock.unlock();
+  std::this_thread::sleep_for(100ms);
+  lock.lock();
+  EXPECT_EQ(seen, 2);  // "after" came after close
+  lock.unlock();
+  EXPECT_EQ(b.get("connection"), "closed");
+  cb.buffered_amount_low_threshold(1);  // harmless on a closed peer
+  EXPECT_THROW(cb.send("x"), peer::Error);
+}
+
+}  // namespace
