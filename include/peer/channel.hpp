@@ -13,7 +13,8 @@
 // `channel(label)` handle; other remote channels arrive as the peer's on_channel().
 // A Channel is a Store (as the seed's objects are): its keys `label`, `protocol`, `id`,
 // `ordered`, `state` ("connecting" | "open" | "closing" | "closed") can be observed, and it
-// emits the seed's events "channel open", "channel close" and "error" ({"code","message"});
+// emits the seed's events "channel open", "channel close" (both queued: a listener added
+// after the fact still gets them once) and "error" ({"code","message"});
 // the peer emits them too, with {"label","id"}. Messages go through on_message(): typed,
 // with no string lookup or allocation per message.
 //

@@ -39,14 +39,16 @@ void ChannelImpl::opened(std::uint16_t stream_id) {
   id.store(stream_id);
   store.set("id", stream_id);
   set_state(State::open);
-  store.emit("channel open");
+  // Queued: a channel made on a connected peer opens before use() returns, so the first
+  // listener must still get it.
+  store.queue("channel open");
 }
 
 void ChannelImpl::closed(session::ChannelKey closed_key) {
   if (closed_key != key) return;  // a remote stream of the same label: ours stays
   if (state.load() == State::closed) return;
   set_state(State::closed);
-  store.emit("channel close");
+  store.queue("channel close");
 }
 
 void ChannelImpl::deliver(bool binary, std::span<const std::byte> data) {

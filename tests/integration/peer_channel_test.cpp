@@ -479,3 +479,25 @@ TEST(Channel, CallbacksMayThrowOrCloseThePeer) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(Channel, IdsOfClosedChannelsAreReused) {
+  Peer a = loopback_peer(), b = loopback_peer();
+  Channel ca = a.use(peer::channel("first"));
+  Inbox ia;
+  ia.watch(ca);
+  a.use(peer::connect(b));
+  ASSERT_TRUE(ia.wait([&] { return ia.opened == 1; }));
+  const std::uint16_t first_id = *ca.id();
+  ca.close();
+  ASSERT_TRUE(ia.wait([&] { return ia.closed == 1; }));
+  // The closed stream's id is free again: the next channel of ours takes the lowest one.
+  Channel again = a.use(peer::channel("again"));
+  Inbox ig;
+  ig.watch(again);
+  ASSERT_TRUE(ig.wait([&] { return ig.opened == 1; }));
+  EXPECT_EQ(*again.id(), first_id);
+}
+
+}  // namespace

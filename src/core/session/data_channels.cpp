@@ -53,13 +53,17 @@ void DataChannels::start(sctp::Association& association) {
 }
 
 std::uint16_t DataChannels::next_free_id() {
-  // Stream ids below 65535 of our parity (65535 is reserved, RFC 8832 section 6).
-  for (std::uint32_t tries = 0; tries < 32768; ++tries) {
-    const std::uint16_t candidate = next_id_;
-    next_id_ = static_cast<std::uint16_t>(next_id_ + 2 >= 65535 ? next_id_ % 2 : next_id_ + 2);
-    if (!by_id_.contains(candidate)) return candidate;
+  // The lowest free id of our parity (RFC 8832 section 6), so that ids of closed channels
+  // are reused, below the streams the association negotiated (65535 is reserved).
+  const std::uint32_t limit =
+      connected_ && association_->outgoing_streams() > 0 ? association_->outgoing_streams() : 65535;
+  for (std::uint32_t id = next_id_; id < limit; id += 2) {
+    if (!by_id_.contains(static_cast<std::uint16_t>(id))) return static_cast<std::uint16_t>(id);
   }
-  throw Error(Errc::invalid_state, "no free data channel id of our parity is left");
+  throw Error(Errc::invalid_state,
+              fmt::format("no free data channel id of our parity below the {} negotiated SCTP "
+                          "streams: close channels first",
+                          limit));
 }
 
 void DataChannels::assign_id(ChannelKey key, Channel& channel) {
@@ -102,7 +106,7 @@ void DataChannels::open_on_wire(ChannelKey key, Channel& channel) {
     scratch_.clear();
     dcep::write(open, scratch_);
     // RFC 8832 section 6: the OPEN goes reliably and ordered on the channel's stream.
-    association_->send(*channel.id, sctp::Ppid::dcep, scratch_, sctp::SendOptions{});
+    send_dcep(channel, scratch_);
   } else {
     channel.acked = true;
   }
@@ -113,15 +117,23 @@ void DataChannels::open_on_wire(ChannelKey key, Channel& channel) {
   flush_queued();
 }
 
-bool DataChannels::send_now(Channel& channel, bool binary, std::span<const std::byte> data) {
-  sctp::SendOptions options;
-  options.ordered = channel.config.ordered || !channel.acked;
-  options.reliability = channel.config.reliability;
-  options.reliability_parameter = channel.config.reliability_parameter;
+bool DataChannels::send_now(Channel& channel, sctp::Ppid ppid, std::span<const std::byte> data) {
+  sctp::SendOptions options;  // DCEP: reliable and ordered (RFC 8832 section 6)
+  if (ppid != sctp::Ppid::dcep) {
+    options.ordered = channel.config.ordered || !channel.acked;
+    options.reliability = channel.config.reliability;
+    options.reliability_parameter = channel.config.reliability_parameter;
+  }
   // An empty message goes as PPID 56/57 with one ignored byte (RFC 8831 section 6.6); the
   // association does that for an empty string or binary message.
-  return association_->send(*channel.id, binary ? sctp::Ppid::binary : sctp::Ppid::string, data,
-                            options);
+  return association_->send(*channel.id, ppid, data, options);
+}
+
+void DataChannels::send_dcep(Channel& channel, std::span<const std::byte> message) {
+  if (channel.queued.empty() && send_now(channel, sctp::Ppid::dcep, message)) return;
+  // The buffer is full: it must still precede every message of the channel.
+  channel.queued.push_front(
+      {sctp::Ppid::dcep, std::vector<std::byte>(message.begin(), message.end())});
 }
 
 void DataChannels::send(ChannelKey key, bool binary, std::span<const std::byte> data) {
@@ -141,11 +153,12 @@ void DataChannels::send(ChannelKey key, bool binary, std::span<const std::byte> 
                               data.size(), limit));
     }
   }
-  if (channel.state == State::open && channel.queued.empty() && send_now(channel, binary, data)) {
+  const sctp::Ppid ppid = binary ? sctp::Ppid::binary : sctp::Ppid::string;
+  if (channel.state == State::open && channel.queued.empty() && send_now(channel, ppid, data)) {
     check_low(key, channel);
     return;
   }
-  channel.queued.emplace_back(binary, std::vector<std::byte>(data.begin(), data.end()));
+  channel.queued.push_back({ppid, std::vector<std::byte>(data.begin(), data.end())});
   channel.queued_bytes += data.size();
   check_low(key, channel);
 }
@@ -155,9 +168,9 @@ void DataChannels::flush_queued() {
   for (auto& [key, channel] : channels_) {
     if (channel.state != State::open) continue;
     while (!channel.queued.empty()) {
-      auto& [binary, bytes] = channel.queued.front();
-      if (!send_now(channel, binary, bytes)) return;  // buffer full: wait for `writable`
-      channel.queued_bytes -= bytes.size();
+      auto& pending = channel.queued.front();
+      if (!send_now(channel, pending.ppid, pending.data)) return;  // full: wait for `writable`
+      if (pending.ppid != sctp::Ppid::dcep) channel.queued_bytes -= pending.data.size();
       channel.queued.pop_front();
     }
     check_low(key, channel);
@@ -215,7 +228,12 @@ void DataChannels::close(ChannelKey key) {
   if (channel.state == State::open && association_ != nullptr && connected_) {
     // RFC 8831 section 6.7: closing is an outgoing stream reset; the remote answers with
     // its own, and then the channel is closed on both sides.
+    // Messages still in our own queue are dropped (flushing them first, as RFC 8831
+    // section 6.7 asks, is not done yet: a reset while usrsctp holds part of a message
+    // stalls both).
     channel.state = State::closing;
+    channel.queued.clear();
+    channel.queued_bytes = 0;
     association_->reset_stream(*channel.id);
     return;
   }
@@ -228,7 +246,17 @@ void DataChannels::mark_closed(ChannelKey key, Channel& channel) {
   channel.queued.clear();
   channel.queued_bytes = 0;
   if (channel.id) by_id_.erase(*channel.id);
+  above_threshold_.erase(key);
+  closed_keys_.push_back(key);
   if (callbacks_.on_close) callbacks_.on_close(key);
+}
+
+void DataChannels::purge_closed() {
+  for (ChannelKey key : closed_keys_) {
+    auto it = channels_.find(key);
+    if (it != channels_.end() && it->second.state == State::closed) channels_.erase(it);
+  }
+  closed_keys_.clear();
 }
 
 void DataChannels::handle_event(const sctp::Event& event) {
@@ -261,7 +289,7 @@ void DataChannels::handle_event(const sctp::Event& event) {
           auto& stored = channels_[key] = std::move(channel);
           scratch_.clear();
           dcep::write_ack(scratch_);
-          association_->send(event.stream, sctp::Ppid::dcep, scratch_, sctp::SendOptions{});
+          send_dcep(stored, scratch_);
           open_on_wire(key, stored);
         } else {
           auto it = by_id_.find(event.stream);
@@ -301,6 +329,8 @@ void DataChannels::handle_event(const sctp::Event& event) {
       for (auto& [key, channel] : channels_) mark_closed(key, channel);
       break;
   }
+  // Here no loop over channels_ is running (callbacks may have closed channels meanwhile).
+  purge_closed();
 }
 
 }  // namespace peer::session

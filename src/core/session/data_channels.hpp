@@ -85,7 +85,13 @@ class DataChannels {
     State state = State::pending;
     bool acked = false;  // DCEP ACK received (until then our messages go ordered)
     bool remote_initiated = false;
-    std::deque<std::pair<bool, std::vector<std::byte>>> queued;  // before open / while full
+    // Before open, or while usrsctp's buffer is full; a DCEP OPEN/ACK that could not go
+    // out at once waits at the front.
+    struct Pending {
+      sctp::Ppid ppid;
+      std::vector<std::byte> data;
+    };
+    std::deque<Pending> queued;
     std::size_t queued_bytes = 0;
     std::size_t low_threshold = 0;
     bool above_threshold = false;
@@ -93,7 +99,9 @@ class DataChannels {
 
   void assign_id(ChannelKey key, Channel& channel);
   void open_on_wire(ChannelKey key, Channel& channel);
-  bool send_now(Channel& channel, bool binary, std::span<const std::byte> data);
+  bool send_now(Channel& channel, sctp::Ppid ppid, std::span<const std::byte> data);
+  void send_dcep(Channel& channel, std::span<const std::byte> message);
+  void purge_closed();
   void flush_queued();
   void mark_closed(ChannelKey key, Channel& channel);
   void check_low(ChannelKey key, Channel& channel);
@@ -105,6 +113,7 @@ class DataChannels {
   std::map<ChannelKey, Channel> channels_;
   std::map<std::uint16_t, ChannelKey> by_id_;
   std::set<ChannelKey> above_threshold_;  // channels waiting for their low event
+  std::vector<ChannelKey> closed_keys_;   // to erase once no loop walks channels_
   std::uint16_t next_id_ = 0;             // next candidate of our parity
   std::vector<std::byte> scratch_;
 };
