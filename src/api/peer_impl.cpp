@@ -46,15 +46,18 @@ std::string_view dtls_state_name(dtls::DtlsState s) {
 PeerImpl::PeerImpl(Store store) : store_(std::move(store)), loop_(runtime::EventLoop::pooled()) {
   session_id_ = random_session_id();
   channels_ = session::DataChannels(channel_callbacks());
-  // Every event of this peer runs on its loop, from the top of the loop: never nested
-  // inside libnice, OpenSSL or our own protocol code (docs/architecture.md section 3).
-  std::weak_ptr<runtime::EventLoop> weak_loop = loop_;
-  store_.set_dispatcher([weak_loop](std::function<void()> fn) {
-    if (auto loop = weak_loop.lock()) loop->post(std::move(fn));
-  });
+  dispatch_on_loop(store_);
 }
 
 PeerImpl::~PeerImpl() = default;
+
+void PeerImpl::dispatch_on_loop(Store& store) {
+  // Weak: a store outliving the loop (a handle kept after the last peer) drops events.
+  std::weak_ptr<runtime::EventLoop> weak_loop = loop_;
+  store.set_dispatcher([weak_loop](std::function<void()> fn) {
+    if (auto loop = weak_loop.lock()) loop->post(std::move(fn));
+  });
+}
 
 void PeerImpl::call(std::function<void()> fn) {
   if (loop_->in_loop_thread()) {
@@ -633,10 +636,7 @@ std::shared_ptr<ChannelImpl> PeerImpl::make_channel(const std::string& label,
                                                     const ChannelOptions& options,
                                                     session::ChannelKey key) {
   auto channel = std::make_shared<ChannelImpl>(weak_from_this(), label, options, key);
-  std::weak_ptr<runtime::EventLoop> weak_loop = loop_;
-  channel->store.set_dispatcher([weak_loop](std::function<void()> fn) {
-    if (auto loop = weak_loop.lock()) loop->post(std::move(fn));
-  });
+  dispatch_on_loop(channel->store);
   channel_by_key_[key] = channel;
   return channel;
 }

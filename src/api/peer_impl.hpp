@@ -61,6 +61,9 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
  private:
   enum class Signaling { stable, have_local_offer, have_remote_offer, closed };
 
+  // Every event of the store runs on this peer's loop, from the top of the loop: never
+  // nested inside libnice, OpenSSL or our protocol code (docs/architecture.md section 3).
+  void dispatch_on_loop(Store& store);
   void require_open(const char* verb) const;
   void set_signaling(Signaling s);
   void set_state(const char* key, std::string_view value);
