@@ -273,7 +273,7 @@ void add_demo(CLI::App& app, int& exit_code) {
   static bool client_offers = false;
   static std::uint64_t mib = 256;
   static bool quiet = false;
-  static bool ice_tcp = true;
+  static bool ice_tcp = false;
   static std::size_t loops = 1;
   demo->add_option("--address", address, "local address both peers gather on")
       ->capture_default_str();
@@ -284,7 +284,7 @@ void add_demo(CLI::App& app, int& exit_code) {
   demo->add_flag("--quiet", quiet, "print only the summary");
   demo->add_option("--loops", loops, "event-loop threads the two peers are spread over")
       ->capture_default_str();
-  demo->add_flag("--ice-tcp,!--no-ice-tcp", ice_tcp, "gather ICE-TCP candidates too (default on)");
+  demo->add_flag("--ice-tcp,!--no-ice-tcp", ice_tcp, "gather ICE-TCP candidates too (default off)");
   demo->callback([&exit_code] {
     exit_code = run_demo(address, timeout_s, client_offers, mib, quiet, ice_tcp, loops);
   });

@@ -327,6 +327,13 @@ void IceTransport::add_remote_candidate(const std::string& candidate) {
                             "(rtcp-mux, RFC 5761)",
                             line, component));
   }
+  // Without local TCP candidates a remote TCP candidate can never form a pair, yet its mere
+  // presence makes libnice fall back to regular nomination (slower setup): skip it.
+  if (!config_.tcp && parsed->transport != NICE_CANDIDATE_TRANSPORT_UDP) {
+    nice_candidate_free(parsed);
+    spdlog::debug("ice: remote TCP candidate ignored (ice-tcp is off): {}", line);
+    return;
+  }
   GSList list = {parsed, nullptr};
   int added = nice_agent_set_remote_candidates(agent_, stream_id_, kComponent, &list);
   nice_candidate_free(parsed);

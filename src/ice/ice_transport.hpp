@@ -36,7 +36,7 @@ struct IceConfig {
   std::vector<std::string> local_addresses;
   bool controlling = false;
   bool udp = true;  // ICE over UDP
-  bool tcp = true;  // ICE-TCP (RFC 6544), active and passive candidates
+  bool tcp = false;  // ICE-TCP (RFC 6544), active and passive candidates; opt-in (setup cost)
 };
 
 // RTCIceTransportState. `completed` is libnice's READY (all checks done, pair nominated) and

@@ -495,7 +495,7 @@ class IcePair : public ::testing::Test {
 TEST_F(IcePair, ConnectsOverUdpAndExchangesData) {
   auto a = local_config(true);
   auto b = local_config(false);
-  a.tcp = b.tcp = false;  // host UDP only: the fastest path, what we time
+  // host UDP only (the default): the fastest path, what we time
   loop_->run_sync([&] {
     a_.ice = std::make_unique<IceTransport>(*loop_, a, callbacks_for(a_, b_));
     EXPECT_FALSE(a_.ice->send(bytes_of("too early")));
@@ -546,6 +546,7 @@ TEST_F(IcePair, ConnectsOverIceTcp) {
   auto a = local_config(true);
   auto b = local_config(false);
   a.udp = b.udp = false;
+  a.tcp = b.tcp = true;
   start(a, b);
   ASSERT_TRUE(poll_until([&] { return connected(a_) && connected(b_); }, 5s));
   report_setup_time("tcp");
@@ -586,7 +587,10 @@ TEST_F(IcePair, RemoteCandidateErrors) {
 
 TEST_F(IcePair, DestroyingTransportsClosesTheirSockets) {
   const int before = count_socket_fds();
-  start(local_config(true), local_config(false));  // UDP and TCP
+  auto a = local_config(true);
+  auto b = local_config(false);
+  a.tcp = b.tcp = true;  // UDP and TCP
+  start(a, b);
   ASSERT_TRUE(poll_until([&] { return connected(a_) && connected(b_); }, 5s));
   exchange(3);
   EXPECT_GT(count_socket_fds(), before);

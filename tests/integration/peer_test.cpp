@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
@@ -140,24 +141,35 @@ TEST(Peer, ConnectsWithOffererAsDtlsClient) {
   connect_with_roles("passive", "client", "server");
 }
 
-TEST(Peer, IceTcpCanBeTurnedOff) {
+// ICE-TCP is opt-in. A peer without it ignores the other side's TCP candidates (they could
+// never pair, and would only slow nomination down) and still connects over UDP.
+TEST(Peer, IceTcpIsOptIn) {
   Peer a = loopback_peer(), b = loopback_peer();
-  a.set("ice-tcp", false);
-  b.set("ice-tcp", false);
+  b.set("ice-tcp", true);
   Recorder ra, rb;
   Watch wa(a, ra), wb(b, rb);
   std::mutex m;
-  std::vector<std::string> seen;
-  auto sub = a.on("candidate", [&](const json& c) {
+  std::vector<std::string> from_a, from_b;
+  auto sub_a = a.on("candidate", [&](const json& c) {
     std::lock_guard lock(m);
-    seen.push_back(c["candidate"]);
+    from_a.push_back(c["candidate"]);
+  });
+  auto sub_b = b.on("candidate", [&](const json& c) {
+    std::lock_guard lock(m);
+    from_b.push_back(c["candidate"]);
   });
   Wiring wiring(a, b);
   a.offer();
   ASSERT_TRUE(ra.wait([&] { return ra.saw("connected"); })) << json(ra.errors).dump();
+  ASSERT_TRUE(rb.wait([&] { return rb.saw("connected"); })) << json(rb.errors).dump();
+  EXPECT_TRUE(ra.errors.empty()) << json(ra.errors).dump();
+  EXPECT_NE(a.get("pair")["local"].get<std::string>().find("udp"), std::string::npos);
   std::lock_guard lock(m);
-  ASSERT_FALSE(seen.empty());
-  for (const auto& c : seen) EXPECT_EQ(c.find(" TCP "), std::string::npos) << c;
+  ASSERT_FALSE(from_a.empty());
+  for (const auto& c : from_a) EXPECT_EQ(c.find(" TCP "), std::string::npos) << c;
+  EXPECT_TRUE(std::any_of(from_b.begin(), from_b.end(),
+                          [](const std::string& c) { return c.find(" TCP ") != std::string::npos; }))
+      << "ice-tcp: true gathers TCP candidates";
   Peer bad = loopback_peer();
   bad.set("ice-tcp", "yes");
   EXPECT_THROW(bad.create(), peer::Error);
