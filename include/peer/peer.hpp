@@ -52,8 +52,10 @@ struct channel;
 //   ice-tcp             true (default) or false: gather ICE-TCP candidates (RFC 6544).
 //                       With TCP candidates libnice uses regular nomination, one more
 //                       check round (~12 ms on loopback) before connected
-//   certificate         {"cert": PEM, "key": PEM}: the DTLS identity (default: a fresh
-//                       ECDSA P-256 self-signed certificate per peer)
+//   certificate         {"cert": PEM, "key": PEM}: the DTLS identity; "new": a fresh
+//                       ECDSA P-256 self-signed certificate for this peer alone; absent:
+//                       one generated certificate shared by the process's peers (as a
+//                       browser shares one per origin; see Certificate::process_default)
 //   optional            constraints (the seed's name); {"max-message-size": N} is the
 //                       largest message we accept, announced in a=max-message-size
 //   mandatory           constraints, kept for plugins (the seed's name)

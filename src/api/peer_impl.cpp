@@ -148,10 +148,13 @@ void PeerImpl::create() {
   if (certificate.is_object() && certificate.contains("cert") && certificate.contains("key")) {
     certificate_ = dtls::Certificate::from_pem(certificate["cert"].get<std::string>(),
                                                certificate["key"].get<std::string>());
-  } else if (!certificate.is_null()) {
-    throw Error(Errc::bad_certificate, "certificate must be {\"cert\": PEM, \"key\": PEM}");
-  } else {
+  } else if (certificate == "new") {
     certificate_ = dtls::Certificate::generate();
+  } else if (!certificate.is_null()) {
+    throw Error(Errc::bad_certificate,
+                "certificate must be {\"cert\": PEM, \"key\": PEM} or \"new\"");
+  } else {
+    certificate_ = dtls::Certificate::process_default();
   }
 
   // libnice calls these inside GLib signal handlers: nothing may throw through them (store

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../support/process_info.hpp"
+#include "core/dtls/certificate.hpp"
 #include "../support/turn_server.hpp"
 #include "peer/peer.hpp"
 
@@ -173,6 +174,33 @@ TEST(Peer, IceTcpIsOptIn) {
   Peer bad = loopback_peer();
   bad.set("ice-tcp", "yes");
   EXPECT_THROW(bad.create(), peer::Error);
+}
+
+// The DTLS identity: one certificate per process by default, a fresh one on request, or the
+// application's own.
+TEST(Peer, CertificateIsSharedUnlessNewOrGiven) {
+  auto fingerprint_of = [](Peer& p) {
+    p.create();
+    return p.get("fingerprint").get<std::string>();
+  };
+  Peer a = loopback_peer(), b = loopback_peer(), fresh = loopback_peer(), own = loopback_peer();
+  fresh.set("certificate", "new");
+  const auto mine = peer::dtls::Certificate::generate();
+  own.set("certificate", {{"cert", mine.cert_pem()}, {"key", mine.key_pem()}});
+  const std::string shared = fingerprint_of(a);
+  EXPECT_TRUE(shared.starts_with("sha-256 ")) << shared;
+  EXPECT_EQ(fingerprint_of(b), shared);
+  EXPECT_NE(fingerprint_of(fresh), shared);
+  EXPECT_EQ(fingerprint_of(own), "sha-256 " + mine.fingerprint());
+  Peer bad = loopback_peer();
+  bad.set("certificate", "fresh please");
+  try {
+    bad.create();
+    ADD_FAILURE() << "a certificate value that is neither PEM nor \"new\" was accepted";
+  } catch (const peer::Error& e) {
+    EXPECT_EQ(e.code(), peer::Errc::bad_certificate);
+    EXPECT_NE(std::string(e.what()).find("\"new\""), std::string::npos) << e.what();
+  }
 }
 
 TEST(Peer, OfferIsQueuedUntilSomeoneListens) {

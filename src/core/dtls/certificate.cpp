@@ -2,6 +2,9 @@
 
 #include <array>
 #include <cctype>
+#include <chrono>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include <openssl/bio.h>
@@ -80,6 +83,21 @@ struct Certificate::Impl {
   X509Ptr cert;
   PkeyPtr key;
 };
+
+Certificate Certificate::process_default() {
+  using Clock = std::chrono::steady_clock;
+  constexpr auto kRenewAfter = std::chrono::hours(24 * 23);  // of 30 days' validity
+  static std::mutex mutex;
+  static std::optional<Certificate> current;
+  static Clock::time_point generated_at;
+  std::lock_guard lock(mutex);
+  const auto now = Clock::now();
+  if (!current || now - generated_at > kRenewAfter) {
+    current = generate();
+    generated_at = now;
+  }
+  return *current;
+}
 
 Certificate Certificate::generate() {
   ERR_clear_error();
