@@ -208,6 +208,7 @@ IceTransport::IceTransport(runtime::EventLoop& loop, IceConfig config, IceCallba
 }
 
 IceTransport::~IceTransport() {
+  gso_.detach();   // our reference on the selected socket goes before libnice's
   alive_.reset();  // queued events and posted flushes become no-ops
   pending_events_.clear();
   if (agent_ == nullptr) return;
@@ -358,6 +359,10 @@ bool IceTransport::send(std::span<const std::byte> datagram) {
 
 std::size_t IceTransport::send_batch(std::span<const std::span<const std::byte>> datagrams) {
   if (failed_for_good_ || datagrams.empty()) return 0;
+  if (gso_.active()) {
+    const std::size_t sent = gso_.send(datagrams);
+    if (gso_.active()) return sent;  // else the kernel refused UDP_SEGMENT: libnice sends
+  }
   // Reused between calls: no allocation per batch once they have grown.
   batch_buffers_.resize(datagrams.size());
   batch_messages_.resize(datagrams.size());
@@ -451,6 +456,26 @@ void IceTransport::enlarge_receive_buffer() {
   g_object_unref(socket);
 }
 
+void IceTransport::attach_gso(NiceCandidate* local, NiceCandidate* remote) {
+  gso_.detach();
+  // TURN wraps every datagram (ChannelData, RFC 8656 section 12) and ICE-TCP frames them
+  // (RFC 6544 section 3): only libnice can send those.
+  if (!config_.udp_gso || local->transport != NICE_CANDIDATE_TRANSPORT_UDP ||
+      local->type == NICE_CANDIDATE_TYPE_RELAYED || remote->type == NICE_CANDIDATE_TYPE_RELAYED) {
+    return;
+  }
+  GSocket* socket = nice_agent_get_selected_socket(agent_, stream_id_, kComponent);
+  if (socket == nullptr) return;
+  if (g_socket_get_socket_type(socket) == G_SOCKET_TYPE_DATAGRAM) {
+    sockaddr_storage address{};
+    nice_address_copy_to_sockaddr(&remote->addr, reinterpret_cast<sockaddr*>(&address));
+    const socklen_t length = address.ss_family == AF_INET6 ? sizeof(sockaddr_in6)
+                                                           : sizeof(sockaddr_in);
+    gso_.attach(socket, reinterpret_cast<sockaddr*>(&address), length);
+  }
+  g_object_unref(socket);
+}
+
 void IceTransport::handle_new_candidate(NiceAgent* agent, NiceCandidate* candidate, void* data) {
   auto* self = static_cast<IceTransport*>(data);
   if (candidate->stream_id != self->stream_id_ || candidate->component_id != kComponent) return;
@@ -525,6 +550,7 @@ void IceTransport::handle_selected_pair(NiceAgent*, unsigned stream_id, unsigned
   auto* self = static_cast<IceTransport*>(data);
   if (stream_id != self->stream_id_ || component_id != kComponent) return;
   self->enlarge_receive_buffer();
+  self->attach_gso(local, remote);
   self->emit([self, l = describe(local), r = describe(remote)] {
     if (self->callbacks_.on_selected_pair) self->callbacks_.on_selected_pair(l, r);
   });

@@ -22,6 +22,7 @@
 
 #include "ice/ice_server.hpp"
 #include "runtime/event_loop.hpp"
+#include "ice/udp_gso_sender.hpp"
 
 typedef struct _NiceAgent NiceAgent;
 typedef struct _NiceCandidate NiceCandidate;
@@ -37,6 +38,7 @@ struct IceConfig {
   bool controlling = false;
   bool udp = true;  // ICE over UDP
   bool tcp = false;  // ICE-TCP (RFC 6544), active and passive candidates; opt-in (setup cost)
+  bool udp_gso = true;  // send_batch over a UDP pair with UDP_SEGMENT (udp_gso_sender.hpp)
 };
 
 // RTCIceTransportState. `completed` is libnice's READY (all checks done, pair nominated) and
@@ -94,6 +96,8 @@ class IceTransport {
   // Several datagrams in one call (nice_agent_send_messages_nonblocking; PERFORMANCE.md lever
   // 3: flush what DTLS/SCTP emitted once per loop turn). Returns how many were sent, in order.
   std::size_t send_batch(std::span<const std::span<const std::byte>> datagrams);
+  // True while send_batch goes out with UDP_SEGMENT on the selected UDP pair.
+  bool sends_with_gso() const noexcept { return gso_.active(); }
 
   IceState state() const { return state_; }
   void set_controlling(bool controlling);  // before checks start
@@ -122,6 +126,7 @@ class IceTransport {
     int n_buffers;
   };
   std::vector<OutputVector> batch_buffers_;
+  UdpGsoSender gso_;
   std::vector<OutputMessage> batch_messages_;
   // Each returns false when a callback it ran destroyed this transport: touch nothing then.
   bool set_state(IceState state);
@@ -129,6 +134,7 @@ class IceTransport {
   bool emit(std::function<void()> event);
   void flush_events();
   void enlarge_receive_buffer();
+  void attach_gso(NiceCandidate* local, NiceCandidate* remote);
 
   runtime::EventLoop& loop_;
   IceConfig config_;
