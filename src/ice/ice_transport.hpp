@@ -39,6 +39,11 @@ struct IceConfig {
   bool udp = true;  // ICE over UDP
   bool tcp = false;  // ICE-TCP (RFC 6544), active and passive candidates; opt-in (setup cost)
   bool udp_gso = true;  // send_batch over a UDP pair with UDP_SEGMENT (udp_gso_sender.hpp)
+  // UDP_GRO on the selected UDP socket: the kernel may hand over several datagrams of a
+  // flow as one buffer, without their boundaries (libnice reads no control messages). Only
+  // for sessions whose every datagram delimits itself: DTLS records do, SRTP packets do
+  // not, so a session with media must turn this off.
+  bool udp_gro = true;
 };
 
 // RTCIceTransportState. `completed` is libnice's READY (all checks done, pair nominated) and

@@ -8,10 +8,6 @@
 #include <cstdint>
 #include <cstring>
 
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103  // linux/udp.h; glibc's netinet/udp.h has it only from 2.36 on
-#endif
-
 namespace peer::ice {
 namespace {
 

@@ -483,10 +483,25 @@ void DtlsEndpoint::Impl::start(Clock::time_point now) {
 }
 
 void DtlsEndpoint::Impl::receive(std::span<const std::byte> datagram) {
-  if (state != DtlsState::connecting && state != DtlsState::connected) return;
-  incoming = datagram;
-  drive();
-  incoming = {};  // whatever OpenSSL did not read is dropped, as with a socket
+  // A datagram may carry several records (RFC 6347 section 4.1.1), and a buffer received
+  // with UDP GRO carries many datagrams back to back. Records delimit themselves, so OpenSSL
+  // is handed one record at a time, each as if it were a datagram of its own:
+  //   type(1) version(2) epoch(2) sequence_number(6) length(2) fragment(length)
+  // A record whose length runs past the end goes as is, and OpenSSL drops it.
+  constexpr std::size_t kHeader = 13;
+  std::span<const std::byte> rest = datagram;
+  while (!rest.empty() && (state == DtlsState::connecting || state == DtlsState::connected)) {
+    std::size_t n = rest.size();
+    if (rest.size() >= kHeader) {
+      const std::size_t length = (std::to_integer<std::size_t>(rest[11]) << 8) |
+                                 std::to_integer<std::size_t>(rest[12]);
+      n = std::min(rest.size(), kHeader + length);
+    }
+    incoming = rest.first(n);
+    drive();
+    incoming = {};  // whatever OpenSSL did not read is dropped, as with a socket
+    rest = rest.subspan(n);
+  }
 }
 
 // Runs the handshake as far as the input allows, then reads application data.
@@ -589,6 +604,8 @@ void DtlsEndpoint::Impl::read_application_data() {
     const int n = SSL_read(ssl.get(), out, static_cast<int>(kMaxRecordPlaintext));
     if (n > 0) {
       application.commit(static_cast<std::size_t>(n));
+      // The record was the whole input: skip the SSL_read that would only say "want read".
+      if (incoming.empty() && SSL_has_pending(ssl.get()) == 0) return;
       continue;
     }
     const int err = SSL_get_error(ssl.get(), n);
