@@ -432,16 +432,25 @@ ojson bench_memory(const Options& o) {
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   const std::uint64_t after = rss_bytes();
+  // Connections quiet for a second give their buffers back (PeerImpl::trim_when_idle);
+  // malloc_trim as before the baseline, so freed heap is not counted either time.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1300));
+  malloc_trim(0);
+  const std::uint64_t after_idle = rss_bytes();
   const auto t0 = Clock::now();
   for (auto& p : pairs) p->close();
   pairs.clear();
   anchor->close();
   const double peers = 2.0 * o.pairs;
   const double kib = after > before ? static_cast<double>(after - before) / 1024.0 / peers : 0;
+  const double kib_idle =
+      after_idle > before ? static_cast<double>(after_idle - before) / 1024.0 / peers : 0;
   r = {{"kib_per_peer", round_to(kib, 1)},
+       {"kib_per_peer_idle", round_to(kib_idle, 1)},
        {"pairs", o.pairs},
        {"rss_before_kib", before / 1024},
        {"rss_after_kib", after / 1024},
+       {"rss_after_idle_kib", after_idle / 1024},
        {"close_all_ms", round_to(seconds_since(t0) * 1e3, 1)}};
   if (failures) r["failures"] = failures;
   note("memory: " + r["kib_per_peer"].dump() + " KiB per peer over " + std::to_string(o.pairs) +

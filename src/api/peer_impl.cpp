@@ -506,6 +506,7 @@ void PeerImpl::on_ice_state(ice::IceState state) {
 }
 
 void PeerImpl::on_receive(std::span<const std::byte> datagram) {
+  ++datagrams_;
   if (classify(datagram) != PacketKind::dtls) return;  // RTP/RTCP comes with media
   if (!dtls_) {
     if (early_datagrams_.size() < kMaxEarlyDatagrams) {
@@ -888,8 +889,24 @@ void PeerImpl::arm_sctp_timer() {
     if (!self || !self->sctp_ || self->closed_) return;
     self->sctp_->handle_timers(std::chrono::steady_clock::now());
     self->process_sctp();
+    self->trim_when_idle();
     self->arm_sctp_timer();
   });
+}
+
+// A connection with no datagram either way for a second gives back the buffers its burst
+// of traffic grew (DTLS and SCTP queues): idle peers are the
+// many, and a busy one never gets here, so the data path still allocates nothing.
+void PeerImpl::trim_when_idle() {
+  constexpr unsigned kIdleTicks = 100;  // x sctp::Association::timer_interval (10 ms)
+  if (datagrams_ != datagrams_at_tick_) {
+    datagrams_at_tick_ = datagrams_;
+    quiet_ticks_ = 0;
+    return;
+  }
+  if (++quiet_ticks_ != kIdleTicks) return;
+  if (dtls_) dtls_->release_idle_buffers();
+  if (sctp_) sctp_->release_idle_buffers();
 }
 
 void PeerImpl::flush_dtls() {
@@ -897,6 +914,7 @@ void PeerImpl::flush_dtls() {
   // One sendmmsg per batch (PERFORMANCE.md lever 3). What the socket refuses is dropped,
   // as the network would: SCTP retransmits.
   dtls_->drain_transmit_batch([this](std::span<const std::span<const std::byte>> datagrams) {
+    datagrams_ += datagrams.size();
     constexpr std::size_t kBatch = 64;
     for (std::size_t at = 0; at < datagrams.size();) {
       const std::size_t n = std::min(kBatch, datagrams.size() - at);

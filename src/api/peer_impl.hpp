@@ -122,6 +122,11 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   std::unique_ptr<sctp::Association> sctp_;
   session::DataChannels channels_{session::DataChannels::Callbacks{}};
   runtime::EventLoop::Timer sctp_timer_;
+  // Idle trimming: datagrams seen in either direction, the count at the last timer tick,
+  // ticks since it last changed. A connection quiet for kIdleTicks gives its buffers back.
+  std::uint64_t datagrams_ = 0;
+  std::uint64_t datagrams_at_tick_ = 0;
+  unsigned quiet_ticks_ = 0;
   session::ChannelKey next_key_ = 1;
   // The peer keeps its channels alive while it is open (a handle may be dropped while the
   // remote still sends on it).
@@ -137,6 +142,7 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   std::vector<std::shared_ptr<ChannelListener>> channel_listeners_;
   std::set<std::shared_ptr<ChannelImpl>> sending_;  // buffered amount to publish
   bool processing_sctp_ = false;
+  void trim_when_idle();
   std::atomic<std::uint64_t> remote_max_message_size_{0};  // 0: unknown or no limit
   std::uint64_t session_id_ = 0;
   std::uint64_t session_version_ = 1;

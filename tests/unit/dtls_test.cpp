@@ -288,6 +288,22 @@ TEST(DtlsDatagramQueue, KeepsBoundariesAndOrderAndAllowsPushDuringDrain) {
   EXPECT_TRUE(q.empty());
 }
 
+TEST(DtlsDatagramQueue, ReleasesItsBuffersOnlyWhenEmpty) {
+  DatagramQueue q;
+  q.push(pattern(9000));
+  q.release_if_empty();  // something is queued: kept
+  std::vector<Bytes> seen;
+  q.drain([&](std::span<const std::byte> d) { seen.emplace_back(d.begin(), d.end()); });
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0], pattern(9000));
+  q.release_if_empty();
+  q.push(bytes_of("after"));  // grows again
+  seen.clear();
+  q.drain([&](std::span<const std::byte> d) { seen.emplace_back(d.begin(), d.end()); });
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0], bytes_of("after"));
+}
+
 // ---------------------------------------------------------------------------------------
 // Handshake
 

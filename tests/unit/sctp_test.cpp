@@ -409,6 +409,15 @@ TEST_F(Sctp, MessagesBothWaysAllPpidsAndSizes) {
   EXPECT_LE(link.x->largest_packet, options.mtu);
   EXPECT_LE(link.y->largest_packet, options.mtu);
   EXPECT_GE(link.x->largest_packet, options.mtu - 16) << "full-size packets expected";
+
+  // Idle associations give their buffers back, and work as before afterwards.
+  link.x->sctp.release_idle_buffers();
+  link.y->sctp.release_idle_buffers();
+  const Bytes again = pattern(100000, 77);
+  ASSERT_TRUE(link.x->sctp.send(2, Ppid::binary, again));
+  const std::size_t had = link.y->messages.size();
+  ASSERT_TRUE(link.run_until([&] { return link.y->messages.size() == had + 1; }, 10s));
+  EXPECT_TRUE(link.y->messages.back().data == again);
 }
 
 TEST_F(Sctp, OrderedDeliveryOnSeveralStreams) {

@@ -40,6 +40,14 @@ class DatagramQueue {
   std::size_t bytes() const noexcept { return live_.size; }
   bool empty() const noexcept { return live_.ends.empty(); }
   void clear() noexcept { live_.clear(); }
+  // Gives the grown buffers back when nothing is queued (an idle connection keeps none);
+  // the next push grows them again.
+  void release_if_empty() noexcept {
+    if (draining_active_ || !live_.ends.empty()) return;
+    live_ = Buffer{};
+    spare_ = Buffer{};
+    spans_ = {};
+  }
 
   // Calls f(std::span<const std::byte>) for each datagram in order, then forgets them.
   // A span is valid only during its call. If f throws, the rest of this batch is dropped

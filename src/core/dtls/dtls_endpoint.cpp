@@ -600,8 +600,14 @@ void DtlsEndpoint::Impl::read_application_data() {
   // One SSL_read returns one record; records are written straight into the queue.
   while (state == DtlsState::connected) {
     ERR_clear_error();
-    std::byte* out = application.prepare(kMaxRecordPlaintext);
-    const int n = SSL_read(ssl.get(), out, static_cast<int>(kMaxRecordPlaintext));
+    // Room for one record's plaintext. When OpenSSL holds nothing, the record about to be
+    // read is `incoming`, and its plaintext is shorter than it: asking for no more keeps
+    // the queue small for small messages (an idle peer holds no 16 KiB buffer).
+    const std::size_t room = incoming.empty() || SSL_has_pending(ssl.get()) != 0
+                                 ? kMaxRecordPlaintext
+                                 : std::min(kMaxRecordPlaintext, incoming.size());
+    std::byte* out = application.prepare(room);
+    const int n = SSL_read(ssl.get(), out, static_cast<int>(room));
     if (n > 0) {
       application.commit(static_cast<std::size_t>(n));
       // The record was the whole input: skip the SSL_read that would only say "want read".
@@ -649,6 +655,14 @@ void DtlsEndpoint::handle_receive(Clock::time_point now, std::span<const std::by
   }
   s.receive(datagram);
   s.update_deadline(now);
+}
+
+void DtlsEndpoint::release_idle_buffers() noexcept {
+  Impl& s = *impl_;
+  s.application.release_if_empty();
+  s.transmit.release_if_empty();
+  // Not SSL_free_buffers: with DTLS in OpenSSL 3.0 the next SSL_write used the freed write
+  // buffer here (a crash in peer-bench; CVE-2024-4741 is of the same family).
 }
 
 void DtlsEndpoint::handle_timeout(Clock::time_point now) {

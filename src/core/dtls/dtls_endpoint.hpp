@@ -123,6 +123,10 @@ class DtlsEndpoint {
   // endpoint stays failed, keeping its error. Idempotent.
   void close();
 
+  // Releases the buffers of our queues when they are empty; they grow again on the next
+  // use. For a peer with no traffic for a while: on a busy path it would cost allocations.
+  void release_idle_buffers() noexcept;
+
   DtlsState state() const noexcept;
   // True once after each state transition (several transitions between polls: one true).
   bool state_changed() noexcept;

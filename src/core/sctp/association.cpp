@@ -96,6 +96,11 @@ struct PacketList {
     size = 0;
     ends.clear();
   }
+  void release() noexcept {
+    bytes = ByteBuffer{};
+    size = 0;
+    ends = {};
+  }
 };
 
 [[noreturn]] void fail(const char* what, int err) {
@@ -352,7 +357,7 @@ Association::Impl::Read Association::Impl::read_one() {
   if ((flags & MSG_NOTIFICATION) != 0) {
     const std::size_t keep = std::min(got, kNotificationKeep - notification_len);
     if (keep != 0) {
-      notification.grow(kNotificationKeep, notification_len);
+      notification.grow(notification_len + keep, notification_len);
       std::memcpy(notification.data.get() + notification_len, at, keep);
       notification_len += keep;
     }
@@ -777,6 +782,23 @@ std::size_t Association::buffered_amount() const {
   if (usrsctp_getsockopt(s.sock, IPPROTO_SCTP, kSctpGetSndbufUse, &stat, &len) == 0)
     amount += stat.ss_total_sndbuf;
   return amount;
+}
+
+void Association::release_idle_buffers() {
+  Impl& s = *impl_;
+  // rx, notification and tail are touched only by the owner (this thread); the packet
+  // lists also by on_packet, under tx_mutex.
+  if (!s.rx_in_message && s.rx_len == 0) s.rx = ByteBuffer{};
+  if (s.notification_len == 0) s.notification = ByteBuffer{};
+  if (s.tail_begin == s.tail_end) {
+    s.tail = ByteBuffer{};
+    s.tail_begin = s.tail_end = 0;
+  }
+  if (s.state == Impl::State::connected) s.early = {};
+  std::lock_guard lock(s.tx_mutex);
+  if (s.tx_draining) return;
+  if (s.tx_live.ends.empty()) s.tx_live.release();
+  if (s.tx_spare.ends.empty()) s.tx_spare.release();
 }
 
 void Association::shutdown() {

@@ -228,6 +228,10 @@ class Association {
   // plus the rest of a message not yet handed to usrsctp).
   std::size_t buffered_amount() const;
 
+  // Releases receive and transmit buffers that hold nothing (a message half received or
+  // a tail half sent is kept); they grow again on the next use. For idle associations.
+  void release_idle_buffers();
+
   // Graceful SHUTDOWN (queued data is delivered first); both sides then see `closed`
   // (shutdown). No-op unless connecting or connected.
   void shutdown();
