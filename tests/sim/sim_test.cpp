@@ -394,6 +394,17 @@ class Sim {
 // ---------------------------------------------------------------------------------------
 // The link itself
 
+// The data-channel issue's acceptance link: 10% loss, 5% duplication, 5% held back behind
+// the next 3 datagrams.
+Impairments acceptance_impairments() {
+  Impairments im;
+  im.loss = 0.10;
+  im.duplicate = 0.05;
+  im.reorder = 0.05;
+  im.reorder_depth = 3;
+  return im;
+}
+
 // Sends `n` numbered datagrams from side 0, interleaved with deliveries, and returns the
 // numbers side 1 received, in order, then everything still held.
 std::vector<std::uint32_t> run_link(std::uint64_t seed, const Impairments& im, std::uint32_t n) {
@@ -412,10 +423,7 @@ std::vector<std::uint32_t> run_link(std::uint64_t seed, const Impairments& im, s
 }
 
 TEST(SimLink, SameSeedSameFateDifferentSeedDifferentFate) {
-  Impairments im;
-  im.loss = 0.1;
-  im.duplicate = 0.05;
-  im.reorder = 0.05;
+  Impairments im = acceptance_impairments();
   im.delay = 1ms;
   const auto first = run_link(1234, im, 5000);
   const auto again = run_link(1234, im, 5000);
@@ -425,11 +433,7 @@ TEST(SimLink, SameSeedSameFateDifferentSeedDifferentFate) {
 }
 
 TEST(SimLink, CountsAndImpairmentsAddUp) {
-  Impairments im;
-  im.loss = 0.1;
-  im.duplicate = 0.05;
-  im.reorder = 0.05;
-  im.reorder_depth = 3;
+  const Impairments im = acceptance_impairments();
   SimLink link(99, im);
   std::vector<std::uint32_t> got;
   auto t = Clock::time_point{} + 1h;
@@ -527,11 +531,7 @@ TEST(Sim, CleanLinkChannelsBothWaysAndClose) {
 }
 
 TEST(Sim, LossyLinkReliableDeliversAllUnorderedNoRetransmitsASubset) {
-  Impairments im;
-  im.loss = 0.10;
-  im.duplicate = 0.05;
-  im.reorder = 0.05;
-  im.reorder_depth = 3;
+  const Impairments im = acceptance_impairments();
   constexpr std::uint64_t kSeed = 20240601;
   Sim sim(kSeed, im);
   const std::string seed = sim.seed_note();
