@@ -21,6 +21,7 @@ struct ServerOptions {
   std::string static_dir;                 // non-empty: served over plain HTTP GET
   std::string redis_url;                  // non-empty: share rooms with other nodes
   std::chrono::milliseconds heartbeat{2000};  // node liveness in Redis; expires after 3x
+  std::chrono::milliseconds shutdown_grace{5000};  // for clients to answer the close frame
 };
 
 }  // namespace peer::server

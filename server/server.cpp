@@ -104,7 +104,7 @@ void Server::stop() {
   const auto sessions = sessions_.all();
   spdlog::info("event=shutdown connections={}", sessions.size());
   for (const auto& session : sessions) session->shutdown();
-  if (!sessions_.wait_empty(std::chrono::seconds(5))) spdlog::warn("event=shutdown-timeout");
+  if (!sessions_.wait_empty(options_.shutdown_grace)) spdlog::warn("event=shutdown-timeout");
   if (bridge_) bridge_->stop();
   work_.reset();
   io_.stop();

@@ -37,7 +37,7 @@ class Server {
 
   void start();
   // Idempotent. Members get {"type":"error","code":"shutdown","closed":true} and a close
-  // frame; after at most 5 s the rest are cut off.
+  // frame; after `shutdown_grace` the rest are cut off.
   void stop();
 
   unsigned short port() const { return port_; }

@@ -27,13 +27,14 @@ void parse_listen(const std::string& listen, server::ServerOptions& options) {
 }
 
 int run_signal(const std::string& listen, const std::string& secret_file, const std::string& log_level,
-               int idle_seconds, int heartbeat_ms, server::ServerOptions options) {
+               int idle_seconds, int heartbeat_ms, int grace_ms, server::ServerOptions options) {
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e level=%l %v");
   spdlog::set_level(spdlog::level::from_str(log_level));
   parse_listen(listen, options);
   if (!secret_file.empty()) options.secret = signal::read_secret_file(secret_file);
   options.idle_timeout = std::chrono::seconds(idle_seconds);
   options.heartbeat = std::chrono::milliseconds(heartbeat_ms);
+  options.shutdown_grace = std::chrono::milliseconds(grace_ms);
   // Block the stop signals before any thread exists, so only sigwait() below sees them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -61,6 +62,7 @@ void add_signal(CLI::App& app, int& exit_code) {
     std::string log_level = "info";
     int idle_seconds = 60;
     int heartbeat_ms = 2000;
+    int grace_ms = 5000;
     server::ServerOptions options;
   };
   auto args = std::make_shared<Args>();
@@ -81,11 +83,13 @@ void add_signal(CLI::App& app, int& exit_code) {
   cmd->add_option("--redis", o.redis_url, "share rooms with other servers, e.g. redis://127.0.0.1:6379");
   cmd->add_option("--heartbeat-ms", args->heartbeat_ms, "node liveness refresh in Redis (expires after 3x)")
       ->capture_default_str();
+  cmd->add_option("--shutdown-grace-ms", args->grace_ms, "on SIGTERM, how long clients may take to close")
+      ->capture_default_str();
   cmd->add_option("--log-level", args->log_level, "trace, debug, info, warn, error, off")->capture_default_str();
   cmd->callback([args, &exit_code] {
     try {
       exit_code = run_signal(args->listen, args->secret_file, args->log_level, args->idle_seconds,
-                             args->heartbeat_ms, args->options);
+                             args->heartbeat_ms, args->grace_ms, args->options);
     } catch (const std::exception& e) {
       std::fprintf(stderr, "peer signal: %s\n", e.what());
       exit_code = 1;
