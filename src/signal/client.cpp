@@ -306,8 +306,11 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     pending.clear();
     work.reset();
     if (state_handler) state_handler("closed");
-    state_handler = nullptr;  // releases what the callbacks captured
-    message_handler = nullptr;
+    // Releases what the callbacks captured, once the callback we may be inside has returned.
+    asio::post(ioc, [self = shared_from_this()] {
+      self->state_handler = nullptr;
+      self->message_handler = nullptr;
+    });
     std::lock_guard lock(mutex);
     close_done = true;
     closed_cv.notify_all();
