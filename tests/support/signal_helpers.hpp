@@ -175,7 +175,7 @@ inline HttpResult http_get(unsigned short port, const std::string& target) {
   beast::flat_buffer buffer;
   http::response<http::string_body> response;
   http::read(stream, buffer, response);
-  return {response.result_int(), std::string(response[http::field::content_type]), response.body()};
+  return {static_cast<int>(response.result_int()), std::string(response[http::field::content_type]), response.body()};
 }
 
 inline unsigned short free_port() {
