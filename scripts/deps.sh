@@ -4,8 +4,9 @@
 set -euo pipefail
 
 build=(g++ cmake ninja-build pkg-config libnice-dev libglib2.0-dev libssl-dev
-       nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev libusrsctp-dev libsrtp2-dev)
-test=("${build[@]}" libgtest-dev libgmock-dev libbenchmark-dev coturn iproute2 procps)
+       nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev libusrsctp-dev libsrtp2-dev
+       libboost-dev libhiredis-dev)
+test=("${build[@]}" libgtest-dev libgmock-dev libbenchmark-dev coturn redis-server iproute2 procps)
 sanitize=("${test[@]}" clang libclang-rt-14-dev)
 
 case "${1:-build}" in

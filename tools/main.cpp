@@ -8,6 +8,8 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_code = 0;
   peer::tools::add_demo(app, exit_code);
+  peer::tools::add_signal(app, exit_code);
+  peer::tools::add_token(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

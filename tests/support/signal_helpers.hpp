@@ -1,0 +1,300 @@
+#pragma once
+// Helpers for the signaling tests: a recorder for peer::signal::Client callbacks, a raw
+// WebSocket client (to send what Client never would: forged "from", oversized or binary
+// frames, an abrupt TCP close), a one-shot HTTP GET, and a real redis-server on a free
+// loopback port. Every wait has a generous timeout and no test sleeps to let time pass.
+
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+#include <nlohmann/json.hpp>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "signal/client.hpp"
+
+namespace peer::test {
+
+using json = nlohmann::json;
+inline constexpr auto kWait = std::chrono::seconds(15);
+
+// Collects what a Client reports; wait_* return once a match arrives (or the timeout).
+// Declare it before the Client: "closed" is reported from the Client's destructor.
+class Recorder {
+ public:
+  void attach(signal::Client& client) {
+    client.on_message([this](const json& m) {
+      std::lock_guard lock(mutex_);
+      messages_.push_back(m);
+      changed_.notify_all();
+    });
+    client.on_state([this](const std::string& s) {
+      std::lock_guard lock(mutex_);
+      states_.push_back(s);
+      changed_.notify_all();
+    });
+  }
+  // The first not yet taken message matching `pred`; null json on timeout.
+  json take(const std::function<bool(const json&)>& pred, std::chrono::seconds timeout = kWait) {
+    std::unique_lock lock(mutex_);
+    json found;
+    changed_.wait_for(lock, timeout, [&] {
+      for (auto it = messages_.begin(); it != messages_.end(); ++it) {
+        if (pred(*it)) {
+          found = *it;
+          messages_.erase(it);
+          return true;
+        }
+      }
+      return false;
+    });
+    return found;
+  }
+  json take_type(const std::string& type) {
+    return take([&](const json& m) { return m.value("type", "") == type; });
+  }
+  // Waits until `state` was reported `count` times.
+  bool wait_state(const std::string& state, int count = 1, std::chrono::seconds timeout = kWait) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return std::count(states_.begin(), states_.end(), state) >= count; });
+  }
+  std::vector<std::string> states() {
+    std::lock_guard lock(mutex_);
+    return states_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<json> messages_;
+  std::vector<std::string> states_;
+};
+
+// A bare WebSocket client on its own io_context, driven from the test thread.
+class RawWs {
+ public:
+  explicit RawWs(unsigned short port) : ws_(io_) {
+    namespace asio = boost::asio;
+    asio::ip::tcp::resolver resolver(io_);
+    boost::beast::get_lowest_layer(ws_).connect(resolver.resolve("127.0.0.1", std::to_string(port)));
+    ws_.handshake("127.0.0.1:" + std::to_string(port), "/");
+  }
+  void send(const std::string& text) { ws_.write(boost::asio::buffer(text)); }
+  void send(const json& message) { send(message.dump()); }
+  void send_binary(const std::string& data) {
+    ws_.binary(true);
+    ws_.write(boost::asio::buffer(data));
+    ws_.text(true);
+  }
+  // The next message, or null json on timeout or a closed connection.
+  json recv(std::chrono::seconds timeout = kWait) {
+    boost::beast::flat_buffer buffer;
+    bool done = false;
+    boost::system::error_code error;
+    ws_.async_read(buffer, [&](boost::system::error_code ec, std::size_t) {
+      done = true;
+      error = ec;
+    });
+    io_.restart();
+    io_.run_for(timeout);
+    if (!done) {
+      boost::beast::get_lowest_layer(ws_).cancel();
+      io_.restart();
+      io_.run();
+      return {};
+    }
+    if (error) return {};
+    return json::parse(boost::beast::buffers_to_string(buffer.data()), nullptr, false);
+  }
+  // The next message of `type`, skipping others.
+  json recv_type(const std::string& type) {
+    for (int i = 0; i < 1000; ++i) {
+      json m = recv();
+      if (m.is_null() || m.value("type", "") == type) return m;
+    }
+    return {};
+  }
+  std::string join(const std::string& room, const std::string& token = {}) {
+    json j{{"type", "join"}, {"room", room}};
+    if (!token.empty()) j["token"] = token;
+    send(j);
+    json joined = recv_type("joined");
+    last_joined_ = joined;
+    return joined.is_null() ? std::string() : joined.value("id", "");
+  }
+  const json& last_joined() const { return last_joined_; }
+  // Drops the TCP connection without a close frame.
+  void drop() {
+    boost::system::error_code ignored;
+    boost::beast::get_lowest_layer(ws_).socket().close(ignored);
+  }
+
+ private:
+  boost::asio::io_context io_;
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  json last_joined_;
+};
+
+struct HttpResult {
+  int status = 0;
+  std::string content_type;
+  std::string body;
+};
+
+inline HttpResult http_get(unsigned short port, const std::string& target) {
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  boost::asio::io_context io;
+  beast::tcp_stream stream(io);
+  boost::asio::ip::tcp::resolver resolver(io);
+  stream.connect(resolver.resolve("127.0.0.1", std::to_string(port)));
+  http::request<http::empty_body> request{http::verb::get, target, 11};
+  request.set(http::field::host, "127.0.0.1");
+  http::write(stream, request);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  http::read(stream, buffer, response);
+  return {static_cast<int>(response.result_int()), std::string(response[http::field::content_type]), response.body()};
+}
+
+inline unsigned short free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// A child process, killed (SIGTERM then SIGKILL) and reaped on destruction; the kernel
+// kills it too if the test dies (PR_SET_PDEATHSIG).
+class Child {
+ public:
+  explicit Child(std::vector<std::string> argv) {
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      std::vector<char*> args;
+      for (auto& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      ::execv(args[0], args.data());
+      ::_exit(127);
+    }
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+  }
+  ~Child() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGTERM);
+    for (int i = 0; i < 500; ++i) {  // up to 5 s, then SIGKILL
+      if (::waitpid(pid_, nullptr, WNOHANG) == pid_) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  pid_t pid() const { return pid_; }
+  // Sends `signal` and returns the exit status (-1 if it did not exit within `timeout`).
+  int stop(int signal_number, std::chrono::seconds timeout = kWait) {
+    ::kill(pid_, signal_number);
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    int status = 0;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = 0;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+  }
+
+ private:
+  pid_t pid_ = 0;
+};
+
+// Polls `ready` until it holds (10 ms steps) or `timeout` passes.
+inline bool eventually(const std::function<bool()>& ready, std::chrono::seconds timeout = kWait) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (ready()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return ready();
+}
+
+// A real redis-server on a free loopback port, no persistence.
+class RedisServer {
+ public:
+  static std::string binary() {
+    for (const char* path : {"/usr/bin/redis-server", "/usr/local/bin/redis-server"}) {
+      if (::access(path, X_OK) == 0) return path;
+    }
+    return {};
+  }
+  RedisServer()
+      : port_(free_port()),
+        child_({binary(), "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                "no", "--daemonize", "no", "--loglevel", "warning"}) {
+    if (!eventually([&] { return ping(); })) throw std::runtime_error("redis-server did not start");
+  }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+  unsigned short port() const { return port_; }
+  // Runs one command (for tests that reach into Redis), returns its integer reply.
+  long long command(const std::string& a, const std::string& b, const std::string& c = {}) {
+    timeval tv{2, 0};
+    redisContext* ctx = redisConnectWithTimeout("127.0.0.1", port_, tv);
+    long long result = -1;
+    if (ctx != nullptr && ctx->err == 0) {
+      auto* reply = static_cast<redisReply*>(c.empty() ? redisCommand(ctx, "%s %s", a.c_str(), b.c_str())
+                                                       : redisCommand(ctx, "%s %s %s", a.c_str(), b.c_str(), c.c_str()));
+      if (reply != nullptr) {
+        result = reply->integer;
+        freeReplyObject(reply);
+      }
+    }
+    if (ctx != nullptr) redisFree(ctx);
+    return result;
+  }
+
+ private:
+  bool ping() {
+    timeval tv{0, 200000};
+    redisContext* ctx = redisConnectWithTimeout("127.0.0.1", port_, tv);
+    bool ok = false;
+    if (ctx != nullptr && ctx->err == 0) {
+      auto* reply = static_cast<redisReply*>(redisCommand(ctx, "PING"));
+      ok = reply != nullptr && reply->type == REDIS_REPLY_STATUS;
+      if (reply != nullptr) freeReplyObject(reply);
+    }
+    if (ctx != nullptr) redisFree(ctx);
+    return ok;
+  }
+  unsigned short port_;
+  Child child_;
+};
+
+}  // namespace peer::test
