@@ -539,6 +539,17 @@ void PeerImpl::start_dtls_endpoint(dtls::Role role) {
 void PeerImpl::after_dtls() {
   if (!dtls_ || closed_) return;
   dtls_->drain_transmit([this](std::span<const std::byte> d) { ice_->send(d); });
+  // The state first: the record that completes the handshake can arrive in the same buffer
+  // as the peer's first SCTP packet (its INIT, sent the moment its side connected), and
+  // that packet must reach the association created here, not be dropped for lack of one.
+  if (dtls_->state_changed()) {
+    const auto state = dtls_->state();
+    set_state("dtls", dtls_state_name(state));
+    if (state == dtls::DtlsState::failed) report_error(dtls_->error_code(), dtls_->error_message());
+    if (state == dtls::DtlsState::connected) start_sctp();
+    update_connection();
+    if (closed_ || !dtls_) return;
+  }
   if (sctp_) {
     // DTLS application data is SCTP (RFC 8261): one record, one SCTP packet.
     bool any = false;
@@ -550,13 +561,6 @@ void PeerImpl::after_dtls() {
     if (closed_ || !dtls_) return;
   } else {
     dtls_->drain_application_data([](std::span<const std::byte>) {});
-  }
-  if (dtls_->state_changed()) {
-    const auto state = dtls_->state();
-    set_state("dtls", dtls_state_name(state));
-    if (state == dtls::DtlsState::failed) report_error(dtls_->error_code(), dtls_->error_message());
-    if (state == dtls::DtlsState::connected) start_sctp();
-    update_connection();
   }
   if (auto deadline = dtls_->next_timeout()) {
     std::weak_ptr<PeerImpl> weak = weak_from_this();
