@@ -92,7 +92,8 @@ class Channel : public Store {
   // "bufferedamountlow" is emitted when buffered_amount() falls to or below this.
   void buffered_amount_low_threshold(std::size_t bytes);
 
-  // Closes the channel on both sides (an SCTP stream reset, RFC 8831 section 6.7).
+  // Closes the channel on both sides (an SCTP stream reset, RFC 8831 section 6.7) after
+  // every message send() has accepted has gone out; "channel close" follows on both sides.
   void close();
 
   [[nodiscard]] Subscription on_message(MessageCallback fn);

@@ -192,6 +192,43 @@ TEST(Channel, CloseIsSeenByBothSides) {
   EXPECT_THROW(ca.send("after close"), peer::Error);
 }
 
+// close() right after a burst that is still queued: everything send() accepted arrives, in
+// order, before the close (RFC 8831 section 6.7), from either side, and a remote close is
+// answered only after what was queued for it.
+TEST(Channel, CloseDeliversWhatWasQueuedFirst) {
+  Peer a = loopback_peer(), b = loopback_peer();
+  Channel ca = a.use(peer::channel("burst"));
+  Channel cb = b.use(peer::channel("burst"));
+  Inbox ia, ib;
+  ia.watch(ca);
+  ib.watch(cb);
+  a.use(peer::connect(b));
+  ASSERT_TRUE(ia.wait([&] { return ia.opened == 1; }));
+  ASSERT_TRUE(ib.wait([&] { return ib.opened == 1; }));
+  constexpr int kMessages = 160;  // 10 MiB: far more than usrsctp's 1 MiB send buffer
+  auto message = [](int i, char who) {
+    std::string m(64 * 1024, who);
+    const std::string tag = std::to_string(i) + ":";
+    m.replace(0, tag.size(), tag);
+    return m;
+  };
+  for (int i = 0; i < kMessages; ++i) {
+    ca.send(bytes_of(message(i, 'a')));
+    cb.send(bytes_of(message(i, 'b')));  // b's side is still queued when a's close arrives
+  }
+  EXPECT_GT(ca.buffered_amount(), std::size_t{1} << 20);
+  ca.close();
+  ASSERT_TRUE(ib.wait([&] { return ib.closed == 1; }, 30s)) << ib.messages.size();
+  ASSERT_TRUE(ia.wait([&] { return ia.closed == 1; }, 30s)) << ia.messages.size();
+  std::lock_guard la(ia.m), lb(ib.m);
+  ASSERT_EQ(ib.messages.size(), std::size_t{kMessages});
+  ASSERT_EQ(ia.messages.size(), std::size_t{kMessages});
+  for (int i = 0; i < kMessages; ++i) {
+    EXPECT_TRUE(ib.messages[static_cast<std::size_t>(i)].second == message(i, 'a')) << i;
+    EXPECT_TRUE(ia.messages[static_cast<std::size_t>(i)].second == message(i, 'b')) << i;
+  }
+}
+
 TEST(Channel, LargeMessagesAndTheRemoteLimit) {
   Peer a = loopback_peer(), b = loopback_peer();
   b.set("optional", json{{"max-message-size", 300000}});

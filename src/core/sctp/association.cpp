@@ -484,7 +484,18 @@ Association::Impl::Push Association::Impl::push_tail() {
 
 void Association::Impl::flush_resets() {
   if (pending_resets.empty() || state != State::connected || sock == nullptr) return;
-  const std::size_t count = std::min(pending_resets.size(), kMaxResetBatch);
+  // A stream whose last message usrsctp holds only in part (the rest is our tail) is reset
+  // once the tail has gone in: usrsctp would otherwise wait forever for the message's end
+  // before sending the request, and the tail could never follow. It is moved to the back
+  // and left out of this request.
+  std::size_t count = std::min(pending_resets.size(), kMaxResetBatch);
+  if (tail_begin < tail_end) {
+    const std::uint16_t busy = tail_spa.sendv_sndinfo.snd_sid;
+    const auto kept = std::stable_partition(pending_resets.begin(), pending_resets.end(),
+                                            [busy](std::uint16_t s) { return s != busy; });
+    count = std::min(static_cast<std::size_t>(kept - pending_resets.begin()), kMaxResetBatch);
+    if (count == 0) return;  // retried on the next timer tick
+  }
   reset_request.assign(sizeof(sctp_reset_streams) + count * sizeof(std::uint16_t), std::byte{0});
   auto* request = reinterpret_cast<sctp_reset_streams*>(reset_request.data());
   request->srs_assoc_id = SCTP_FUTURE_ASSOC;
@@ -643,6 +654,7 @@ void Association::drain_events_impl(void* ctx, void (*cb)(void*, const Event&)) 
         else if (push == Impl::Push::failed)
           s.close_socket();  // a message half handed over must not swallow the next one
       }
+      if (push == Impl::Push::done) s.flush_resets();  // one may have waited for the tail
       if (push == Impl::Push::failed) {
         // Not a dead association (its notification would have been read above): usrsctp
         // refused the rest of a message for another reason. Nothing sensible remains.

@@ -166,12 +166,17 @@ void DataChannels::send(ChannelKey key, bool binary, std::span<const std::byte> 
 void DataChannels::flush_queued() {
   if (association_ == nullptr || !connected_) return;
   for (auto& [key, channel] : channels_) {
-    if (channel.state != State::open) continue;
+    const bool closing = channel.state == State::closing && channel.reset_when_flushed;
+    if (channel.state != State::open && !closing) continue;
     while (!channel.queued.empty()) {
       auto& pending = channel.queued.front();
       if (!send_now(channel, pending.ppid, pending.data)) return;  // full: wait for `writable`
       if (pending.ppid != sctp::Ppid::dcep) channel.queued_bytes -= pending.data.size();
       channel.queued.pop_front();
+    }
+    if (closing) {
+      reset_after_queue(key, channel);  // may mark it closed: purged after the event
+      continue;
     }
     check_low(key, channel);
   }
@@ -226,18 +231,24 @@ void DataChannels::close(ChannelKey key) {
   Channel& channel = it->second;
   if (channel.state == State::closing || channel.state == State::closed) return;
   if (channel.state == State::open && association_ != nullptr && connected_) {
-    // RFC 8831 section 6.7: closing is an outgoing stream reset; the remote answers with
-    // its own, and then the channel is closed on both sides.
-    // Messages still in our own queue are dropped (flushing them first, as RFC 8831
-    // section 6.7 asks, is not done yet: a reset while usrsctp holds part of a message
-    // stalls both).
+    // RFC 8831 section 6.7: closing is an outgoing stream reset, sent after the messages
+    // already accepted by send(); the remote answers with its own, and then the channel
+    // is closed on both sides.
     channel.state = State::closing;
-    channel.queued.clear();
-    channel.queued_bytes = 0;
-    association_->reset_stream(*channel.id);
+    reset_after_queue(key, channel);
     return;
   }
   mark_closed(key, channel);
+}
+
+void DataChannels::reset_after_queue(ChannelKey key, Channel& channel) {
+  if (!channel.queued.empty()) {
+    channel.reset_when_flushed = true;
+    return;
+  }
+  channel.reset_when_flushed = false;
+  association_->reset_stream(*channel.id);  // waits inside for a half-sent message
+  if (channel.closed_when_reset) mark_closed(key, channel);
 }
 
 void DataChannels::mark_closed(ChannelKey key, Channel& channel) {
@@ -315,8 +326,16 @@ void DataChannels::handle_event(const sctp::Event& event) {
       if (it == by_id_.end()) break;
       const ChannelKey key = it->second;
       Channel& channel = channels_[key];
-      if (channel.state != State::closing && association_ != nullptr) {
-        association_->reset_stream(event.stream);  // answer the remote's close with ours
+      if (channel.state == State::open && association_ != nullptr) {
+        // Answer the remote's close with ours, after what we still had queued for it.
+        channel.state = State::closing;
+        channel.closed_when_reset = true;
+        reset_after_queue(key, channel);
+        break;
+      }
+      if (channel.reset_when_flushed) {  // both closed at once; ours waits for the queue
+        channel.closed_when_reset = true;
+        break;
       }
       mark_closed(key, channel);
       break;

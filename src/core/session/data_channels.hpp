@@ -95,6 +95,10 @@ class DataChannels {
     std::size_t queued_bytes = 0;
     std::size_t low_threshold = 0;
     bool above_threshold = false;
+    // Closing with messages still queued: our stream reset goes out once they have (RFC 8831
+    // section 6.7), and the channel counts as closed then if the remote reset first.
+    bool reset_when_flushed = false;
+    bool closed_when_reset = false;
   };
 
   void assign_id(ChannelKey key, Channel& channel);
@@ -104,6 +108,8 @@ class DataChannels {
   void purge_closed();
   void flush_queued();
   void mark_closed(ChannelKey key, Channel& channel);
+  // Resets our outgoing stream now, or after the queue has gone out.
+  void reset_after_queue(ChannelKey key, Channel& channel);
   void check_low(ChannelKey key, Channel& channel);
   std::uint16_t next_free_id();
 
