@@ -833,6 +833,7 @@ session::DataChannels::Callbacks PeerImpl::channel_callbacks() {
     if (it == channel_by_key_.end()) return;
     auto channel = it->second;
     channel->closed(key);
+    std::erase(channel->remote_keys, key);  // a remote stream of the same label went away
     if (key == channel->key) {
       store_.emit("channel close", {json{{"label", channel->label}}});
       if (auto l = local_by_label_.find(channel->label);
