@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -196,15 +197,36 @@ TEST(Channel, CloseIsSeenByBothSides) {
 // order, before the close (RFC 8831 section 6.7), from either side, and a remote close is
 // answered only after what was queued for it.
 TEST(Channel, CloseDeliversWhatWasQueuedFirst) {
+  // One stream: b takes a's channel (a handle of the same label on b would be a second
+  // stream, closed on its own).
   Peer a = loopback_peer(), b = loopback_peer();
   Channel ca = a.use(peer::channel("burst"));
-  Channel cb = b.use(peer::channel("burst"));
   Inbox ia, ib;
   ia.watch(ca);
-  ib.watch(cb);
+  std::mutex m;
+  std::condition_variable got;
+  std::optional<Channel> remote;
+  auto sub = b.on_channel([&](Channel c) {
+    ib.watch(c);
+    std::lock_guard lock(m);
+    remote = c;
+    got.notify_all();
+  });
   a.use(peer::connect(b));
   ASSERT_TRUE(ia.wait([&] { return ia.opened == 1; }));
-  ASSERT_TRUE(ib.wait([&] { return ib.opened == 1; }));
+  {
+    std::unique_lock lock(m);
+    ASSERT_TRUE(got.wait_for(lock, 10s, [&] { return remote.has_value(); }));
+  }
+  Channel& cb = *remote;
+  std::vector<peer::Subscription> watch_errors;
+  std::vector<std::string> errors;
+  auto record = [&](const json& e) {
+    std::lock_guard lock(m);
+    errors.push_back(e.dump());
+  };
+  for (Channel* c : {&ca, &cb}) watch_errors.push_back(c->on("error", record));
+  for (Peer* p : {&a, &b}) watch_errors.push_back(p->on("error", record));
   constexpr int kMessages = 160;  // 10 MiB: far more than usrsctp's 1 MiB send buffer
   auto message = [](int i, char who) {
     std::string m(64 * 1024, who);
@@ -223,6 +245,10 @@ TEST(Channel, CloseDeliversWhatWasQueuedFirst) {
   std::lock_guard la(ia.m), lb(ib.m);
   ASSERT_EQ(ib.messages.size(), std::size_t{kMessages});
   ASSERT_EQ(ia.messages.size(), std::size_t{kMessages});
+  {
+    std::lock_guard lock(m);
+    EXPECT_TRUE(errors.empty()) << ::testing::PrintToString(errors);
+  }
   for (int i = 0; i < kMessages; ++i) {
     EXPECT_TRUE(ib.messages[static_cast<std::size_t>(i)].second == message(i, 'a')) << i;
     EXPECT_TRUE(ia.messages[static_cast<std::size_t>(i)].second == message(i, 'b')) << i;

@@ -213,6 +213,19 @@ void DataChannels::check_low(ChannelKey key, Channel& channel) {
 }
 
 void DataChannels::poll_buffered() {
+  if (!awaiting_dry_.empty() && association_ != nullptr && connected_ &&
+      association_->buffered_amount() == 0) {
+    const std::vector<ChannelKey> keys(awaiting_dry_.begin(), awaiting_dry_.end());
+    for (ChannelKey key : keys) {
+      auto it = channels_.find(key);
+      if (it == channels_.end() || it->second.state != State::closing) {
+        awaiting_dry_.erase(key);
+        continue;
+      }
+      reset_after_queue(key, it->second);
+    }
+    purge_closed();
+  }
   if (above_threshold_.empty()) return;
   const std::vector<ChannelKey> keys(above_threshold_.begin(), above_threshold_.end());
   for (ChannelKey key : keys) {
@@ -242,11 +255,18 @@ void DataChannels::close(ChannelKey key) {
 }
 
 void DataChannels::reset_after_queue(ChannelKey key, Channel& channel) {
-  if (!channel.queued.empty()) {
+  // The reset also waits until usrsctp holds nothing unacknowledged: usrsctp 0.9.5 sends
+  // the request with the TSNs assigned so far even while the stream still has messages
+  // queued inside it, and the remote then resets the stream after only part of them
+  // (seen: 18 of 160 arrived). The send buffer is per association, so a close waits for a
+  // moment when it has drained: on an association that never pauses, the close waits.
+  if (!channel.queued.empty() || association_->buffered_amount() != 0) {
     channel.reset_when_flushed = true;
+    if (channel.queued.empty()) awaiting_dry_.insert(key);
     return;
   }
   channel.reset_when_flushed = false;
+  awaiting_dry_.erase(key);
   association_->reset_stream(*channel.id);  // waits inside for a half-sent message
   if (channel.closed_when_reset) mark_closed(key, channel);
 }
@@ -258,6 +278,7 @@ void DataChannels::mark_closed(ChannelKey key, Channel& channel) {
   channel.queued_bytes = 0;
   if (channel.id) by_id_.erase(*channel.id);
   above_threshold_.erase(key);
+  awaiting_dry_.erase(key);
   closed_keys_.push_back(key);
   if (callbacks_.on_close) callbacks_.on_close(key);
 }

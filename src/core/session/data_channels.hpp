@@ -119,6 +119,7 @@ class DataChannels {
   std::map<ChannelKey, Channel> channels_;
   std::map<std::uint16_t, ChannelKey> by_id_;
   std::set<ChannelKey> above_threshold_;  // channels waiting for their low event
+  std::set<ChannelKey> awaiting_dry_;  // closing, queue sent, reset waits for the acks
   std::vector<ChannelKey> closed_keys_;   // to erase once no loop walks channels_
   std::uint16_t next_id_ = 0;             // next candidate of our parity
   std::vector<std::byte> scratch_;
