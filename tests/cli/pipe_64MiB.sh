@@ -3,19 +3,10 @@
 # move 64 MiB in each direction at once; the sha-256 of what each side sent must equal
 # that of what the other side wrote to its stdout.
 set -u
-peer=$1
 mib=${2:-64}
-dir=$(mktemp -d)
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$dir"' EXIT
-"$peer" signal --listen 127.0.0.1:0 >"$dir/server.out" 2>"$dir/server.log" &
-pids+=($!)
-for _ in $(seq 300); do grep -q "listening on" "$dir/server.out" && break; sleep 0.1; done
-port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$dir/server.out")
-[ -n "$port" ] || { echo "peer signal did not start"; cat "$dir/server.log"; exit 1; }
+source "$(dirname "$0")/lib.sh" "$1"
 head -c $((mib << 20)) /dev/urandom >"$dir/a.in"
 head -c $((mib << 20)) /dev/urandom >"$dir/b.in"
-url="ws://127.0.0.1:$port/"
 "$peer" pipe room1 --server "$url" --timeout 30 <"$dir/a.in" >"$dir/a.out" 2>"$dir/a.log" &
 a=$!
 "$peer" pipe room1 --server "$url" --timeout 30 <"$dir/b.in" >"$dir/b.out" 2>"$dir/b.log" &
