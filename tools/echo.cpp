@@ -95,10 +95,6 @@ int run_echo(const EchoOptions& o) {
   Session session("echo", o.address);
   Peer& p = session.peer;
   std::vector<Subscription> subs;
-  struct Closer {  // first out: no callback runs once close() returns, then subs go
-    Peer& p;
-    ~Closer() { p.close(); }
-  } closer{p};
   std::mutex out_mutex;
   auto print = [&out_mutex](const json& j) {
     std::lock_guard lock(out_mutex);
@@ -165,6 +161,7 @@ int run_echo(const EchoOptions& o) {
     }
   }
 
+  CloseOnExit closer{p};  // after everything the callbacks use
   std::atomic<bool> stop{false};
   std::thread reader;
   if (stdio) {

@@ -54,13 +54,10 @@ int run_pipe(const PipeOptions& o) {
   Peer& p = session.peer;
   Channel ch = p.use(channel("pipe"));
   std::vector<Subscription> subs;
-  struct Closer {
-    Peer& p;
-    ~Closer() { p.close(); }
-  } closer{p};
 
   bool got_end = false, got_done = false, got_fin = false, output_failed = false;
   std::uint64_t received = 0;
+  CloseOnExit closer{p};  // after everything the callbacks use
   subs.push_back(ch.on_message([&](const Message& m) {
     if (m.binary()) {
       if (output_failed) return;

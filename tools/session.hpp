@@ -30,6 +30,13 @@ inline bool fatal_signal_error(const std::string& code) {
          code == "signal_peer_left" || code == "signal_bad-message";
 }
 
+// Closes the peer when it goes out of scope, so that no callback runs afterwards. Declare it
+// after the subscriptions and everything the peer's callbacks use (those go after it).
+struct CloseOnExit {
+  Peer& peer;
+  ~CloseOnExit() { peer.close(); }
+};
+
 class Session {
  public:
   // `address`: the local address ICE gathers on ("any": every interface but loopback).

@@ -125,10 +125,7 @@ int run_send(const TransferOptions& o) {
   Channel ch = session.peer.use(channel("file"));
   Inbox inbox;
   std::vector<Subscription> subs;
-  struct Closer {
-    Peer& p;
-    ~Closer() { p.close(); }
-  } closer{session.peer};
+  CloseOnExit closer{session.peer};
   subs.push_back(watch(session, ch, inbox, [](std::span<const std::byte>) {
     std::fprintf(stderr, "peer send: unexpected data from the receiver ignored\n");
   }));
@@ -210,12 +207,6 @@ int run_recv(const TransferOptions& o) {
   Session session("recv", o.address);
   Channel ch = session.peer.use(channel("file"));
   Inbox inbox;
-  std::vector<Subscription> subs;
-  struct Closer {
-    Peer& p;
-    ~Closer() { p.close(); }
-  } closer{session.peer};
-
   // Data, on the loop thread: written to the part file as it comes.
   int out = -1;
   bool write_failed = false;
@@ -223,6 +214,9 @@ int run_recv(const TransferOptions& o) {
   Sha256 hash;
   std::optional<Progress> progress;
   Clock::time_point t0;
+  std::vector<Subscription> subs;
+  CloseOnExit closer{session.peer};
+
   subs.push_back(watch(session, ch, inbox, [&](std::span<const std::byte> data) {
     if (out < 0 || write_failed) return;
     hash.update(data);

@@ -86,6 +86,16 @@ struct Inbox {
   }
 };
 
+// A bare member of a room (no Peer): what it is sent is in `r`.
+struct RawMember {
+  Recorder r;  // before the client: "closed" is reported from the client's destructor
+  signaling::Client client;
+  RawMember(unsigned short port, const std::string& room) : client(url_of(port)) {
+    r.attach(client);
+    client.join(room);
+  }
+};
+
 // Two peers in one room, connected, with a "chat" channel each.
 struct Pair {
   Peer a = loopback_peer();
@@ -131,10 +141,9 @@ TEST(SignalPlugin, BadRoomOrUrlThrows) {
 TEST(SignalPlugin, CandidatesBeforeTheDescriptionAreKeptInOrder) {
   Server server(server_options());
   server.start();
-  Recorder r;
-  signaling::Client raw(url_of(server.port()));
-  r.attach(raw);
-  raw.join("early");
+  RawMember member(server.port(), "early");
+  Recorder& r = member.r;
+  signaling::Client& raw = member.client;
   ASSERT_TRUE(r.wait_state("joined"));
 
   Peer a = loopback_peer();
@@ -248,10 +257,8 @@ TEST(SignalPlugin, AThirdMemberIsIgnoredAndCloseLeavesTheRoom) {
     seen.push_back(msg);
     cv.notify_all();
   });
-  Recorder r;
-  signaling::Client raw(url_of(server.port()));
-  r.attach(raw);
-  raw.join("three");
+  RawMember member(server.port(), "three");
+  Recorder& r = member.r;
   ASSERT_TRUE(r.wait_state("joined"));
   {
     std::unique_lock lock(m);
