@@ -12,8 +12,8 @@
 
 namespace peer::server {
 
-using signal::ErrorCode;
-using signal::ProtocolError;
+using signaling::ErrorCode;
+using signaling::ProtocolError;
 
 namespace {
 
@@ -53,12 +53,12 @@ std::string Hub::next_peer_id() {
   return node_ + "-" + std::to_string(++next_id_);
 }
 
-std::optional<ProtocolError> Hub::join(const std::shared_ptr<Member>& member, const signal::Join& join) {
+std::optional<ProtocolError> Hub::join(const std::shared_ptr<Member>& member, const signaling::Join& join) {
   if (!options_.secret.empty()) {
     if (join.token.empty()) return ProtocolError{ErrorCode::unauthorized, "this server needs a \"token\" to join"};
-    auto status = signal::verify_token(join.token, join.room, unix_now(), options_.secret);
-    if (status != signal::TokenStatus::ok) {
-      return ProtocolError{ErrorCode::unauthorized, "token refused: " + std::string(signal::to_string(status))};
+    auto status = signaling::verify_token(join.token, join.room, unix_now(), options_.secret);
+    if (status != signaling::TokenStatus::ok) {
+      return ProtocolError{ErrorCode::unauthorized, "token refused: " + std::string(signaling::to_string(status))};
     }
   }
   std::lock_guard lock(mutex_);
@@ -90,8 +90,8 @@ std::optional<ProtocolError> Hub::join(const std::shared_ptr<Member>& member, co
   rooms_[join.room].push_back(member->id());
   metrics_.rooms.store(static_cast<std::int64_t>(rooms_.size()));
   metrics_.joins.fetch_add(1, std::memory_order_relaxed);
-  member->deliver(make_text(signal::make_joined(join.room, member->id(), ids)));
-  const Text joined = make_text(signal::make_peer_event("peer-joined", member->id()));
+  member->deliver(make_text(signaling::make_joined(join.room, member->id(), ids)));
+  const Text joined = make_text(signaling::make_peer_event("peer-joined", member->id()));
   broadcast_locked(join.room, member->id(), joined);
   broadcast_remote(join.room, member->id(), joined, ids);
   spdlog::info("event=join id={} room={} members={}", member->id(), join.room, ids.size() + 1);
@@ -108,7 +108,7 @@ void Hub::leave(const Member& member) {
   std::erase(local, member.id());
   if (local.empty()) rooms_.erase(room);
   metrics_.rooms.store(static_cast<std::int64_t>(rooms_.size()));
-  const Text left = make_text(signal::make_peer_event("peer-left", member.id()));
+  const Text left = make_text(signaling::make_peer_event("peer-left", member.id()));
   broadcast_locked(room, member.id(), left);
   if (bridge_ != nullptr) {
     try {
@@ -125,7 +125,7 @@ void Hub::leave(const Member& member) {
   spdlog::info("event=leave id={} room={}", member.id(), room);
 }
 
-std::optional<ProtocolError> Hub::relay(const Member& from, signal::Relay&& relay) {
+std::optional<ProtocolError> Hub::relay(const Member& from, signaling::Relay&& relay) {
   std::unique_lock lock(mutex_);
   auto self = members_.find(from.id());
   if (self == members_.end()) return ProtocolError{ErrorCode::not_joined, "join a room before sending to a peer"};
@@ -235,7 +235,7 @@ void Hub::announce_departed(const std::string& room, const std::vector<std::stri
   } catch (const std::runtime_error&) {
   }
   for (const auto& id : ids) {
-    const Text left = make_text(signal::make_peer_event("peer-left", id));
+    const Text left = make_text(signaling::make_peer_event("peer-left", id));
     broadcast_locked(room, id, left);
     broadcast_remote(room, id, left, live);
     spdlog::info("event=leave id={} room={} reason=node-expired", id, room);

@@ -36,10 +36,10 @@ class Hub {
   std::string next_peer_id();
 
   // On success `member` has been sent "joined" and the others "peer-joined".
-  std::optional<signal::ProtocolError> join(const std::shared_ptr<Member>& member, const signal::Join& join);
+  std::optional<signaling::ProtocolError> join(const std::shared_ptr<Member>& member, const signaling::Join& join);
   // Leaves the member's room, if any; the others get "peer-left".
   void leave(const Member& member);
-  std::optional<signal::ProtocolError> relay(const Member& from, signal::Relay&& relay);
+  std::optional<signaling::ProtocolError> relay(const Member& from, signaling::Relay&& relay);
 
   // A message published to this node by another one (RedisBridge's subscriber thread).
   void on_bus_message(std::string_view payload);

@@ -15,8 +15,8 @@ std::string Metrics::render() const {
   metric("peer_signal_joins_total", "counter", "Successful joins.", joins);
   out += "# HELP peer_signal_errors_total Error messages sent to clients, by code.\n"
          "# TYPE peer_signal_errors_total counter\n";
-  for (auto code : signal::kAllErrorCodes) {
-    out += fmt::format("peer_signal_errors_total{{code=\"{}\"}} {}\n", signal::to_string(code),
+  for (auto code : signaling::kAllErrorCodes) {
+    out += fmt::format("peer_signal_errors_total{{code=\"{}\"}} {}\n", signaling::to_string(code),
                        errors[static_cast<std::size_t>(code)].load());
   }
   return out;

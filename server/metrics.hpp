@@ -16,9 +16,9 @@ struct Metrics {
   std::atomic<std::int64_t> rooms{0};        // rooms with members on this server
   std::atomic<std::uint64_t> messages_relayed{0};
   std::atomic<std::uint64_t> joins{0};
-  std::array<std::atomic<std::uint64_t>, signal::kErrorCodeCount> errors{};
+  std::array<std::atomic<std::uint64_t>, signaling::kErrorCodeCount> errors{};
 
-  void count_error(signal::ErrorCode code) {
+  void count_error(signaling::ErrorCode code) {
     errors[static_cast<std::size_t>(code)].fetch_add(1, std::memory_order_relaxed);
   }
   // Prometheus text exposition format 0.0.4.

@@ -10,7 +10,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
-using signal::ErrorCode;
+using signaling::ErrorCode;
 
 void Sessions::add(const std::shared_ptr<WsSession>& session) {
   std::lock_guard lock(mutex_);
@@ -133,24 +133,24 @@ void WsSession::on_read(beast::error_code ec) {
 }
 
 void WsSession::handle(std::string_view text) {
-  auto parsed = signal::parse_client_message(text);
-  if (auto* error = std::get_if<signal::ProtocolError>(&parsed)) return send_error(error->code, error->message);
-  auto& message = std::get<signal::Message>(parsed);
-  std::optional<signal::ProtocolError> error;
-  if (auto* join = std::get_if<signal::Join>(&message)) {
+  auto parsed = signaling::parse_client_message(text);
+  if (auto* error = std::get_if<signaling::ProtocolError>(&parsed)) return send_error(error->code, error->message);
+  auto& message = std::get<signaling::Message>(parsed);
+  std::optional<signaling::ProtocolError> error;
+  if (auto* join = std::get_if<signaling::Join>(&message)) {
     error = context_.hub.join(shared_from_this(), *join);
-  } else if (std::holds_alternative<signal::Leave>(message)) {
+  } else if (std::holds_alternative<signaling::Leave>(message)) {
     context_.hub.leave(*this);
   } else {
-    error = context_.hub.relay(*this, std::move(std::get<signal::Relay>(message)));
+    error = context_.hub.relay(*this, std::move(std::get<signaling::Relay>(message)));
   }
   if (error) send_error(error->code, error->message);
 }
 
 void WsSession::send_error(ErrorCode code, std::string_view message, bool closed) {
   context_.metrics.count_error(code);
-  spdlog::info("event=error id={} code={} message=\"{}\"", id(), signal::to_string(code), message);
-  queue(std::make_shared<const std::string>(signal::make_error(code, message, closed)));
+  spdlog::info("event=error id={} code={} message=\"{}\"", id(), signaling::to_string(code), message);
+  queue(std::make_shared<const std::string>(signaling::make_error(code, message, closed)));
 }
 
 void WsSession::deliver(Text text) {

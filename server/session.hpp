@@ -77,7 +77,7 @@ class WsSession : public Member, public std::enable_shared_from_this<WsSession> 
   void read();
   void on_read(boost::beast::error_code ec);
   void handle(std::string_view text);
-  void send_error(signal::ErrorCode code, std::string_view message, bool closed = false);
+  void send_error(signaling::ErrorCode code, std::string_view message, bool closed = false);
   void queue(Text text);
   void write_next();
   void finish(boost::beast::error_code ec);

@@ -8,5 +8,8 @@ namespace peer::tools {
 void add_demo(CLI::App& app, int& exit_code);
 void add_signal(CLI::App& app, int& exit_code);  // `peer signal`: the signaling server
 void add_token(CLI::App& app, int& exit_code);   // `peer token`: a room token for it
+void add_echo(CLI::App& app, int& exit_code);    // `peer echo`: a test partner
+void add_pipe(CLI::App& app, int& exit_code);    // `peer pipe`: netcat over a data channel
+void add_transfer(CLI::App& app, int& exit_code);  // `peer send` and `peer recv`
 
 }  // namespace peer::tools

@@ -2,9 +2,6 @@
 // with the time of each step (candidates, ICE checks and pair, DTLS handshake, channels),
 // then exchange messages and move a bulk transfer over a data channel, ending with a
 // summary: setup time, throughput, round-trip time, and the sha-256 of both ends.
-#include <openssl/evp.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
@@ -17,6 +14,7 @@
 #include <fmt/format.h>
 
 #include "commands.hpp"
+#include "util.hpp"
 #include "peer/channel.hpp"
 #include "peer/connect.hpp"
 #include "peer/peer.hpp"
@@ -52,54 +50,6 @@ struct Timeline {
     return changed.wait_for(lock, std::chrono::duration<double>(seconds),
                             [&] { return failed || pred(); });
   }
-};
-
-// Incremental SHA-256 (OpenSSL EVP), hex digest at the end.
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
-  ~Sha256() { EVP_MD_CTX_free(ctx_); }
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-  void update(std::span<const std::byte> data) { EVP_DigestUpdate(ctx_, data.data(), data.size()); }
-  std::string hex() {
-    unsigned char md[32];
-    unsigned int n = 0;
-    EVP_DigestFinal_ex(ctx_, md, &n);
-    std::string out;
-    for (unsigned i = 0; i < n; ++i) out += fmt::format("{:02x}", md[i]);
-    return out;
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
-
-class Progress {
- public:
-  Progress(std::uint64_t total, bool quiet) : total_(total), tty_(isatty(1) == 1), quiet_(quiet) {}
-  void update(std::uint64_t done, double seconds) {
-    if (quiet_) return;
-    const int percent = static_cast<int>(done * 100 / total_);
-    const double mbps = seconds > 0 ? static_cast<double>(done) / 1e6 / seconds : 0;
-    if (tty_) {
-      const int width = 40, filled = percent * width / 100;
-      std::printf("\r  [%s%s] %3d%%  %7.1f MB/s", std::string(filled, '#').c_str(),
-                  std::string(width - filled, ' ').c_str(), percent, mbps);
-      if (done == total_) std::printf("\n");
-      std::fflush(stdout);
-    } else if (percent / 10 != last_ / 10 || done == total_) {
-      std::printf("  %3d%%  %.1f MB/s\n", percent, mbps);  // plain lines off a terminal
-      std::fflush(stdout);
-    }
-    last_ = percent;
-  }
-
- private:
-  std::uint64_t total_;
-  bool tty_;
-  bool quiet_;
-  int last_ = -1;
 };
 
 int run_demo(const std::string& address, double timeout_s, bool client_offers, std::uint64_t mib,

@@ -10,6 +10,9 @@ int main(int argc, char** argv) {
   peer::tools::add_demo(app, exit_code);
   peer::tools::add_signal(app, exit_code);
   peer::tools::add_token(app, exit_code);
+  peer::tools::add_echo(app, exit_code);
+  peer::tools::add_pipe(app, exit_code);
+  peer::tools::add_transfer(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }

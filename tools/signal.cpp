@@ -31,7 +31,7 @@ int run_signal(const std::string& listen, const std::string& secret_file, const 
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e level=%l %v");
   spdlog::set_level(spdlog::level::from_str(log_level));
   parse_listen(listen, options);
-  if (!secret_file.empty()) options.secret = signal::read_secret_file(secret_file);
+  if (!secret_file.empty()) options.secret = signaling::read_secret_file(secret_file);
   options.idle_timeout = std::chrono::seconds(idle_seconds);
   options.heartbeat = std::chrono::milliseconds(heartbeat_ms);
   options.shutdown_grace = std::chrono::milliseconds(grace_ms);

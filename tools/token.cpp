@@ -22,10 +22,10 @@ void add_token(CLI::App& app, int& exit_code) {
   cmd->add_option("--secret-file", args->secret_file, "the server's secret")->required()->check(CLI::ExistingFile);
   cmd->callback([args, &exit_code] {
     try {
-      if (!signal::valid_room(args->room)) throw std::invalid_argument("room must be 1 to 64 of A-Z a-z 0-9 _ . -");
+      if (!signaling::valid_room(args->room)) throw std::invalid_argument("room must be 1 to 64 of A-Z a-z 0-9 _ . -");
       const auto now = std::chrono::duration_cast<std::chrono::seconds>(
           std::chrono::system_clock::now().time_since_epoch()).count();
-      std::printf("%s\n", signal::mint_token(args->room, now + args->ttl, signal::read_secret_file(args->secret_file)).c_str());
+      std::printf("%s\n", signaling::mint_token(args->room, now + args->ttl, signaling::read_secret_file(args->secret_file)).c_str());
     } catch (const std::exception& e) {
       std::fprintf(stderr, "peer token: %s\n", e.what());
       exit_code = 1;

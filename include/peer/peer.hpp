@@ -40,6 +40,7 @@ class PeerHandle;
 
 class Channel;
 struct channel;
+struct signal;
 
 // clang-format off
 // Store keys the peer reads (set them before create()/offer()/answer()):
@@ -148,6 +149,7 @@ class Peer : public Store {
  private:
   friend class detail::PeerImpl;
   friend struct channel;
+  friend struct signal;  // posts to the peer's loop from its client's thread
   Peer(std::shared_ptr<detail::StoreState> state, std::shared_ptr<detail::PeerHandle> handle);
   std::shared_ptr<detail::PeerHandle> handle_;
   detail::PeerImpl& impl() const;

@@ -34,6 +34,8 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   // thread, posted from another loop's thread (errors become `error` events), and
   // synchronously (errors thrown to the caller) from any other thread.
   void call(std::function<void()> fn);
+  // The loop this peer lives on (the signal plugin posts to it from its client's thread).
+  const std::shared_ptr<runtime::EventLoop>& loop() const { return loop_; }
 
   // The verbs; each runs on the loop thread.
   void create();

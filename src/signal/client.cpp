@@ -18,7 +18,7 @@
 #include <stdexcept>
 #include <thread>
 
-namespace peer::signal {
+namespace peer::signaling {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -374,4 +374,4 @@ std::string Client::id() const {
   return impl_->id_;
 }
 
-}  // namespace peer::signal
+}  // namespace peer::signaling

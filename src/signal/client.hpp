@@ -1,8 +1,8 @@
 #pragma once
-// peer::signal::Client: one signaling connection (docs/signaling.md), for the `signal`
+// peer::signaling::Client: one signaling connection (docs/signaling.md), for the `signal`
 // plugin and the command line.
 //
-//   peer::signal::Client client("ws://127.0.0.1:8787/");
+//   peer::signaling::Client client("ws://127.0.0.1:8787/");
 //   client.on_message([](const nlohmann::json& m) { ... });   // set callbacks first
 //   client.on_state([](const std::string& s) { ... });
 //   client.join("room", token);                                 // connects
@@ -35,7 +35,7 @@
 #include <memory>
 #include <string>
 
-namespace peer::signal {
+namespace peer::signaling {
 
 struct ClientOptions {
   std::size_t max_queue = 256;
@@ -90,4 +90,4 @@ struct WsUrl {
 // Parses ws://host[:port][/path]; port defaults to 80. Throws std::invalid_argument.
 WsUrl parse_ws_url(const std::string& url);
 
-}  // namespace peer::signal
+}  // namespace peer::signaling

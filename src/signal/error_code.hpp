@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <string_view>
 
-namespace peer::signal {
+namespace peer::signaling {
 
 enum class ErrorCode {
   bad_json,      // the frame is not JSON text
@@ -34,4 +34,4 @@ inline constexpr std::array<ErrorCode, kErrorCodeCount> kAllErrorCodes = {
     ErrorCode::shutdown,     ErrorCode::internal,
 };
 
-}  // namespace peer::signal
+}  // namespace peer::signaling

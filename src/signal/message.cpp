@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-namespace peer::signal {
+namespace peer::signaling {
 
 std::string_view to_string(ErrorCode code) noexcept {
   switch (code) {
@@ -125,4 +125,4 @@ std::string make_peer_event(std::string_view type, std::string_view id) {
   return nlohmann::json{{"type", type}, {"id", id}}.dump();
 }
 
-}  // namespace peer::signal
+}  // namespace peer::signaling

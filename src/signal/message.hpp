@@ -16,7 +16,7 @@
 
 #include "signal/error_code.hpp"
 
-namespace peer::signal {
+namespace peer::signaling {
 
 // Limits on identifiers, so that a room or peer id can be used as a Redis key part, a log
 // field and a token field without escaping.
@@ -57,4 +57,4 @@ std::string make_error(ErrorCode code, std::string_view message, bool closed = f
 std::string make_joined(std::string_view room, std::string_view id, const nlohmann::json& peers);
 std::string make_peer_event(std::string_view type, std::string_view id);  // peer-joined/left
 
-}  // namespace peer::signal
+}  // namespace peer::signaling

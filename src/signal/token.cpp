@@ -12,7 +12,7 @@
 
 #include "signal/message.hpp"
 
-namespace peer::signal {
+namespace peer::signaling {
 
 namespace {
 
@@ -85,4 +85,4 @@ std::string read_secret_file(const std::string& path) {
   return secret;
 }
 
-}  // namespace peer::signal
+}  // namespace peer::signaling

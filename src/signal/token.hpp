@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-namespace peer::signal {
+namespace peer::signaling {
 
 enum class TokenStatus { ok, malformed, wrong_room, expired, bad_signature };
 
@@ -27,4 +27,4 @@ TokenStatus verify_token(std::string_view token, std::string_view room, std::int
 // std::runtime_error when the file cannot be read or the secret is empty.
 std::string read_secret_file(const std::string& path);
 
-}  // namespace peer::signal
+}  // namespace peer::signaling

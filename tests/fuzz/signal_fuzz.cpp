@@ -24,7 +24,7 @@ namespace {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  using namespace peer::signal;
+  using namespace peer::signaling;
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   ParseResult result = parse_client_message(text);
   if (auto* error = std::get_if<ProtocolError>(&result)) {

@@ -23,7 +23,7 @@ TEST(SignalCli, HealthzThenSigtermExitsZeroAndTellsMembers) {
     }
   }));
   Recorder recorder;
-  signal::Client member("ws://127.0.0.1:" + std::to_string(port) + "/");
+  signaling::Client member("ws://127.0.0.1:" + std::to_string(port) + "/");
   recorder.attach(member);
   member.join("room");
   ASSERT_TRUE(recorder.wait_state("joined"));

@@ -88,8 +88,8 @@ TEST_F(SignalRedis, ClientClassAcrossNodes) {
   one.start();
   two.start();
   Recorder ra, rb;
-  signal::Client a("ws://127.0.0.1:" + std::to_string(one.port()) + "/");
-  signal::Client b("ws://127.0.0.1:" + std::to_string(two.port()) + "/");
+  signaling::Client a("ws://127.0.0.1:" + std::to_string(one.port()) + "/");
+  signaling::Client b("ws://127.0.0.1:" + std::to_string(two.port()) + "/");
   ra.attach(a);
   rb.attach(b);
   a.join("r");

@@ -1,5 +1,5 @@
 // The signaling server in-process on 127.0.0.1 (port 0) with raw WebSocket clients and
-// peer::signal::Client: rooms, relaying, every error a client can provoke, limits, tokens,
+// peer::signaling::Client: rooms, relaying, every error a client can provoke, limits, tokens,
 // HTTP endpoints, shutdown and the client's reconnect.
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
@@ -160,13 +160,13 @@ TEST(SignalServer, Tokens) {
   a.send(json{{"type", "join"}, {"room", "r"}});
   expect_error(a, "unauthorized");
   const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-  a.send(json{{"type", "join"}, {"room", "r"}, {"token", signal::mint_token("r", now + 600, "wrong")}});
+  a.send(json{{"type", "join"}, {"room", "r"}, {"token", signaling::mint_token("r", now + 600, "wrong")}});
   expect_error(a, "unauthorized");
-  a.send(json{{"type", "join"}, {"room", "r"}, {"token", signal::mint_token("r", now - 1, "test-secret")}});
+  a.send(json{{"type", "join"}, {"room", "r"}, {"token", signaling::mint_token("r", now - 1, "test-secret")}});
   expect_error(a, "unauthorized");
-  a.send(json{{"type", "join"}, {"room", "r"}, {"token", signal::mint_token("other", now + 600, "test-secret")}});
+  a.send(json{{"type", "join"}, {"room", "r"}, {"token", signaling::mint_token("other", now + 600, "test-secret")}});
   expect_error(a, "unauthorized");
-  EXPECT_FALSE(a.join("r", signal::mint_token("r", now + 600, "test-secret")).empty());
+  EXPECT_FALSE(a.join("r", signaling::mint_token("r", now + 600, "test-secret")).empty());
 }
 
 TEST(SignalServer, LeaveAndDroppedConnectionTellTheOthers) {
@@ -244,7 +244,7 @@ TEST(SignalClient, TwoClientsMeetAndExchange) {
   Server server(test_options());
   server.start();
   Recorder ra, rb;
-  signal::Client a(url(server)), b(url(server));
+  signaling::Client a(url(server)), b(url(server));
   ra.attach(a);
   rb.attach(b);
   a.join("room");
@@ -270,10 +270,10 @@ TEST(SignalClient, ReconnectsAndRejoinsAfterServerRestart) {
   auto first = std::make_unique<Server>(options);
   first->start();
   options.port = first->port();
-  signal::ClientOptions client_options;
+  signaling::ClientOptions client_options;
   client_options.backoff_max = std::chrono::milliseconds(400);
   Recorder r;
-  signal::Client client(url(*first), client_options);
+  signaling::Client client(url(*first), client_options);
   r.attach(client);
   client.join("room");
   ASSERT_TRUE(r.wait_state("joined"));
@@ -296,9 +296,9 @@ TEST(SignalClient, ReconnectsAndRejoinsAfterServerRestart) {
 TEST(SignalClient, CloseFromInsideACallbackAndQueueBound) {
   Server server(test_options());
   server.start();
-  signal::ClientOptions options;
+  signaling::ClientOptions options;
   options.max_queue = 2;
-  auto client = std::make_unique<signal::Client>(url(server), options);
+  auto client = std::make_unique<signaling::Client>(url(server), options);
   std::mutex mutex;
   std::condition_variable cv;
   std::vector<std::string> seen;
@@ -329,7 +329,7 @@ TEST(SignalClient, DestroyedInsideItsOwnCallback) {
   Server server(test_options());
   server.start();
   std::promise<void> destroyed;
-  auto* client = new signal::Client(url(server));
+  auto* client = new signaling::Client(url(server));
   client->on_state([&](const std::string& s) {
     if (s == "joined") {
       delete client;  // detaches its own thread
@@ -342,10 +342,10 @@ TEST(SignalClient, DestroyedInsideItsOwnCallback) {
 
 TEST(SignalClient, RetriesUntilAServerAppears) {
   const auto port = free_port();
-  signal::ClientOptions client_options;
+  signaling::ClientOptions client_options;
   client_options.backoff_max = std::chrono::milliseconds(300);
   Recorder r;
-  signal::Client client("ws://127.0.0.1:" + std::to_string(port) + "/", client_options);
+  signaling::Client client("ws://127.0.0.1:" + std::to_string(port) + "/", client_options);
   r.attach(client);
   client.join("room");
   ASSERT_TRUE(r.wait_state("connecting"));

@@ -1,5 +1,5 @@
 #pragma once
-// Helpers for the signaling tests: a recorder for peer::signal::Client callbacks, a raw
+// Helpers for the signaling tests: a recorder for peer::signaling::Client callbacks, a raw
 // WebSocket client (to send what Client never would: forged "from", oversized or binary
 // frames, an abrupt TCP close), a one-shot HTTP GET, and a real redis-server on a free
 // loopback port. Every wait has a generous timeout and no test sleeps to let time pass.
@@ -43,7 +43,7 @@ inline constexpr auto kWait = std::chrono::seconds(15);
 // Declare it before the Client: "closed" is reported from the Client's destructor.
 class Recorder {
  public:
-  void attach(signal::Client& client) {
+  void attach(signaling::Client& client) {
     client.on_message([this](const json& m) {
       std::lock_guard lock(mutex_);
       messages_.push_back(m);

@@ -5,7 +5,7 @@
 
 #include "signal/message.hpp"
 
-namespace peer::signal {
+namespace peer::signaling {
 namespace {
 
 using nlohmann::json;
@@ -115,4 +115,4 @@ TEST(SignalMessage, EveryErrorCodeHasADistinctWireName) {
 }
 
 }  // namespace
-}  // namespace peer::signal
+}  // namespace peer::signaling

@@ -7,7 +7,7 @@
 #include "signal/client.hpp"
 #include "signal/token.hpp"
 
-namespace peer::signal {
+namespace peer::signaling {
 namespace {
 
 constexpr std::int64_t kNow = 1'700'000'000;
@@ -66,4 +66,4 @@ TEST(SignalUrl, Parse) {
 }
 
 }  // namespace
-}  // namespace peer::signal
+}  // namespace peer::signaling
