@@ -55,7 +55,7 @@ int run_signal(const std::string& listen, const std::string& secret_file, const 
 }  // namespace
 
 void add_signal(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand("signal", "Run the signaling server (WebSocket, JSON messages)");
+  auto* cmd = app.add_subcommand("signal", "run the signaling server (WebSocket, JSON messages)");
   struct Args {
     std::string listen = "127.0.0.1:8787";
     std::string secret_file;

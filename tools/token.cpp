@@ -10,7 +10,7 @@
 namespace peer::tools {
 
 void add_token(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand("token", "Mint a room token for a signaling server with --secret-file");
+  auto* cmd = app.add_subcommand("token", "mint a room token for a signaling server with --secret-file");
   struct Args {
     std::string room;
     std::int64_t ttl = 3600;
