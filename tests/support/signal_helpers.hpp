@@ -246,6 +246,17 @@ inline bool eventually(const std::function<bool()>& ready, std::chrono::seconds 
   return ready();
 }
 
+// Waits until a server (e.g. a `peer signal` child just started) answers GET /healthz.
+inline bool wait_healthz(unsigned short port) {
+  return eventually([&] {
+    try {
+      return http_get(port, "/healthz").status == 200;
+    } catch (const std::exception&) {
+      return false;  // not listening yet
+    }
+  });
+}
+
 // A real redis-server on a free loopback port, no persistence.
 class RedisServer {
  public:
