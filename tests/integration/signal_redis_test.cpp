@@ -109,9 +109,9 @@ TEST_F(SignalRedis, GracefulStopTellsItsClientsAndTheOtherNodeAtOnce) {
   std::set<std::string> left;
   for (int i = 0; i < 2; ++i) left.insert(a.recv_type("peer-left").value("id", ""));
   EXPECT_EQ(left, (std::set<std::string>{b_id, silent_id}));
-  EXPECT_EQ(redis_->command("SISMEMBER", "peer:room:shared", b_id), 0);
-  EXPECT_EQ(redis_->command("SISMEMBER", "peer:room:shared", silent_id), 0);
-  EXPECT_EQ(redis_->command("EXISTS", "peer:node:" + two.node()), 0);
+  EXPECT_EQ(redis_->command({"ZSCORE", "peer:room:shared", b_id}), 0);
+  EXPECT_EQ(redis_->command({"ZSCORE", "peer:room:shared", silent_id}), 0);
+  EXPECT_EQ(redis_->command({"EXISTS", "peer:node:" + two.node()}), 0);
   // The survivor's room goes on: a newcomer on its node sees only a.
   RawWs c(one.port());
   c.join("shared");
@@ -124,10 +124,10 @@ TEST_F(SignalRedis, MembersOfADeadNodeExpire) {
   RawWs a(one.port());
   a.join("room");
   // A member whose node never beats (as if its process died): the next heartbeat sweeps it.
-  ASSERT_EQ(redis_->command("SADD", "peer:room:room", "deadbeef-1"), 1);
+  ASSERT_EQ(redis_->command({"ZADD", "peer:room:room", "0", "deadbeef-1"}), 1);
   EXPECT_EQ(a.recv_type("peer-left")["id"], "deadbeef-1");
-  EXPECT_EQ(redis_->command("SISMEMBER", "peer:room:room", "deadbeef-1"), 0);
-  EXPECT_EQ(redis_->command("EXISTS", "peer:node:" + one.node()), 1);
+  EXPECT_EQ(redis_->command({"ZSCORE", "peer:room:room", "deadbeef-1"}), 0);
+  EXPECT_EQ(redis_->command({"EXISTS", "peer:node:" + one.node()}), 1);
   RawWs b(one.port());
   b.join("room");
   EXPECT_EQ(b.last_joined()["peers"], json::array({a.last_joined()["id"]}));

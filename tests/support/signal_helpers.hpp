@@ -274,16 +274,22 @@ class RedisServer {
   }
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
   unsigned short port() const { return port_; }
-  // Runs one command (for tests that reach into Redis), returns its integer reply.
-  long long command(const std::string& a, const std::string& b, const std::string& c = {}) {
+  // Runs one command (for tests that reach into Redis): its integer reply; for a string
+  // reply 1, for nil 0.
+  long long command(const std::vector<std::string>& args) {
     timeval tv{2, 0};
     redisContext* ctx = redisConnectWithTimeout("127.0.0.1", port_, tv);
     long long result = -1;
     if (ctx != nullptr && ctx->err == 0) {
-      auto* reply = static_cast<redisReply*>(c.empty() ? redisCommand(ctx, "%s %s", a.c_str(), b.c_str())
-                                                       : redisCommand(ctx, "%s %s %s", a.c_str(), b.c_str(), c.c_str()));
+      std::vector<const char*> argv;
+      std::vector<std::size_t> lengths;
+      for (const auto& a : args) {
+        argv.push_back(a.data());
+        lengths.push_back(a.size());
+      }
+      auto* reply = static_cast<redisReply*>(redisCommandArgv(ctx, static_cast<int>(args.size()), argv.data(), lengths.data()));
       if (reply != nullptr) {
-        result = reply->integer;
+        result = reply->type == REDIS_REPLY_NIL ? 0 : reply->type == REDIS_REPLY_STRING ? 1 : reply->integer;
         freeReplyObject(reply);
       }
     }

@@ -85,8 +85,7 @@ class Swarm {
     io_.restart();
     while (!done()) {
       if (!errors_.empty() || std::chrono::steady_clock::now() >= deadline) return false;
-      io_.run_one_for(std::chrono::milliseconds(50));
-      io_.poll();  // whatever else is ready, before checking `done` again
+      io_.run_for(std::chrono::milliseconds(5));  // bounded even while handlers keep coming
       if (io_.stopped()) io_.restart();
     }
     return true;
