@@ -75,6 +75,7 @@ class Swarm {
   Swarm& operator=(const Swarm&) = delete;
 
   std::vector<std::unique_ptr<Peer>>& peers() { return peers_; }
+  std::size_t paired() const { return paired_; }  // clients that know their partner
   const std::vector<std::string>& errors() const { return errors_; }
   // Called for every message a client receives once it knows its partner.
   std::function<void(Peer&, const json&)> on_message;
