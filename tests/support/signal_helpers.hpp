@@ -269,7 +269,7 @@ class RedisServer {
   RedisServer()
       : port_(free_port()),
         child_({binary(), "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                "no", "--daemonize", "no", "--loglevel", "warning"}) {
+                "no", "--daemonize", "no", "--loglevel", "warning", "--logfile", "/dev/null"}) {
     if (!eventually([&] { return ping(); })) throw std::runtime_error("redis-server did not start");
   }
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
