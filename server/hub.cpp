@@ -82,7 +82,9 @@ std::optional<ProtocolError> Hub::join(const std::shared_ptr<Member>& member, co
       return ProtocolError{ErrorCode::room_full, "room \"" + join.room + "\" has its maximum of " +
                                                      std::to_string(options_.max_room_members) + " members"};
     }
-    if (bridge_ != nullptr) bridge_->add(join.room, member->id());
+    // The members before us in Redis's join order, read after adding ourselves: a member
+    // joining on another node at this moment is either seen here (it was first) or sees us.
+    if (bridge_ != nullptr) ids = bridge_->add(join.room, member->id());
   } catch (const std::runtime_error& e) {
     return ProtocolError{ErrorCode::internal, std::string("membership store failed: ") + e.what()};
   }
@@ -92,8 +94,20 @@ std::optional<ProtocolError> Hub::join(const std::shared_ptr<Member>& member, co
   metrics_.joins.fetch_add(1, std::memory_order_relaxed);
   member->deliver(make_text(signaling::make_joined(join.room, member->id(), ids)));
   const Text joined = make_text(signaling::make_peer_event("peer-joined", member->id()));
-  broadcast_locked(join.room, member->id(), joined);
-  broadcast_remote(join.room, member->id(), joined, ids);
+  broadcast_locked(join.room, member->id(), joined);  // local members all joined before
+  // Remote ones: only those before us (one that joined after us had us in its "peers"), so
+  // one by one rather than to every member of the room on their node.
+  if (bridge_ != nullptr) {
+    for (const auto& id : ids) {
+      const auto node = node_of(id);
+      if (node.empty() || node == node_) continue;
+      try {
+        bridge_->publish(std::string(node), bus_payload('R', join.room, id, *joined));
+      } catch (const std::runtime_error& e) {
+        spdlog::error("event=redis-error op=publish node={} error=\"{}\"", node, e.what());
+      }
+    }
+  }
   spdlog::info("event=join id={} room={} members={}", member->id(), join.room, ids.size() + 1);
   return std::nullopt;
 }

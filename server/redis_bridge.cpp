@@ -20,6 +20,7 @@ constexpr int kRoomTtlSeconds = 86400;
 std::string room_key(const std::string& room) { return "peer:room:" + room; }
 std::string node_key(std::string_view node) { return "peer:node:" + std::string(node); }
 std::string channel(std::string_view node) { return "peer:to:" + std::string(node); }
+constexpr const char* kJoinCounter = "peer:joins";  // INCR: the order of joins over all nodes
 
 redisContext* connect(const std::string& host, int port) {
   timeval timeout{2, 0};
@@ -153,7 +154,7 @@ RedisBridge::Reply RedisBridge::command_locked(const char* format, ...) {
 
 std::vector<std::string> RedisBridge::live_members(const std::string& room, std::vector<std::string>& departed) {
   std::lock_guard lock(mutex_);
-  Reply reply = command_locked("SMEMBERS %s", room_key(room).c_str());
+  Reply reply = command_locked("ZRANGE %s 0 -1", room_key(room).c_str());  // in join order
   std::vector<std::string> ids;
   for (std::size_t i = 0; i < reply->elements; ++i) ids.emplace_back(reply->element[i]->str, reply->element[i]->len);
   std::set<std::string, std::less<>> dead;
@@ -167,27 +168,32 @@ std::vector<std::string> RedisBridge::live_members(const std::string& room, std:
   for (auto& id : ids) {
     if (!dead.contains(node_of(id))) {
       live.push_back(std::move(id));
-    } else if (command_locked("SREM %s %s", room_key(room).c_str(), id.c_str())->integer == 1) {
+    } else if (command_locked("ZREM %s %s", room_key(room).c_str(), id.c_str())->integer == 1) {
       departed.push_back(std::move(id));  // we removed it, so we announce it
     }
   }
   return live;
 }
 
-void RedisBridge::add(const std::string& room, const std::string& id) {
+std::vector<std::string> RedisBridge::add(const std::string& room, const std::string& id) {
   std::lock_guard lock(mutex_);
-  command_locked("SADD %s %s", room_key(room).c_str(), id.c_str());
+  const long long order = command_locked("INCR %s", kJoinCounter)->integer;
+  command_locked("ZADD %s %lld %s", room_key(room).c_str(), order, id.c_str());
   command_locked("EXPIRE %s %d", room_key(room).c_str(), kRoomTtlSeconds);
+  Reply reply = command_locked("ZRANGEBYSCORE %s -inf (%lld", room_key(room).c_str(), order);
+  std::vector<std::string> earlier;
+  for (std::size_t i = 0; i < reply->elements; ++i) earlier.emplace_back(reply->element[i]->str, reply->element[i]->len);
+  return earlier;
 }
 
 void RedisBridge::remove(const std::string& room, const std::string& id) {
   std::lock_guard lock(mutex_);
-  command_locked("SREM %s %s", room_key(room).c_str(), id.c_str());
+  command_locked("ZREM %s %s", room_key(room).c_str(), id.c_str());
 }
 
 bool RedisBridge::is_member(const std::string& room, const std::string& id) {
   std::lock_guard lock(mutex_);
-  return command_locked("SISMEMBER %s %s", room_key(room).c_str(), id.c_str())->integer == 1;
+  return command_locked("ZSCORE %s %s", room_key(room).c_str(), id.c_str())->type != REDIS_REPLY_NIL;
 }
 
 void RedisBridge::publish(const std::string& node, std::string_view payload) {

@@ -2,8 +2,9 @@
 // Shares rooms between server processes (nodes) through Redis (docs/signaling.md,
 // "Several nodes").
 //
-// Keys: `peer:room:<room>` is a set of member ids; ids are "<node>-<n>", so the node that
-// holds a member is part of its id. `peer:node:<node>` exists while that node lives: each
+// Keys: `peer:room:<room>` is a sorted set of member ids scored by join order (INCR of
+// `peer:joins`, one counter for all nodes); ids are "<node>-<n>", so the node that holds a
+// member is part of its id. `peer:node:<node>` exists while that node lives: each
 // heartbeat sets it with a TTL of three heartbeats, so a node that dies disappears from
 // Redis within 3 heartbeats, and its members are removed (and announced as "peer-left")
 // by the first live node that sees the room afterwards (at a join or its own heartbeat).
@@ -47,7 +48,10 @@ class RedisBridge {
   // The members of `room` on live nodes. Members of dead nodes are removed from the set;
   // those this call removed (and so must announce) are appended to `departed`.
   std::vector<std::string> live_members(const std::string& room, std::vector<std::string>& departed);
-  void add(const std::string& room, const std::string& id);
+  // Adds `id` after everyone there and returns the members that joined before it (on any
+  // node). Of two joins on two nodes at the same moment, the later one sees the earlier
+  // one, and the earlier one never sees the later: each pair meets once, in one order.
+  std::vector<std::string> add(const std::string& room, const std::string& id);
   void remove(const std::string& room, const std::string& id);
   bool is_member(const std::string& room, const std::string& id);
   void publish(const std::string& node, std::string_view payload);

@@ -105,6 +105,10 @@ void Server::stop() {
   spdlog::info("event=shutdown connections={}", sessions.size());
   for (const auto& session : sessions) session->shutdown();
   if (!sessions_.wait_empty(options_.shutdown_grace)) spdlog::warn("event=shutdown-timeout");
+  // Each session left its room when told to shut down; whoever is still listed (a session
+  // accepted in the last moment) leaves here, while Redis is still there to hear it, so
+  // the other nodes announce "peer-left" now rather than when this node's key expires.
+  for (const auto& member : hub_.members()) hub_.leave(*member);
   if (bridge_) bridge_->stop();
   work_.reset();
   io_.stop();

@@ -12,6 +12,15 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using signaling::ErrorCode;
 
+namespace {
+
+// Past this many bytes in one message the connection is closed (docs/signaling.md, Limits).
+std::size_t hard_message_limit(const ServerOptions& options) {
+  return std::max<std::size_t>(options.max_message_bytes * 16, 1 << 20);
+}
+
+}  // namespace
+
 void Sessions::add(const std::shared_ptr<WsSession>& session) {
   std::lock_guard lock(mutex_);
   sessions_.emplace(session.get(), session);
@@ -82,10 +91,11 @@ void WsSession::start(HttpRequest request) {
   timeouts.idle_timeout = options.idle_timeout;
   timeouts.keep_alive_pings = true;
   ws_.set_option(timeouts);
-  // Messages over the limit are read in pieces and discarded (answered with too-large);
-  // this hard ceiling only stops a client that streams without end (closed with 1009,
-  // RFC 6455 section 7.4.1).
-  ws_.read_message_max(std::max<std::size_t>(options.max_message_bytes * 16, 1 << 20));
+  // Messages over the limit are read in pieces and discarded (answered with too-large).
+  // The hard ceiling (hard_message_limit) that stops a client streaming without end is
+  // counted in on_read rather than left to Beast's read_message_max: Beast would close
+  // with 1009 without a word, and the client is owed its "too-large" error first.
+  ws_.read_message_max(0);
   ws_.text(true);
   context_.sessions.add(shared_from_this());
   context_.metrics.connections.fetch_add(1);
@@ -102,17 +112,29 @@ void WsSession::start(HttpRequest request) {
 
 void WsSession::read() {
   ws_.async_read_some(buffer_, 16 * 1024,
-                      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+                      [self = shared_from_this()](beast::error_code ec, std::size_t bytes) {
+                        self->on_read(ec, bytes);
+                      });
 }
 
-void WsSession::on_read(beast::error_code ec) {
+void WsSession::on_read(beast::error_code ec, std::size_t bytes) {
   if (ec) return finish(ec);
   const auto& options = context_.options;
+  message_bytes_ += bytes;
   if (discarding_ || buffer_.size() > options.max_message_bytes) {
     discarding_ = true;
     buffer_.consume(buffer_.size());
   }
-  if (!ws_.is_message_done()) return read();
+  if (!ws_.is_message_done()) {
+    if (!closing_ && message_bytes_ > hard_message_limit(options)) {
+      close_with(ErrorCode::too_large,
+                 "a message went past " + std::to_string(hard_message_limit(options)) +
+                     " bytes; the connection is closed (1009)",
+                 websocket::close_code::too_big);
+    }
+    return read();  // also while closing: what follows is discarded until the close frame
+  }
+  message_bytes_ = 0;
   if (closing_) {
     discarding_ = false;  // shutting down: what the client still sends is ignored
   } else if (discarding_) {
@@ -161,10 +183,21 @@ void WsSession::deliver(Text text) {
 
 void WsSession::shutdown() {
   asio::post(ws_.get_executor(), [self = shared_from_this()] {
-    if (self->finished_ || self->closing_) return;
-    self->send_error(ErrorCode::shutdown, "the server is shutting down", /*closed=*/true);
-    self->closing_ = true;
+    if (self->finished_) return;
+    if (!self->closing_) {
+      self->close_with(ErrorCode::shutdown, "the server is shutting down", websocket::close_code::going_away);
+    }
+    // Out of the room now: with Redis the other nodes announce "peer-left" at once instead
+    // of after the close handshake (or the grace period, for a client that never answers).
+    self->context_.hub.leave(*self);
   });
+}
+
+void WsSession::close_with(ErrorCode error, std::string_view message, websocket::close_code code) {
+  send_error(error, message, /*closed=*/true);
+  closing_ = true;  // queue() takes nothing more; write_next() sends the close frame last
+  close_code_ = code;
+  if (!writing_ && accepted_) write_next();
 }
 
 void WsSession::queue(Text text) {
@@ -184,7 +217,9 @@ void WsSession::write_next() {
     writing_ = false;
     if (closing_ && accepted_) {
       writing_ = true;  // nothing may be written after the close frame
-      ws_.async_close(websocket::close_reason(websocket::close_code::going_away, "server shutdown"),
+      ws_.async_close(websocket::close_reason(close_code_, close_code_ == websocket::close_code::going_away
+                                                              ? "server shutdown"
+                                                              : "message too big"),
                       [self = shared_from_this()](beast::error_code ec) { self->finish(ec); });
     }
     return;

@@ -69,15 +69,18 @@ class WsSession : public Member, public std::enable_shared_from_this<WsSession> 
   WsSession(boost::beast::tcp_stream&& stream, ServerContext& context, std::string id);
   void start(HttpRequest request);
   void deliver(Text text) override;
-  // Tells the client the server is going away (an error with "closed": true), then closes
-  // with status 1001 "going away" (RFC 6455 section 7.4.1).
+  // Tells the client the server is going away (an error with "closed": true), leaves the
+  // room at once (so other nodes see "peer-left" now, not when the client answers), then
+  // closes with status 1001 "going away" (RFC 6455 section 7.4.1).
   void shutdown();
 
  private:
   void read();
-  void on_read(boost::beast::error_code ec);
+  void on_read(boost::beast::error_code ec, std::size_t bytes);
   void handle(std::string_view text);
   void send_error(signaling::ErrorCode code, std::string_view message, bool closed = false);
+  // Sends an error with "closed": true, then the close frame with `code` once it is written.
+  void close_with(signaling::ErrorCode error, std::string_view message, boost::beast::websocket::close_code code);
   void queue(Text text);
   void write_next();
   void finish(boost::beast::error_code ec);
@@ -87,6 +90,8 @@ class WsSession : public Member, public std::enable_shared_from_this<WsSession> 
   boost::beast::flat_buffer buffer_;
   RateLimiter limiter_;
   std::deque<Text> out_;
+  std::size_t message_bytes_ = 0;  // read so far of the current message
+  boost::beast::websocket::close_code close_code_ = boost::beast::websocket::close_code::going_away;
   bool accepted_ = false;
   bool discarding_ = false;  // the current message is over the size limit
   bool writing_ = false;

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <set>
+
 #include "server/server.hpp"
 #include "../support/signal_helpers.hpp"
 
@@ -68,16 +70,64 @@ TEST_F(SignalRedis, ClientsOnTwoNodesMeetInOneRoom) {
   EXPECT_EQ(a.recv_type("peer-left")["id"], b_id);
 }
 
+// The acceptance case: a client on each of two servers meets in one room and exchanges
+// data; a graceful stop of one server tells its own clients ("shutdown", closed) and the
+// other server's members see "peer-left" at once. The heartbeat is far longer than the
+// test's waits, so "peer-left" cannot come from a node expiring or a heartbeat's sweep.
+TEST_F(SignalRedis, GracefulStopTellsItsClientsAndTheOtherNodeAtOnce) {
+  auto o = options();
+  o.heartbeat = std::chrono::minutes(10);
+  Server one(o), two(o);
+  one.start();
+  two.start();
+  RawWs a(one.port());
+  Recorder rb;
+  signaling::Client b("ws://127.0.0.1:" + std::to_string(two.port()) + "/");
+  rb.attach(b);
+  const auto a_id = a.join("shared");
+  b.join("shared");
+  ASSERT_TRUE(rb.wait_state("joined"));
+  EXPECT_EQ(a.recv_type("peer-joined")["id"], b.id());
+  RawWs silent(two.port());  // never reads again: does not answer the close frame
+  const auto silent_id = silent.join("shared");
+  EXPECT_EQ(a.recv_type("peer-joined")["id"], silent_id);
+  EXPECT_EQ(rb.take_type("peer-joined")["id"], silent_id);
+
+  b.send({{"type", "offer"}, {"sdp", "v=0"}, {"to", a_id}});
+  EXPECT_EQ(a.recv_type("offer")["from"], b.id());
+  a.send({{"type", "answer"}, {"sdp", "v=0"}, {"to", b.id()}});
+  EXPECT_EQ(rb.take_type("answer")["from"], a_id);
+
+  const std::string b_id = b.id();
+  two.stop();
+  json bye = rb.take_type("error");
+  EXPECT_EQ(bye["code"], "shutdown");
+  EXPECT_EQ(bye["closed"], true);
+  json silent_bye = silent.recv_type("error");
+  EXPECT_EQ(silent_bye["code"], "shutdown");
+  EXPECT_EQ(silent_bye["closed"], true);
+  std::set<std::string> left;
+  for (int i = 0; i < 2; ++i) left.insert(a.recv_type("peer-left").value("id", ""));
+  EXPECT_EQ(left, (std::set<std::string>{b_id, silent_id}));
+  EXPECT_EQ(redis_->command({"ZSCORE", "peer:room:shared", b_id}), 0);
+  EXPECT_EQ(redis_->command({"ZSCORE", "peer:room:shared", silent_id}), 0);
+  EXPECT_EQ(redis_->command({"EXISTS", "peer:node:" + two.node()}), 0);
+  // The survivor's room goes on: a newcomer on its node sees only a.
+  RawWs c(one.port());
+  c.join("shared");
+  EXPECT_EQ(c.last_joined()["peers"], json::array({a_id}));
+}
+
 TEST_F(SignalRedis, MembersOfADeadNodeExpire) {
   Server one(options());
   one.start();
   RawWs a(one.port());
   a.join("room");
   // A member whose node never beats (as if its process died): the next heartbeat sweeps it.
-  ASSERT_EQ(redis_->command("SADD", "peer:room:room", "deadbeef-1"), 1);
+  ASSERT_EQ(redis_->command({"ZADD", "peer:room:room", "0", "deadbeef-1"}), 1);
   EXPECT_EQ(a.recv_type("peer-left")["id"], "deadbeef-1");
-  EXPECT_EQ(redis_->command("SISMEMBER", "peer:room:room", "deadbeef-1"), 0);
-  EXPECT_EQ(redis_->command("EXISTS", "peer:node:" + one.node()), 1);
+  EXPECT_EQ(redis_->command({"ZSCORE", "peer:room:room", "deadbeef-1"}), 0);
+  EXPECT_EQ(redis_->command({"EXISTS", "peer:node:" + one.node()}), 1);
   RawWs b(one.port());
   b.join("room");
   EXPECT_EQ(b.last_joined()["peers"], json::array({a.last_joined()["id"]}));

@@ -107,6 +107,154 @@ TEST(SignalServer, ErrorsLeaveTheConnectionUsable) {
   EXPECT_NE(metrics.find("peer_signal_errors_total{code=\"unknown-peer\"} 2"), std::string::npos) << metrics;
 }
 
+// The acceptance list of bad input, one case after another against one client (the
+// offender) while a pair in another room exchanges a message across every case. Each case
+// is answered with its error code; the offender still works afterwards (a ping to itself
+// comes back) unless the error says "closed"; its room partner sees nothing but what is
+// expected; the pair sees exactly its own messages.
+TEST(SignalServer, BadInputIsAnsweredAndHarmsNoOtherClient) {
+  auto options = test_options();
+  options.secret = "acceptance-secret";
+  options.max_room_members = 2;  // the pair's room is full
+  Server server(options);
+  server.start();
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  auto token = [&](const std::string& room) { return signaling::mint_token(room, now + 600, options.secret); };
+
+  RawWs p1(server.port()), p2(server.port());
+  const auto p1_id = p1.join("pair", token("pair"));
+  const auto p2_id = p2.join("pair", token("pair"));
+  ASSERT_FALSE(p2_id.empty());
+  ASSERT_EQ(p1.recv()["type"], "peer-joined");
+  RawWs offender(server.port()), partner(server.port());
+  const auto o_id = offender.join("mine", token("mine"));
+  const auto partner_id = partner.join("mine", token("mine"));
+  ASSERT_FALSE(partner_id.empty());
+  ASSERT_EQ(offender.recv()["type"], "peer-joined");
+
+  int round = 0;
+  // One message each way through the pair; nothing else may arrive there.
+  auto pair_round = [&](const std::string& label, const std::function<void()>& during) {
+    ++round;
+    p1.send(json{{"type", "m"}, {"to", p2_id}, {"n", round}});
+    during();
+    json there = p2.recv();
+    EXPECT_EQ(there.value("type", ""), "m") << label << ": " << there.dump();
+    EXPECT_EQ(there.value("n", -1), round) << label;
+    EXPECT_EQ(there.value("from", ""), p1_id) << label;
+    p2.send(json{{"type", "m"}, {"to", p1_id}, {"n", round}});
+    json back = p1.recv();
+    EXPECT_EQ(back.value("n", -1), round) << label << ": " << back.dump();
+    EXPECT_EQ(back.value("from", ""), p2_id) << label;
+  };
+  bool offender_joined = true;
+  // In its room, a ping to itself comes back. Out of it (the join cases) the ping is
+  // answered with not-joined: still served, and the refused join had no effect.
+  auto offender_works = [&](const std::string& label) {
+    offender.send(json{{"type", "ping"}, {"to", o_id}, {"n", round}});
+    json echo = offender.recv();
+    if (offender_joined) {
+      EXPECT_EQ(echo.value("type", ""), "ping") << label << ": " << echo.dump();
+      EXPECT_EQ(echo.value("from", ""), o_id) << label;
+    } else {
+      EXPECT_EQ(echo.value("code", ""), "not-joined") << label << ": " << echo.dump();
+    }
+  };
+  auto expect_error_code = [&](const std::string& label, const std::string& code) {
+    json e = offender.recv();
+    EXPECT_EQ(e.value("type", ""), "error") << label << ": " << e.dump();
+    EXPECT_EQ(e.value("code", ""), code) << label << ": " << e.dump();
+    EXPECT_FALSE(e.value("message", "").empty()) << label;
+    EXPECT_FALSE(e.value("closed", false)) << label << ": " << e.dump();
+  };
+  // A case: what the offender sends, and the error code it must get back.
+  auto bad_case = [&](const std::string& label, const std::string& text, const std::string& code) {
+    pair_round(label, [&] {
+      offender.send(text);
+      expect_error_code(label, code);
+    });
+    offender_works(label);
+  };
+
+  bad_case("invalid JSON", "{nope", "bad-json");
+  bad_case("a non-object (array)", "[1,2,3]", "bad-message");
+  bad_case("a non-object (number)", "42", "bad-message");
+  bad_case("missing type", json{{"to", partner_id}, {"sdp", "v=0"}}.dump(), "bad-message");
+  bad_case("unknown to", json{{"type", "offer"}, {"sdp", "v=0"}, {"to", "nobody-1"}}.dump(), "unknown-peer");
+  bad_case("to a member of another room", json{{"type", "offer"}, {"sdp", "v=0"}, {"to", p1_id}}.dump(),
+           "unknown-peer");
+  bad_case("too large (100 KiB, discarded)",
+           json{{"type", "ping"}, {"to", o_id}, {"pad", std::string(100 * 1024, 'x')}}.dump(), "too-large");
+
+  // A forged "from" is no error: the server replaces it with the sender's id.
+  pair_round("forged from", [&] {
+    offender.send(json{{"type", "offer"}, {"sdp", "v=0"}, {"to", partner_id}, {"from", p1_id}});
+    json got = partner.recv();
+    EXPECT_EQ(got.value("type", ""), "offer") << got.dump();
+    EXPECT_EQ(got.value("from", ""), o_id) << got.dump();
+  });
+  offender_works("forged from");
+
+  // Joins: out of the room first (joining while in one is itself refused).
+  offender.send(json{{"type", "leave"}});
+  EXPECT_EQ(partner.recv().value("type", ""), "peer-left");
+  offender_joined = false;
+  bad_case("a bad token", json{{"type", "join"}, {"room", "mine"}, {"token", signaling::mint_token("mine", now + 600, "wrong")}}.dump(),
+           "unauthorized");
+  bad_case("an expired token",
+           json{{"type", "join"}, {"room", "mine"}, {"token", signaling::mint_token("mine", now - 10, options.secret)}}.dump(),
+           "unauthorized");
+  bad_case("a join to a full room", json{{"type", "join"}, {"room", "pair"}, {"token", token("pair")}}.dump(),
+           "room-full");
+  // None of them joined anything: back in "mine", the partner is the only one there.
+  offender.send(json{{"type", "join"}, {"room", "mine"}, {"token", token("mine")}});
+  json rejoined = offender.recv();
+  EXPECT_EQ(rejoined.value("type", ""), "joined") << rejoined.dump();
+  EXPECT_EQ(rejoined["peers"], json::array({partner_id}));
+  offender_joined = true;
+  EXPECT_EQ(partner.recv().value("id", ""), o_id);  // its peer-joined
+
+  // A flood past the rate limit (50/s, bursts of 50): 500 pings to itself cannot all pass
+  // unless 9 s went by; each is answered by its echo or by rate-limited.
+  pair_round("a flood", [&] {
+    constexpr int kFlood = 500;
+    for (int i = 0; i < kFlood; ++i) offender.send(json{{"type", "ping"}, {"to", o_id}, {"i", i}});
+    int limited = 0;
+    for (int i = 0; i < kFlood; ++i) {
+      json m = offender.recv();
+      if (m.value("code", "") == "rate-limited") {
+        ++limited;
+        EXPECT_FALSE(m.value("closed", false));
+      } else {
+        ASSERT_EQ(m.value("type", ""), "ping") << m.dump();
+      }
+    }
+    EXPECT_GE(limited, 1);
+  });
+  // Usable again once its bucket refills (polled: each try costs one token).
+  EXPECT_TRUE(eventually([&] {
+    offender.send(json{{"type", "ping"}, {"to", o_id}});
+    return offender.recv().value("type", "") == "ping";
+  }));
+
+  // A 2 MiB message goes past the hard ceiling (16 x 64 KiB, at least 1 MiB): answered with
+  // too-large and "closed": true, then the connection is closed (1009).
+  pair_round("a 2 MiB frame", [&] {
+    offender.send(json{{"type", "ping"}, {"to", o_id}, {"pad", std::string(2 << 20, 'x')}}.dump());
+    json e = offender.recv();
+    EXPECT_EQ(e.value("code", ""), "too-large") << e.dump();
+    EXPECT_EQ(e.value("closed", false), true) << e.dump();
+    EXPECT_TRUE(offender.recv().is_null());  // closed
+    json left = partner.recv();
+    EXPECT_EQ(left.value("type", ""), "peer-left") << left.dump();
+    EXPECT_EQ(left.value("id", ""), o_id);
+  });
+  pair_round("after all", [] {});
+  auto metrics = http_get(server.port(), "/metrics").body;
+  EXPECT_NE(metrics.find("peer_signal_errors_total{code=\"too-large\"} 2"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("peer_signal_errors_total{code=\"room-full\"} 1"), std::string::npos) << metrics;
+}
+
 TEST(SignalServer, RoomFullAndServerFull) {
   auto options = test_options();
   options.max_room_members = 2;

@@ -246,6 +246,17 @@ inline bool eventually(const std::function<bool()>& ready, std::chrono::seconds 
   return ready();
 }
 
+// Waits until a server (e.g. a `peer signal` child just started) answers GET /healthz.
+inline bool wait_healthz(unsigned short port) {
+  return eventually([&] {
+    try {
+      return http_get(port, "/healthz").status == 200;
+    } catch (const std::exception&) {
+      return false;  // not listening yet
+    }
+  });
+}
+
 // A real redis-server on a free loopback port, no persistence.
 class RedisServer {
  public:
@@ -258,21 +269,27 @@ class RedisServer {
   RedisServer()
       : port_(free_port()),
         child_({binary(), "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                "no", "--daemonize", "no", "--loglevel", "warning"}) {
+                "no", "--daemonize", "no", "--loglevel", "warning", "--logfile", "/dev/null"}) {
     if (!eventually([&] { return ping(); })) throw std::runtime_error("redis-server did not start");
   }
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
   unsigned short port() const { return port_; }
-  // Runs one command (for tests that reach into Redis), returns its integer reply.
-  long long command(const std::string& a, const std::string& b, const std::string& c = {}) {
+  // Runs one command (for tests that reach into Redis): its integer reply; for a string
+  // reply 1, for nil 0.
+  long long command(const std::vector<std::string>& args) {
     timeval tv{2, 0};
     redisContext* ctx = redisConnectWithTimeout("127.0.0.1", port_, tv);
     long long result = -1;
     if (ctx != nullptr && ctx->err == 0) {
-      auto* reply = static_cast<redisReply*>(c.empty() ? redisCommand(ctx, "%s %s", a.c_str(), b.c_str())
-                                                       : redisCommand(ctx, "%s %s %s", a.c_str(), b.c_str(), c.c_str()));
+      std::vector<const char*> argv;
+      std::vector<std::size_t> lengths;
+      for (const auto& a : args) {
+        argv.push_back(a.data());
+        lengths.push_back(a.size());
+      }
+      auto* reply = static_cast<redisReply*>(redisCommandArgv(ctx, static_cast<int>(args.size()), argv.data(), lengths.data()));
       if (reply != nullptr) {
-        result = reply->integer;
+        result = reply->type == REDIS_REPLY_NIL ? 0 : reply->type == REDIS_REPLY_STRING ? 1 : reply->integer;
         freeReplyObject(reply);
       }
     }
