@@ -443,42 +443,39 @@ bool IceTransport::fail(const std::string& message) {
   return set_state(IceState::failed);
 }
 
-void IceTransport::enlarge_receive_buffer() {
+// The selected pair's socket, fetched once per selection: a bigger receive buffer for any
+// datagram socket; UDP_SEGMENT sends and UDP_GRO receives for a direct UDP pair only.
+void IceTransport::configure_selected_socket(NiceCandidate* local, NiceCandidate* remote) {
+  gso_.detach();
   GSocket* socket = nice_agent_get_selected_socket(agent_, stream_id_, kComponent);
   if (socket == nullptr) return;
-  if (g_socket_get_socket_type(socket) == G_SOCKET_TYPE_DATAGRAM) {
-    int fd = g_socket_get_fd(socket);
-    int size = kReceiveBufferBytes;
-    // SO_RCVBUFFORCE ignores net.core.rmem_max but needs CAP_NET_ADMIN; SO_RCVBUF is capped.
-    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0) {
-      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-    }
-  }
-  g_object_unref(socket);
-}
-
-void IceTransport::attach_gso(NiceCandidate* local, NiceCandidate* remote) {
-  gso_.detach();
-  // TURN wraps every datagram (ChannelData, RFC 8656 section 12) and ICE-TCP frames them
-  // (RFC 6544 section 3): only libnice can send those.
-  if (!config_.udp_gso || local->transport != NICE_CANDIDATE_TRANSPORT_UDP ||
-      local->type == NICE_CANDIDATE_TYPE_RELAYED || remote->type == NICE_CANDIDATE_TYPE_RELAYED) {
+  if (g_socket_get_socket_type(socket) != G_SOCKET_TYPE_DATAGRAM) {
+    g_object_unref(socket);
     return;
   }
-  GSocket* socket = nice_agent_get_selected_socket(agent_, stream_id_, kComponent);
-  if (socket == nullptr) return;
-  if (g_socket_get_socket_type(socket) == G_SOCKET_TYPE_DATAGRAM) {
+  const int fd = g_socket_get_fd(socket);
+  int size = kReceiveBufferBytes;
+  // SO_RCVBUFFORCE ignores net.core.rmem_max but needs CAP_NET_ADMIN; SO_RCVBUF is capped.
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  }
+  // TURN wraps every datagram (ChannelData, RFC 8656 section 12) and ICE-TCP frames them
+  // (RFC 6544 section 3): only libnice can send those, and only it can take them apart.
+  const bool direct = local->transport == NICE_CANDIDATE_TRANSPORT_UDP &&
+                      local->type != NICE_CANDIDATE_TYPE_RELAYED &&
+                      remote->type != NICE_CANDIDATE_TYPE_RELAYED;
+  if (direct && config_.udp_gso) {
     sockaddr_storage address{};
     nice_address_copy_to_sockaddr(&remote->addr, reinterpret_cast<sockaddr*>(&address));
     const socklen_t length = address.ss_family == AF_INET6 ? sizeof(sockaddr_in6)
                                                            : sizeof(sockaddr_in);
     gso_.attach(socket, reinterpret_cast<sockaddr*>(&address), length);
-    if (config_.udp_gro) {
-      // Receiving: one recvmsg per burst instead of one per datagram (see IceConfig). An
-      // older kernel refuses the option, which only costs speed.
-      const int on = 1;
-      setsockopt(g_socket_get_fd(socket), SOL_UDP, UDP_GRO, &on, sizeof on);
-    }
+  }
+  if (direct && config_.udp_gro) {
+    // Receiving: one recvmsg per burst instead of one per datagram (see IceConfig). An
+    // older kernel refuses the option, which only costs speed.
+    const int on = 1;
+    setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on);
   }
   g_object_unref(socket);
 }
@@ -556,8 +553,7 @@ void IceTransport::handle_selected_pair(NiceAgent*, unsigned stream_id, unsigned
                                         NiceCandidate* local, NiceCandidate* remote, void* data) {
   auto* self = static_cast<IceTransport*>(data);
   if (stream_id != self->stream_id_ || component_id != kComponent) return;
-  self->enlarge_receive_buffer();
-  self->attach_gso(local, remote);
+  self->configure_selected_socket(local, remote);
   self->emit([self, l = describe(local), r = describe(remote)] {
     if (self->callbacks_.on_selected_pair) self->callbacks_.on_selected_pair(l, r);
   });

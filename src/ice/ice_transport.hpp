@@ -138,8 +138,7 @@ class IceTransport {
   bool fail(const std::string& message);
   bool emit(std::function<void()> event);
   void flush_events();
-  void enlarge_receive_buffer();
-  void attach_gso(NiceCandidate* local, NiceCandidate* remote);
+  void configure_selected_socket(NiceCandidate* local, NiceCandidate* remote);
 
   runtime::EventLoop& loop_;
   IceConfig config_;

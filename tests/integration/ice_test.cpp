@@ -591,8 +591,11 @@ TEST_P(IceBatch, SendBatchDeliversEveryByteInOrder) {
     std::string got;
     for (const auto& r : b_.received) got += r;
     EXPECT_TRUE(got == joined) << "received " << got.size() << " of " << joined.size() << " bytes";
-    if (!gro) EXPECT_EQ(b_.received, texts);
-    if (gro) EXPECT_LT(b_.received.size(), texts.size()) << "GRO merged nothing";
+    if (gro) {
+      EXPECT_LT(b_.received.size(), texts.size()) << "GRO merged nothing";
+    } else {
+      EXPECT_EQ(b_.received, texts);
+    }
   });
 }
 
