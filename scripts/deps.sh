@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian packages peer needs, idempotently: nothing is downloaded when every
 # package is already there. Usage: scripts/deps.sh build|test|sanitize
+# test and sanitize also bring the browser interop tests' Chromium, Node.js (Debian's, unless
+# a node is on the PATH already) and playwright-core (npm, pinned in tests/interop/package-lock.json).
 set -euo pipefail
 
 build=(g++ cmake ninja-build pkg-config libnice-dev libglib2.0-dev libssl-dev
        nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev libusrsctp-dev libsrtp2-dev
        libboost-dev libhiredis-dev)
-test=("${build[@]}" libgtest-dev libgmock-dev libbenchmark-dev coturn redis-server iproute2 procps)
+test=("${build[@]}" libgtest-dev libgmock-dev libbenchmark-dev coturn redis-server iproute2 procps chromium)
+command -v node >/dev/null || test+=(nodejs)
+command -v npm >/dev/null || test+=(npm)
 sanitize=("${test[@]}" clang libclang-rt-14-dev)
 
 case "${1:-build}" in
@@ -20,11 +24,15 @@ missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -q >/dev/null
+  $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+fi
 
-echo "deps: installing ${missing[*]}" >&2
-sudo=""
-[ "$(id -u)" -eq 0 ] || sudo="sudo"
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -q >/dev/null
-$sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+if [ "${1:-build}" != build ]; then
+  bash "$(dirname "$0")/../tests/interop/npm.sh"
+fi

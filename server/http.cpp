@@ -74,6 +74,12 @@ HttpResponse handle_http(const HttpRequest& request, const ServerOptions& option
   if (path == "/metrics") {
     return text_response(request, http::status::ok, metrics.render(), "text/plain; version=0.0.4; charset=utf-8");
   }
+  if (!options.files.empty()) {
+    const auto file = options.files.find(path == "/" ? std::string_view("/index.html") : path);
+    if (file != options.files.end()) {
+      return text_response(request, http::status::ok, std::string(file->second), content_type(file->first));
+    }
+  }
   if (!options.static_dir.empty()) {
     const std::string file = resolve_static_path(options.static_dir, target);
     if (!file.empty()) {

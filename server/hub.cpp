@@ -109,6 +109,7 @@ std::optional<ProtocolError> Hub::join(const std::shared_ptr<Member>& member, co
     }
   }
   spdlog::info("event=join id={} room={} members={}", member->id(), join.room, ids.size() + 1);
+  if (options_.on_membership) options_.on_membership({join.room, member->id(), member->path(), true});
   return std::nullopt;
 }
 
@@ -137,6 +138,7 @@ void Hub::leave(const Member& member) {
     }
   }
   spdlog::info("event=leave id={} room={}", member.id(), room);
+  if (options_.on_membership) options_.on_membership({room, member.id(), member.path(), false});
 }
 
 std::optional<ProtocolError> Hub::relay(const Member& from, signaling::Relay&& relay) {

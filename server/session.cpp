@@ -65,7 +65,8 @@ void HttpSession::on_request(beast::error_code ec) {
   HttpRequest request = parser_->release();
   if (websocket::is_upgrade(request)) {
     stream_.expires_never();  // the WebSocket's own timeouts take over (Beast's rule)
-    auto session = std::make_shared<WsSession>(std::move(stream_), context_, context_.hub.next_peer_id());
+    auto session = std::make_shared<WsSession>(std::move(stream_), context_, context_.hub.next_peer_id(),
+                                               std::string(request.target()));
     session->start(std::move(request));
     return;
   }
@@ -79,8 +80,8 @@ void HttpSession::on_request(beast::error_code ec) {
 
 // ---- WsSession
 
-WsSession::WsSession(beast::tcp_stream&& stream, ServerContext& context, std::string id)
-    : Member(std::move(id)), ws_(std::move(stream)), context_(context), limiter_(context.options.messages_per_second) {}
+WsSession::WsSession(beast::tcp_stream&& stream, ServerContext& context, std::string id, std::string path)
+    : Member(std::move(id), std::move(path)), ws_(std::move(stream)), context_(context), limiter_(context.options.messages_per_second) {}
 
 void WsSession::start(HttpRequest request) {
   const auto& options = context_.options;

@@ -66,7 +66,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
 class WsSession : public Member, public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(boost::beast::tcp_stream&& stream, ServerContext& context, std::string id);
+  WsSession(boost::beast::tcp_stream&& stream, ServerContext& context, std::string id, std::string path);
   void start(HttpRequest request);
   void deliver(Text text) override;
   // Tells the client the server is going away (an error with "closed": true), leaves the

@@ -11,5 +11,6 @@ void add_token(CLI::App& app, int& exit_code);   // `peer token`: a room token f
 void add_echo(CLI::App& app, int& exit_code);    // `peer echo`: a test partner
 void add_pipe(CLI::App& app, int& exit_code);    // `peer pipe`: netcat over a data channel
 void add_transfer(CLI::App& app, int& exit_code);  // `peer send` and `peer recv`
+void add_serve(CLI::App& app, int& exit_code);     // `peer serve`: server + page + bots
 
 }  // namespace peer::tools

@@ -1,30 +1,17 @@
 // `peer signal`: the signaling server (docs/signaling.md). Runs until SIGTERM or SIGINT,
 // then tells every member, closes the connections and exits 0.
-#include <signal.h>
-
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
 #include <stdexcept>
 
 #include "commands.hpp"
+#include "serving.hpp"
 #include "server/server.hpp"
 #include "signal/token.hpp"
 
 namespace peer::tools {
 namespace {
-
-// "host:port", "[v6]:port" or ":port".
-void parse_listen(const std::string& listen, server::ServerOptions& options) {
-  const auto colon = listen.rfind(':');
-  if (colon == std::string::npos) throw std::invalid_argument("--listen needs host:port, got " + listen);
-  std::string host = listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  options.address = host.empty() ? "0.0.0.0" : host;
-  const int port = std::stoi(listen.substr(colon + 1));
-  if (port < 0 || port > 65535) throw std::invalid_argument("--listen port out of range");
-  options.port = static_cast<unsigned short>(port);
-}
 
 int run_signal(const std::string& listen, const std::string& secret_file, const std::string& log_level,
                int idle_seconds, int heartbeat_ms, int grace_ms, server::ServerOptions options) {
@@ -35,19 +22,12 @@ int run_signal(const std::string& listen, const std::string& secret_file, const 
   options.idle_timeout = std::chrono::seconds(idle_seconds);
   options.heartbeat = std::chrono::milliseconds(heartbeat_ms);
   options.shutdown_grace = std::chrono::milliseconds(grace_ms);
-  // Block the stop signals before any thread exists, so only sigwait() below sees them.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  StopSignals stop_signals;  // before any thread exists
   server::Server server(options);
   server.start();
   std::printf("listening on %s:%u\n", options.address.c_str(), server.port());
   std::fflush(stdout);
-  int signal_number = 0;
-  sigwait(&stop_signals, &signal_number);
-  spdlog::info("event=signal signal={}", signal_number == SIGTERM ? "SIGTERM" : "SIGINT");
+  spdlog::info("event=signal signal={}", stop_signals.wait());
   server.stop();
   return 0;
 }

@@ -1,0 +1,155 @@
+// The browser side of an interop case: the same commands and events as the native
+// interop_agent (tests/interop/agent.cpp), over web/peer.js. run.js calls window.t.cmd()
+// and receives events through window.report (page.exposeFunction).
+import { Peer } from './peer.js';
+import * as pattern from './pattern.js';
+
+const report = (event) => (window.report ? window.report(event) : console.log(JSON.stringify(event)));
+const channels = new Map();
+let peer = null;
+
+class Received {
+  constructor() {
+    Object.assign(this, { text: 0, binary: 0, dup: 0, bad: 0, out_of_order: 0, first_bad: '' });
+    this.next = { text: 0, binary: 0 };
+    this.seen = { text: new Set(), binary: new Set() };
+    Object.assign(this, { bulkBytes: 0, nextBulk: 0, bulkFirst: 0, bulkLast: 0 });
+  }
+  noteBad(what) {
+    this.bad++;
+    if (!this.first_bad) this.first_bad = what;
+  }
+  count(kind, i) {
+    if (this.seen[kind].has(i)) {
+      this.dup++;
+      return;
+    }
+    this.seen[kind].add(i);
+    if (i !== this.next[kind]) this.out_of_order++;
+    this.next[kind] = i + 1;
+    this[kind]++;
+  }
+}
+
+function receive(entry, data) {
+  const r = entry.received;
+  const label = entry.dc.label;
+  if (label.startsWith('bulk')) {
+    if (typeof data === 'string') {  // "bulk-end <bytes>"
+      const ms = r.bulkLast - r.bulkFirst;
+      report({ event: 'bulk-done', label, bytes: r.bulkBytes, expected: data.split(' ')[1], ms,
+               mb_per_s: ms > 0 ? r.bulkBytes / ms / 1000 : 0, bad: r.bad, first_bad: r.first_bad });
+      return;
+    }
+    const k = pattern.checkBulk(data);
+    const now = performance.now();
+    if (r.bulkBytes === 0) r.bulkFirst = now;
+    r.bulkLast = now;
+    r.bulkBytes += data.byteLength;
+    if (k !== r.nextBulk) r.noteBad(`bulk message ${r.nextBulk} was ${k}`);
+    r.nextBulk = (k < 0 ? r.nextBulk : k) + 1;
+    return;
+  }
+  if (typeof data === 'string') {
+    const i = pattern.checkText(data);
+    if (i < 0) r.noteBad(`text message "${data.slice(0, 40)}" does not match the pattern`);
+    else r.count('text', i);
+  } else {
+    const i = pattern.checkBinary(data);
+    if (i < 0) r.noteBad(`binary message of ${data.byteLength} bytes does not match the pattern`);
+    else r.count('binary', i);
+  }
+}
+
+function add(dc, origin) {
+  dc.binaryType = 'arraybuffer';
+  const entry = { dc, received: new Received() };
+  channels.set(dc.label, entry);
+  dc.onopen = () => report({ event: 'channel', label: dc.label, state: 'open', id: dc.id });
+  dc.onclose = () => report({ event: 'channel', label: dc.label, state: 'closed' });
+  dc.onerror = (e) => console.log(`channel ${dc.label} error: ${e.error && e.error.message}`);
+  dc.onmessage = (m) => receive(entry, m.data);
+  console.log(`${origin} channel "${dc.label}"`);
+  if (dc.readyState === 'open') dc.onopen();
+}
+
+function find(label) {
+  const entry = channels.get(label);
+  if (!entry) throw new Error(`no channel "${label}"`);
+  return entry;
+}
+
+async function bulk(dc, bytes) {
+  dc.bufferedAmountLowThreshold = 1 << 20;
+  const start = performance.now();
+  let sent = 0;
+  for (let k = 0; sent < bytes; k++) {
+    if (dc.bufferedAmount > 4 << 20) {
+      await new Promise((resolve) => dc.addEventListener('bufferedamountlow', resolve, { once: true }));
+    }
+    dc.send(pattern.bulk(k));
+    sent += pattern.BULK_MESSAGE;
+  }
+  dc.send(`bulk-end ${sent}`);
+  report({ event: 'bulk-sent', label: dc.label, bytes: sent, ms: performance.now() - start });
+}
+
+const commands = {
+  init({ url, room }) {
+    peer = new Peer({ url, room });
+    peer.pc.ondatachannel = (e) => add(e.channel, 'remote');
+    peer.addEventListener('signal', (e) => report({ event: 'signal', state: e.detail.state }));
+    peer.addEventListener('connection', (e) => report({ event: 'connection', state: e.detail.state }));
+    peer.addEventListener('error', (e) => report({ event: 'error', message: e.detail }));
+    peer.addEventListener('peer-left', (e) => report({ event: 'peer-left', id: e.detail.id, paired: e.detail.paired }));
+  },
+  open({ label, ordered = true, maxRetransmits, maxPacketLifeTime, negotiated = false, id }) {
+    const init = { ordered, negotiated };
+    if (maxRetransmits !== undefined) init.maxRetransmits = maxRetransmits;
+    if (maxPacketLifeTime !== undefined) init.maxPacketLifeTime = maxPacketLifeTime;
+    if (negotiated) init.id = id;
+    add(peer.pc.createDataChannel(label, init), 'local');
+  },
+  async join() {
+    await peer.join();
+  },
+  send({ label, text = 0, binary = 0 }) {
+    const { dc } = find(label);
+    for (let i = 0; i < text; i++) dc.send(pattern.text(i));
+    for (let i = 0; i < binary; i++) dc.send(pattern.binary(i));
+  },
+  async bulk({ label, bytes }) {
+    await bulk(find(label).dc, bytes);
+  },
+  close({ label }) {
+    find(label).dc.close();
+  },
+  stats({ label }) {
+    const { dc, received: r } = find(label);
+    report({ event: 'stats', label, text: r.text, binary: r.binary, dup: r.dup, bad: r.bad,
+             out_of_order: r.out_of_order, first_bad: r.first_bad, state: dc.readyState });
+  },
+  async pair() {  // the selected candidate pair, for the log
+    const stats = await peer.pc.getStats();
+    let pair = null;
+    stats.forEach((s) => {
+      if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId);
+    });
+    if (!pair) return null;
+    const l = stats.get(pair.localCandidateId), r = stats.get(pair.remoteCandidateId);
+    return `${l.candidateType} ${l.protocol} ${l.address}:${l.port} <-> ${r.candidateType} ${r.address}:${r.port}`;
+  },
+};
+
+window.t = {
+  // Runs one command; its errors come back as an "error" event, as with the agent.
+  async cmd(c) {
+    try {
+      const result = await commands[c.cmd](c);
+      report({ event: 'done', cmd: c.cmd, result });
+    } catch (e) {
+      report({ event: 'error', message: `command ${JSON.stringify(c)}: ${e.message}` });
+    }
+  },
+};
+report({ event: 'ready' });

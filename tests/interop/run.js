@@ -1,0 +1,448 @@
+#!/usr/bin/env node
+// Chromium interop cases (README.md here). One run is one suite:
+//   node run.js --suite chromium-offers|peer-offers --peer BIN --agent BIN --out DIR
+//     a real `peer signal`, the page tests/interop/page/case.html (web/peer.js inside a
+//     headless Debian Chromium) and interop_agent (a native peer::Peer) in one room; the
+//     cases below run in order over that one connection, each side checking what the
+//     other sent (pattern.hpp / page/pattern.js).
+//   node run.js --suite serve --peer BIN --out DIR
+//     `peer serve`: its built-in page loads, connects to the bot and chats; a screenshot is
+//     checked for the connected badge; a reload and a closed page leave no bot behind;
+//     SIGTERM ends it with exit 0 (under ASan also: no leak).
+// A failure prints the case, the side, the browser console and the native side's log.
+'use strict';
+const { chromium } = require('playwright-core');
+const { spawn } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const readline = require('readline');
+
+const args = {};
+for (let i = 2; i < process.argv.length; i += 2) args[process.argv[i].replace(/^--/, '')] = process.argv[i + 1];
+const ROOT = path.resolve(__dirname, '../..');
+const OUT = path.resolve(args.out || os.tmpdir());
+const TIMEOUT = 30000;
+const SANITIZED = !!process.env.PEER_SANITIZE_BUILD;  // slower native side: longer waits
+const timeout = (ms = TIMEOUT) => (SANITIZED ? ms * 3 : ms);
+
+class CaseFailure extends Error {
+  constructor(side, message) {
+    super(message);
+    this.side = side;
+  }
+}
+
+// ---- processes and logs
+
+const logs = { console: [], native: [], server: [] };
+const keep = (list, line) => {
+  list.push(line);
+  if (list.length > 400) list.shift();
+};
+const children = [];
+
+// Starts a child; its stderr (and stdout unless `ownStdout`) lines go to `log`.
+function start(name, bin, argv, log, { ownStdout = false } = {}) {
+  const proc = spawn(bin, argv, { stdio: ['pipe', 'pipe', 'pipe'] });
+  children.push(proc);
+  proc.lines = new (require('events'))();
+  for (const stream of ownStdout ? [proc.stderr] : [proc.stderr, proc.stdout]) {
+    readline.createInterface({ input: stream }).on('line', (l) => {
+      keep(log, l);
+      proc.lines.emit('line', l);
+    });
+  }
+  proc.exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  proc.on('error', (e) => keep(log, `${name}: ${e.message}`));
+  return proc;
+}
+
+// Resolves with the port a `peer signal`/`peer serve` prints ("listening on host:PORT").
+function listening(proc, name) {
+  return new Promise((resolve, reject) => {
+    proc.lines.on('line', (l) => {
+      const m = /^listening on .*:(\d+)$/.exec(l);
+      if (m) resolve(Number(m[1]));
+    });
+    proc.exited.then(({ code }) => reject(new CaseFailure(name, `${name} exited (${code}) before listening`)));
+  });
+}
+
+async function launchChromium() {
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'peer-interop-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    env: { ...process.env, HOME: profile, XDG_CONFIG_HOME: profile, XDG_CACHE_HOME: profile, XDG_DATA_HOME: profile },
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
+      '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns'],
+  });
+  context.profile = profile;
+  return context;
+}
+
+// A process's exit ({code, signal}), or null when it has not exited within `ms`.
+function exitWithin(proc, ms) {
+  let timer;
+  const late = new Promise((resolve) => { timer = setTimeout(() => resolve(null), ms); });
+  return Promise.race([proc.exited, late]).finally(() => clearTimeout(timer));
+}
+
+// ---- the two sides, driven alike
+
+class Side {
+  constructor(name) {
+    this.name = name;
+    this.events = [];
+    this.waiters = [];
+  }
+  push(event) {
+    this.events.push(event);
+    for (const w of [...this.waiters]) w.check();
+  }
+  // The first event at index >= since that satisfies pred.
+  waitFor(pred, what, { since = 0, ms = timeout() } = {}) {
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        check: () => {
+          const e = this.events.slice(since).find(pred);
+          if (!e) return false;
+          clearTimeout(waiter.timer);
+          this.waiters.splice(this.waiters.indexOf(waiter), 1);
+          resolve(e);
+          return true;
+        },
+      };
+      this.waiters.push(waiter);
+      if (waiter.check()) return;
+      waiter.timer = setTimeout(() => {
+        this.waiters.splice(this.waiters.indexOf(waiter), 1);
+        reject(new CaseFailure(this.name, `no ${what} within ${ms} ms`));
+      }, ms);
+    });
+  }
+  async cmd(c, ms) {
+    const since = this.events.length;
+    this.send(c);
+    const e = await this.waitFor((x) => (x.event === 'done' && x.cmd === c.cmd) ||
+      (x.event === 'error' && typeof x.message === 'string' && x.message.startsWith('command ')),
+    `answer to ${JSON.stringify(c)}`, { since, ms });
+    if (e.event === 'error') throw new CaseFailure(this.name, e.message);
+    return e.result;
+  }
+  async stats(label) {
+    const since = this.events.length;
+    this.send({ cmd: 'stats', label });
+    return this.waitFor((e) => e.event === 'stats' && e.label === label, `stats of "${label}"`, { since });
+  }
+  channel(label, state) {
+    return this.waitFor((e) => e.event === 'channel' && e.label === label && e.state === state,
+      `channel "${label}" ${state}`);
+  }
+}
+
+function agentSide(bin) {
+  const side = new Side('peer');
+  const proc = start('interop_agent', bin, [], logs.native, { ownStdout: true });
+  readline.createInterface({ input: proc.stdout }).on('line', (l) => {
+    try {
+      side.push(JSON.parse(l));
+    } catch {
+      keep(logs.native, `stdout: ${l}`);
+    }
+  });
+  side.send = (c) => proc.stdin.write(JSON.stringify(c) + '\n');
+  side.proc = proc;
+  return side;
+}
+
+async function pageSide(context, url) {
+  const side = new Side('chromium');
+  const page = await context.newPage();
+  page.on('console', (m) => keep(logs.console, `[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => keep(logs.console, `[pageerror] ${e.message}`));
+  await page.exposeFunction('report', (e) => side.push(e));
+  await page.goto(url);
+  await side.waitFor((e) => e.event === 'ready', 'page ready');
+  side.send = (c) => page.evaluate((x) => window.t.cmd(x), c).catch((e) => keep(logs.console, `[driver] ${e.message}`));
+  side.page = page;
+  return side;
+}
+
+// ---- checks
+
+function expectEqual(side, what, got, want) {
+  if (got !== want) throw new CaseFailure(side.name, `${what}: got ${got}, want ${want}`);
+}
+
+// Polls a side's stats of `label` until `done(stats)` or the timeout; returns the last.
+async function statsUntil(side, label, done, what, ms = timeout()) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const s = await side.stats(label);
+    if (s.bad > 0) throw new CaseFailure(side.name, `"${label}": ${s.bad} bad message(s), first: ${s.first_bad}`);
+    if (done(s)) return s;
+    if (Date.now() > deadline) throw new CaseFailure(side.name, `"${label}": ${what} (stats ${JSON.stringify(s)})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+// Both sides send `text` and `binary` pattern messages on `label`; each must get all of
+// them, intact, exactly once and (ordered channels) in order.
+async function exchange(sides, label, text, binary, { ordered = true } = {}) {
+  for (const s of sides) await s.cmd({ cmd: 'send', label, text, binary });
+  for (const s of sides) {
+    const got = await statsUntil(s, label, (x) => x.text >= text && x.binary >= binary,
+      `${text} text and ${binary} binary messages expected`);
+    expectEqual(s, `"${label}" duplicates`, got.dup, 0);
+    if (ordered) expectEqual(s, `"${label}" messages out of order`, got.out_of_order, 0);
+  }
+}
+
+async function openOn(opener, sides, label, options = {}) {
+  await opener.cmd({ cmd: 'open', label, ...options });
+  await Promise.all(sides.map((s) => s.channel(label, 'open')));
+}
+
+// ---- the cases over one connection, in order
+
+const results = [];
+
+function cases(chromium, native) {
+  const both = [chromium, native];
+  return [
+    ['reliable: 200 text (1-4 byte UTF-8) and 200 binary up to 64 KiB each way', async () => {
+      await exchange(both, 'rel', 200, 200);
+    }],
+    ['unordered maxRetransmits 0: opened by the answerer, opens and carries messages', async () => {
+      const answerer = args.suite === 'chromium-offers' ? native : chromium;
+      await openOn(answerer, both, 'unrel', { ordered: false, maxRetransmits: 0 });
+      for (const s of both) await s.cmd({ cmd: 'send', label: 'unrel', text: 100, binary: 100 });
+      for (const s of both) {
+        // Loss is allowed; on loopback all normally arrive, so wait for them a while.
+        const got = await statsUntil(s, 'unrel', (x) => x.text + x.binary >= 200, 'messages', 3000)
+          .catch(() => s.stats('unrel'));
+        if (got.text + got.binary === 0) throw new CaseFailure(s.name, '"unrel": nothing arrived');
+        if (got.bad) throw new CaseFailure(s.name, `"unrel": ${got.first_bad}`);
+        expectEqual(s, '"unrel" duplicates', got.dup, 0);
+        results.push({ case: 'unordered', side: s.name, received: got.text + got.binary, of: 200 });
+      }
+    }],
+    ['channels opened later by each side carry messages both ways', async () => {
+      await openOn(chromium, both, 'late-c');
+      await openOn(native, both, 'late-p');
+      await exchange(both, 'late-c', 30, 30);
+      await exchange(both, 'late-p', 30, 30);
+    }],
+    ['negotiated channel with a fixed id (7) on both sides', async () => {
+      for (const s of both) await s.cmd({ cmd: 'open', label: 'neg', negotiated: true, id: 7 });
+      const opened = await Promise.all(both.map((s) => s.channel('neg', 'open')));
+      for (const [i, e] of opened.entries()) expectEqual(both[i], '"neg" id', e.id, 7);
+      await exchange(both, 'neg', 20, 20);
+    }],
+    ['close from either side is seen by the other; the connection goes on', async () => {
+      await native.cmd({ cmd: 'close', label: 'late-c' });  // a channel Chromium opened
+      await Promise.all(both.map((s) => s.channel('late-c', 'closed')));
+      await chromium.cmd({ cmd: 'close', label: 'late-p' });  // a channel peer opened
+      await Promise.all(both.map((s) => s.channel('late-p', 'closed')));
+      await openOn(chromium, both, 'after-close');
+      await exchange(both, 'after-close', 10, 10);
+    }],
+    ['16 MiB Chromium -> peer and peer -> Chromium, intact, with throughput', async () => {
+      const bytes = 16 << 20;
+      await openOn(chromium, both, 'bulk-c');
+      await openOn(native, both, 'bulk-p');
+      for (const [from, to, label] of [[chromium, native, 'bulk-c'], [native, chromium, 'bulk-p']]) {
+        const since = to.events.length;
+        await from.cmd({ cmd: 'bulk', label, bytes }, timeout(120000));
+        const done = await to.waitFor((e) => e.event === 'bulk-done' && e.label === label, `"${label}" bulk-end`,
+          { since, ms: timeout(120000) });
+        if (done.bad) throw new CaseFailure(to.name, `"${label}": ${done.first_bad}`);
+        expectEqual(to, `"${label}" bytes received`, done.bytes, bytes);
+        results.push({ case: 'bulk', from: from.name, to: to.name, bytes, ms: Math.round(done.ms),
+          mb_per_s: Number(done.mb_per_s.toFixed(1)) });
+      }
+    }],
+  ];
+}
+
+async function runPair(context) {
+  const signal = start('peer signal', args.peer, ['signal', '--listen', '127.0.0.1:0', '--static', staticDir(),
+    '--log-level', 'info'], logs.server);
+  const port = await listening(signal, 'peer signal');
+  const url = `ws://127.0.0.1:${port}/`;
+  const room = `interop-${process.pid}`;
+  const native = agentSide(args.agent);
+  await native.waitFor((e) => e.event === 'ready', 'agent ready');
+  const chromium = await pageSide(context, `http://127.0.0.1:${port}/case.html`);
+  await chromium.cmd({ cmd: 'init', url, room });
+  const [offerer, answerer] = args.suite === 'chromium-offers' ? [chromium, native] : [native, chromium];
+  // The offerer needs a channel before its offer; the earlier member of the room offers.
+  await offerer.cmd({ cmd: 'open', label: 'rel' });
+  await offerer.cmd({ cmd: 'join', url, room });
+  await offerer.waitFor((e) => e.event === 'signal' && e.state === 'joined', 'joined');
+  const t0 = Date.now();
+  await answerer.cmd({ cmd: 'join', url, room });
+  await Promise.all([chromium, native].map((s) => s.channel('rel', 'open')));
+  results.push({ case: 'setup', ms: Date.now() - t0, pair: await chromium.cmd({ cmd: 'pair' }) });
+  for (const [name, run] of cases(chromium, native)) {
+    const started = Date.now();
+    try {
+      await run();
+    } catch (e) {
+      e.caseName = name;
+      throw e;
+    }
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+  }
+  native.send({ cmd: 'quit' });
+  const exit = await exitWithin(native.proc, timeout(10000));
+  if (!exit || exit.code !== 0) throw Object.assign(new CaseFailure('peer', `interop_agent exit: ${JSON.stringify(exit)}`), { caseName: 'agent exits cleanly' });
+  signal.kill('SIGTERM');
+}
+
+function staticDir() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'peer-interop-static-'));
+  for (const from of [path.join(ROOT, 'web'), path.join(__dirname, 'page')]) {
+    for (const f of fs.readdirSync(from)) fs.copyFileSync(path.join(from, f), path.join(dir, f));
+  }
+  return dir;
+}
+
+// ---- peer serve
+
+// The colour at the centre of an element, read from a real screenshot (decoded by the
+// browser itself through a canvas, so no PNG library is needed).
+async function screenshotColour(page, selector) {
+  const png = await page.locator(selector).screenshot();
+  return page.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const canvas = document.createElement('canvas');
+    canvas.width = img.width;
+    canvas.height = img.height;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    // A pixel near the left edge, inside the badge's background rather than its text.
+    const d = ctx.getImageData(2, Math.floor(img.height / 2), 1, 1).data;
+    return [d[0], d[1], d[2]];
+  }, png.toString('base64'));
+}
+
+function logLine(pattern, what, ms = timeout()) {
+  return new Promise((resolve, reject) => {
+    const deadline = Date.now() + ms;
+    const poll = () => {
+      const line = logs.server.find((l) => pattern.test(l));
+      if (line) return resolve(line);
+      if (Date.now() > deadline) return reject(new CaseFailure('peer', `no log line ${what} within ${ms} ms`));
+      setTimeout(poll, 50);
+    };
+    poll();
+  });
+}
+
+async function runServe(context) {
+  const serve = start('peer serve', args.peer, ['serve', '--listen', '127.0.0.1:0', '--log-level', 'info'], logs.server);
+  const port = await listening(serve, 'peer serve');
+  const page = await context.newPage();
+  page.on('console', (m) => keep(logs.console, `[${m.type()}] ${m.text()}`));
+  page.on('pageerror', (e) => keep(logs.console, `[pageerror] ${e.message}`));
+  const browser = { name: 'chromium' };
+  const step = async (name, fn) => {
+    const started = Date.now();
+    try {
+      await fn();
+    } catch (e) {
+      e.caseName = name;
+      if (!e.side) e.side = 'chromium';
+      throw e;
+    }
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+  };
+  const chat = async (text) => {
+    const before = await page.locator('.msg.them').count();
+    await page.fill('#chat-input', text);
+    await page.press('#chat-input', 'Enter');
+    await page.waitForFunction(([n, want]) => {
+      const all = [...document.querySelectorAll('.msg.them')];
+      return all.length > n && all.slice(n).some((e) => e.textContent.includes(want));
+    }, [before, `bot: ${text}`], { timeout: timeout() });
+  };
+  const connected = () => page.waitForFunction(
+    () => document.body.dataset.connection === 'connected' && document.body.dataset.chat === 'open', null,
+    { timeout: timeout() });
+
+  await step('peer serve: the built-in page loads, connects to the bot and chats', async () => {
+    await page.goto(`http://127.0.0.1:${port}/?room=serve-case`);
+    await connected();
+    await chat('hello from chromium \u00fc\u20ac\u{1d11e}');
+  });
+  await step('peer serve: a screenshot shows the connected badge (green)', async () => {
+    await page.screenshot({ path: path.join(OUT, 'interop-serve.png'), fullPage: true });
+    const [r, g, b] = await screenshotColour(page, '#state');
+    const near = (x, y) => Math.abs(x - y) <= 6;
+    if (!(near(r, 46) && near(g, 125) && near(b, 50))) {
+      throw new CaseFailure(browser.name, `badge colour rgb(${r},${g},${b}), want rgb(46,125,50) (connected); ` +
+        `screenshot ${path.join(OUT, 'interop-serve.png')}`);
+    }
+    results.push({ case: 'serve-screenshot', file: path.join(OUT, 'interop-serve.png'), badge: [r, g, b] });
+  });
+  await step('peer serve: a reload gets a fresh bot; the old one is closed (peer-left)', async () => {
+    await page.reload();
+    await connected();
+    await chat('after reload');
+    await logLine(/event=bot-stop room=serve-case reason=peer-left bots=0/, 'bot-stop (peer-left) of the first bot');
+    await logLine(/event=bot-start room=serve-case bots=1/, 'bot-start of the second bot');
+  });
+  await step('peer serve: closing the page leaves no bot; SIGTERM exits 0', async () => {
+    const stops = logs.server.filter((l) => /event=bot-stop/.test(l)).length;
+    await page.close();
+    await new Promise((resolve, reject) => {
+      const deadline = Date.now() + timeout();
+      const poll = () => {
+        const now = logs.server.filter((l) => /event=bot-stop room=serve-case .*bots=0/.test(l)).length;
+        if (logs.server.filter((l) => /event=bot-stop/.test(l)).length > stops && now >= 2) return resolve();
+        if (Date.now() > deadline) return reject(new CaseFailure('peer', 'the bot was not closed after the page closed'));
+        setTimeout(poll, 50);
+      };
+      poll();
+    });
+    serve.kill('SIGTERM');
+    const exit = await exitWithin(serve, timeout(15000));
+    if (!exit || exit.code !== 0) throw new CaseFailure('peer', `peer serve after SIGTERM: ${JSON.stringify(exit)}`);
+  });
+}
+
+// ---- main
+
+(async () => {
+  const started = Date.now();
+  let context;
+  try {
+    context = await launchChromium();
+    if (args.suite === 'serve') await runServe(context);
+    else if (args.suite === 'chromium-offers' || args.suite === 'peer-offers') await runPair(context);
+    else throw new Error(`unknown --suite ${args.suite}`);
+    console.log(JSON.stringify({ suite: args.suite, ms: Date.now() - started, chromium: context.browser() ? context.browser().version() : undefined, results }));
+  } catch (e) {
+    console.log(`FAIL suite=${args.suite} case="${e.caseName || 'setup'}" side=${e.side || 'harness'}: ${e.message}`);
+    if (!(e instanceof CaseFailure)) console.log(e.stack);
+    const dump = (title, lines, n = 80) => {
+      console.log(`--- ${title} (last ${Math.min(n, lines.length)} of ${lines.length} lines)`);
+      for (const l of lines.slice(-n)) console.log(`  ${l}`);
+    };
+    dump('Chromium console', logs.console);
+    dump('native side (interop_agent / peer serve stderr)', args.suite === 'serve' ? logs.server : logs.native);
+    if (args.suite !== 'serve') dump('peer signal log', logs.server, 30);
+    process.exitCode = 1;
+  } finally {
+    if (context) await context.close().catch(() => {});
+    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+    if (context) fs.rmSync(context.profile, { recursive: true, force: true });
+    process.exit(process.exitCode || 0);  // no timer of a failed wait may hold the process
+  }
+})();
