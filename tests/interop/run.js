@@ -381,7 +381,11 @@ async function runServe(context) {
     await connected();
     await chat('hello from chromium \u00fc\u20ac\u{1d11e}');
   });
-  await step('peer serve: a screenshot shows the connected badge (green)', async () => {
+  await step('peer serve: stats show the RTT and bytes; a screenshot shows the connected badge (green)', async () => {
+    // Stats refresh once a second; the RTT comes from the ICE consent checks (RFC 7675).
+    await page.waitForFunction(() => /RTT +[0-9.]+ ms/.test(document.getElementById('stats').textContent) &&
+      /bytes received [1-9]/.test(document.getElementById('stats').textContent), null, { timeout: timeout() });
+    results.push({ case: 'serve-stats', stats: await page.textContent('#stats'), pair: await page.textContent('#pair') });
     await page.screenshot({ path: path.join(OUT, 'interop-serve.png'), fullPage: true });
     const [r, g, b] = await screenshotColour(page, '#state');
     const near = (x, y) => Math.abs(x - y) <= 6;
