@@ -14,8 +14,11 @@
 //   {"cmd":"stats","label":L}                    answered with a "stats" event
 //   {"cmd":"quit"}
 // Events: ready, signal {state}, connection {state}, channel {label, state, id},
-// stats {label, text, binary, dup, bad, out_of_order, first_bad, state}, bulk-sent, bulk-done
+// stats {label, text, binary, dup, bad, out_of_order, first_bad, state, cpu_ms (the process's
+// CPU time so far)}, bulk-sent, bulk-done
 // {bytes, ms, mb_per_s, bad}, done {cmd} (a command finished), error {message}.
+#include <sys/resource.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -51,6 +54,15 @@ double ms_between(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double, std::milli>(b - a).count();
 }
 
+// CPU time of this process (all threads, user + system), in ms: with the wall time of a
+// bulk transfer it shows whether peer or Chromium is the slower side.
+double cpu_ms() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  const auto ms = [](const timeval& t) { return t.tv_sec * 1e3 + t.tv_usec / 1e3; };
+  return ms(u.ru_utime) + ms(u.ru_stime);
+}
+
 // What arrived on one channel, checked against the pattern (pattern.hpp).
 struct Received {
   std::uint32_t text = 0, binary = 0, dup = 0, bad = 0, out_of_order = 0;
@@ -61,6 +73,7 @@ struct Received {
   std::uint64_t bulk_bytes = 0;
   long next_bulk = 0;
   Clock::time_point bulk_first, bulk_last;
+  double bulk_cpu_first = 0, bulk_cpu_last = 0;
 
   void note_bad(std::string what) {
     ++bad;
@@ -177,14 +190,20 @@ class Agent {
               {"expected", std::string(m.text().substr(m.text().find(' ') + 1))},
               {"ms", ms},
               {"mb_per_s", ms > 0 ? r.bulk_bytes / ms / 1000.0 : 0.0},
+              {"cpu_ms", r.bulk_cpu_last - r.bulk_cpu_first},
               {"bad", r.bad},
               {"first_bad", r.first_bad}});
         return;
       }
       const long k = check_bulk(m.bytes());
       const auto now = Clock::now();
-      if (r.bulk_bytes == 0) r.bulk_first = now;
+      const double cpu = cpu_ms();
+      if (r.bulk_bytes == 0) {
+        r.bulk_first = now;
+        r.bulk_cpu_first = cpu;
+      }
       r.bulk_last = now;
+      r.bulk_cpu_last = cpu;
       r.bulk_bytes += m.bytes().size();
       if (k != r.next_bulk) r.note_bad("bulk message " + std::to_string(r.next_bulk) + " was " + std::to_string(k));
       r.next_bulk = (k < 0 ? r.next_bulk : k) + 1;
@@ -212,7 +231,7 @@ class Agent {
     const Received& r = e.received;
     return {{"event", "stats"}, {"label", e.channel.label()}, {"text", r.text}, {"binary", r.binary},
             {"dup", r.dup},     {"bad", r.bad},                {"out_of_order", r.out_of_order},
-            {"first_bad", r.first_bad}, {"state", std::string(e.channel.state())}};
+            {"first_bad", r.first_bad}, {"state", std::string(e.channel.state())}, {"cpu_ms", cpu_ms()}};
   }
 
   // Sends `bytes` in 64 KiB messages, keeping at most 4 MiB buffered (W3C-style flow
@@ -222,6 +241,7 @@ class Agent {
     e.channel.buffered_amount_low_threshold(1 << 20);
     std::vector<std::byte> message;
     const auto start = Clock::now();
+    const double cpu_start = cpu_ms();
     std::uint64_t sent = 0;
     for (std::uint32_t k = 0; sent < bytes; ++k) {
       while (e.channel.buffered_amount() > kHigh) {
@@ -233,7 +253,10 @@ class Agent {
       sent += message.size();
     }
     e.channel.send("bulk-end " + std::to_string(sent));
-    emit({{"event", "bulk-sent"}, {"label", e.channel.label()}, {"bytes", sent}, {"ms", ms_between(start, Clock::now())}});
+    // Returns once all is handed to usrsctp; the CPU it takes to drain is in the next
+    // command's count, not here (the receiver's timing is the throughput).
+    emit({{"event", "bulk-sent"}, {"label", e.channel.label()}, {"bytes", sent},
+          {"ms", ms_between(start, Clock::now())}, {"cpu_ms", cpu_ms() - cpu_start}});
   }
 
   Peer peer_;

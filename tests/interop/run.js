@@ -256,13 +256,19 @@ function cases(chromium, native) {
       await openOn(native, both, 'bulk-p');
       for (const [from, to, label] of [[chromium, native, 'bulk-c'], [native, chromium, 'bulk-p']]) {
         const since = to.events.length;
+        const cpuBefore = (await native.stats(label)).cpu_ms;
+        const wallBefore = Date.now();
         await from.cmd({ cmd: 'bulk', label, bytes }, timeout(120000));
         const done = await to.waitFor((e) => e.event === 'bulk-done' && e.label === label, `"${label}" bulk-end`,
           { since, ms: timeout(120000) });
         if (done.bad) throw new CaseFailure(to.name, `"${label}": ${done.first_bad}`);
         expectEqual(to, `"${label}" bytes received`, done.bytes, bytes);
+        // The native process's CPU time over the whole transfer as a share of one core: far
+        // below 1 means peer is not what limits the rate (Chromium's renderer is).
+        const cpu = (await native.stats(label)).cpu_ms - cpuBefore;
         results.push({ case: 'bulk', from: from.name, to: to.name, bytes, ms: Math.round(done.ms),
-          mb_per_s: Number(done.mb_per_s.toFixed(1)) });
+          mb_per_s: Number(done.mb_per_s.toFixed(1)),
+          peer_cpu_per_wall: Number((cpu / Math.max(1, Date.now() - wallBefore)).toFixed(2)) });
       }
     }],
   ];
