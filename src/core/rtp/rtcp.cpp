@@ -93,6 +93,28 @@ bool RtcpReader::next(RtcpPacket& packet) noexcept {
   return true;
 }
 
+RtcpKind kind_of(const RtcpPacket& p) noexcept {
+  switch (p.type) {
+    case kRtcpSenderReport: return RtcpKind::sender_report;
+    case kRtcpReceiverReport: return RtcpKind::receiver_report;
+    case kRtcpSdes: return RtcpKind::sdes;
+    case kRtcpBye: return RtcpKind::bye;
+    case kRtcpRtpFeedback:
+      if (p.count == kFmtNack) return RtcpKind::nack;
+      if (p.count == kFmtTransportCc) return RtcpKind::transport_cc;
+      return RtcpKind::other;
+    case kRtcpPayloadFeedback:
+      if (p.count == kFmtPli) return RtcpKind::pli;
+      if (p.count == kFmtFir) return RtcpKind::fir;
+      if (p.count == kFmtAfb && p.body.size() >= 12 &&
+          std::memcmp(p.body.data() + 8, "REMB", 4) == 0) {
+        return RtcpKind::remb;
+      }
+      return RtcpKind::other;
+    default: return RtcpKind::other;
+  }
+}
+
 // --- SR, RR ---------------------------------------------------------------------------
 
 ReportBlock ReportBlocks::operator[](std::size_t i) const noexcept {
@@ -416,23 +438,24 @@ bool RtcpWriter::fail(ErrorCode code, const char* message) noexcept {
   return false;
 }
 
-std::span<std::byte> RtcpWriter::begin(uint8_t count, uint8_t type, std::size_t body) noexcept {
-  if (error_) return {};
-  if (body / 4 > 0xffff) {
-    fail(ErrorCode::invalid_argument, "RTCP writer: packet over the 65536 words of the length field");
-    return {};
+bool RtcpWriter::begin(uint8_t count, uint8_t type, std::size_t size,
+                       std::span<std::byte>& body) noexcept {
+  if (error_) return false;
+  if (size / 4 > 0xffff) {
+    return fail(ErrorCode::invalid_argument,
+                "RTCP writer: packet over the 65536 words of the length field");
   }
-  if (out_.size() - size_ < kRtcpHeaderSize + body) {
-    fail(ErrorCode::buffer_too_small, "RTCP writer: the buffer is smaller than the compound");
-    return {};
+  if (out_.size() - size_ < kRtcpHeaderSize + size) {
+    return fail(ErrorCode::buffer_too_small, "RTCP writer: the buffer is smaller than the compound");
   }
-  auto packet = out_.subspan(size_, kRtcpHeaderSize + body);
+  auto packet = out_.subspan(size_, kRtcpHeaderSize + size);
   std::memset(packet.data(), 0, packet.size());
   detail::put8(packet, 0, 0x80u | count);
   detail::put8(packet, 1, type);
-  detail::put16(packet, 2, static_cast<uint32_t>(body / 4));
+  detail::put16(packet, 2, static_cast<uint32_t>(size / 4));
   size_ += packet.size();
-  return packet.subspan(kRtcpHeaderSize);
+  body = packet.subspan(kRtcpHeaderSize);
+  return true;
 }
 
 bool RtcpWriter::sender_report(uint32_t ssrc, const SenderInfo& info,
@@ -441,8 +464,8 @@ bool RtcpWriter::sender_report(uint32_t ssrc, const SenderInfo& info,
   if (reports.size() > kMaxReportBlocks) {
     return fail(ErrorCode::invalid_argument, "RTCP writer: SR with more than 31 report blocks");
   }
-  auto b = begin(static_cast<uint8_t>(reports.size()), kRtcpSenderReport, 24 + 24 * reports.size());
-  if (b.empty()) return false;
+  std::span<std::byte> b;
+  if (!begin(static_cast<uint8_t>(reports.size()), kRtcpSenderReport, 24 + 24 * reports.size(), b)) return false;
   put32(b, 0, ssrc);
   put32(b, 4, static_cast<uint32_t>(info.ntp_time >> 32));
   put32(b, 8, static_cast<uint32_t>(info.ntp_time));
@@ -457,8 +480,8 @@ bool RtcpWriter::receiver_report(uint32_t ssrc, std::span<const ReportBlock> rep
   if (reports.size() > kMaxReportBlocks) {
     return fail(ErrorCode::invalid_argument, "RTCP writer: RR with more than 31 report blocks");
   }
-  auto b = begin(static_cast<uint8_t>(reports.size()), kRtcpReceiverReport, 4 + 24 * reports.size());
-  if (b.empty()) return false;
+  std::span<std::byte> b;
+  if (!begin(static_cast<uint8_t>(reports.size()), kRtcpReceiverReport, 4 + 24 * reports.size(), b)) return false;
   detail::put32(b, 0, ssrc);
   for (std::size_t i = 0; i < reports.size(); ++i) put_report(b, 4 + 24 * i, reports[i]);
   return true;
@@ -469,8 +492,8 @@ bool RtcpWriter::sdes_cname(uint32_t ssrc, std::string_view cname) noexcept {
     return fail(ErrorCode::invalid_argument, "RTCP writer: SDES CNAME must be 1..255 bytes");
   }
   // SSRC, CNAME item (type, length, text), at least one null octet (RFC 3550 section 6.5).
-  auto b = begin(1, kRtcpSdes, round4(4 + 2 + cname.size() + 1));
-  if (b.empty()) return false;
+  std::span<std::byte> b;
+  if (!begin(1, kRtcpSdes, round4(4 + 2 + cname.size() + 1), b)) return false;
   detail::put32(b, 0, ssrc);
   detail::put8(b, 4, kSdesCname);
   detail::put8(b, 5, static_cast<uint32_t>(cname.size()));
@@ -484,8 +507,8 @@ bool RtcpWriter::bye(std::span<const uint32_t> ssrcs, std::string_view reason) n
                 "RTCP writer: BYE with more than 31 SSRCs or a reason over 255 bytes");
   }
   const std::size_t reason_size = reason.empty() ? 0 : round4(1 + reason.size());
-  auto b = begin(static_cast<uint8_t>(ssrcs.size()), kRtcpBye, 4 * ssrcs.size() + reason_size);
-  if (b.empty()) return false;
+  std::span<std::byte> b;
+  if (!begin(static_cast<uint8_t>(ssrcs.size()), kRtcpBye, 4 * ssrcs.size() + reason_size, b)) return false;
   for (std::size_t i = 0; i < ssrcs.size(); ++i) detail::put32(b, 4 * i, ssrcs[i]);
   if (!reason.empty()) {
     detail::put8(b, 4 * ssrcs.size(), static_cast<uint32_t>(reason.size()));
@@ -499,8 +522,8 @@ bool RtcpWriter::nack(uint32_t sender_ssrc, uint32_t media_ssrc,
   if (sequences.empty()) return fail(ErrorCode::invalid_argument, "RTCP writer: NACK of no packets");
   std::size_t entries = 0;
   nack_entries(sequences, [&](uint16_t, uint16_t) { ++entries; });
-  auto b = begin(kFmtNack, kRtcpRtpFeedback, 8 + 4 * entries);
-  if (b.empty()) return false;
+  std::span<std::byte> b;
+  if (!begin(kFmtNack, kRtcpRtpFeedback, 8 + 4 * entries, b)) return false;
   detail::put32(b, 0, sender_ssrc);
   detail::put32(b, 4, media_ssrc);
   std::size_t at = 8;
@@ -513,8 +536,8 @@ bool RtcpWriter::nack(uint32_t sender_ssrc, uint32_t media_ssrc,
 }
 
 bool RtcpWriter::pli(uint32_t sender_ssrc, uint32_t media_ssrc) noexcept {
-  auto b = begin(kFmtPli, kRtcpPayloadFeedback, 8);
-  if (b.empty()) return false;
+  std::span<std::byte> b;
+  if (!begin(kFmtPli, kRtcpPayloadFeedback, 8, b)) return false;
   detail::put32(b, 0, sender_ssrc);
   detail::put32(b, 4, media_ssrc);
   return true;
@@ -522,8 +545,8 @@ bool RtcpWriter::pli(uint32_t sender_ssrc, uint32_t media_ssrc) noexcept {
 
 bool RtcpWriter::fir(uint32_t sender_ssrc, std::span<const FirEntry> entries) noexcept {
   if (entries.empty()) return fail(ErrorCode::invalid_argument, "RTCP writer: FIR without entries");
-  auto b = begin(kFmtFir, kRtcpPayloadFeedback, 8 + 8 * entries.size());
-  if (b.empty()) return false;
+  std::span<std::byte> b;
+  if (!begin(kFmtFir, kRtcpPayloadFeedback, 8 + 8 * entries.size(), b)) return false;
   detail::put32(b, 0, sender_ssrc);  // media source SSRC 0 (RFC 5104 section 4.3.1.2)
   for (std::size_t i = 0; i < entries.size(); ++i) {
     detail::put32(b, 8 + 8 * i, entries[i].ssrc);
@@ -538,8 +561,8 @@ bool RtcpWriter::remb(uint32_t sender_ssrc, uint64_t bitrate_bps,
   unsigned exponent = 0;
   while ((bitrate_bps >> exponent) > 0x3ffff) ++exponent;
   const auto mantissa = static_cast<uint32_t>(bitrate_bps >> exponent);
-  auto b = begin(kFmtAfb, kRtcpPayloadFeedback, 16 + 4 * ssrcs.size());
-  if (b.empty()) return false;
+  std::span<std::byte> b;
+  if (!begin(kFmtAfb, kRtcpPayloadFeedback, 16 + 4 * ssrcs.size(), b)) return false;
   detail::put32(b, 0, sender_ssrc);  // media source SSRC 0
   std::memcpy(b.data() + 8, "REMB", 4);
   detail::put8(b, 12, static_cast<uint32_t>(ssrcs.size()));

@@ -71,6 +71,14 @@ class RtcpReader {
   std::optional<Error> error_;
 };
 
+// What a packet is, by its type, FMT and (for application layer feedback) the "REMB"
+// identifier: which parser below takes it. `other` is anything this layer does not parse
+// (APP, XR, other feedback), to be skipped.
+enum class RtcpKind : uint8_t {
+  sender_report, receiver_report, sdes, bye, nack, transport_cc, pli, fir, remb, other
+};
+RtcpKind kind_of(const RtcpPacket& packet) noexcept;
+
 // --- SR, RR (RFC 3550 sections 6.4.1, 6.4.2) ------------------------------------------
 
 struct ReportBlock {
@@ -314,9 +322,9 @@ class RtcpWriter {
   const std::optional<Error>& error() const noexcept { return error_; }
 
  private:
-  // Reserves a packet of `body` bytes (a multiple of 4) and writes its common header;
-  // returns the body to fill, or an empty span after setting error_.
-  std::span<std::byte> begin(uint8_t count, uint8_t type, std::size_t body) noexcept;
+  // Reserves a packet of `size` body bytes (a multiple of 4), zeroed, and writes its common
+  // header; sets `body` to the part to fill. False (error_ set) when it does not fit.
+  bool begin(uint8_t count, uint8_t type, std::size_t size, std::span<std::byte>& body) noexcept;
   bool fail(ErrorCode code, const char* message) noexcept;
 
   std::span<std::byte> out_;
