@@ -30,8 +30,8 @@ std::string_view to_string(ErrorCode code) noexcept;
 
 struct Error {
   ErrorCode code = ErrorCode::truncated;
-  std::size_t offset = 0;       // byte offset in the packet (or compound) where it was found
-  const char* message = "";     // static: names the field and the RFC section
+  std::size_t offset = 0;    // byte offset in the packet (or compound) where it was found
+  const char* message = "";  // static: names the field and the RFC section
   bool operator==(const Error&) const = default;
 };
 

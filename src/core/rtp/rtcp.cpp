@@ -95,10 +95,14 @@ bool RtcpReader::next(RtcpPacket& packet) noexcept {
 
 RtcpKind kind_of(const RtcpPacket& p) noexcept {
   switch (p.type) {
-    case kRtcpSenderReport: return RtcpKind::sender_report;
-    case kRtcpReceiverReport: return RtcpKind::receiver_report;
-    case kRtcpSdes: return RtcpKind::sdes;
-    case kRtcpBye: return RtcpKind::bye;
+    case kRtcpSenderReport:
+      return RtcpKind::sender_report;
+    case kRtcpReceiverReport:
+      return RtcpKind::receiver_report;
+    case kRtcpSdes:
+      return RtcpKind::sdes;
+    case kRtcpBye:
+      return RtcpKind::bye;
     case kRtcpRtpFeedback:
       if (p.count == kFmtNack) return RtcpKind::nack;
       if (p.count == kFmtTransportCc) return RtcpKind::transport_cc;
@@ -111,7 +115,8 @@ RtcpKind kind_of(const RtcpPacket& p) noexcept {
         return RtcpKind::remb;
       }
       return RtcpKind::other;
-    default: return RtcpKind::other;
+    default:
+      return RtcpKind::other;
   }
 }
 
@@ -167,13 +172,15 @@ Result<ReceiverReportView> parse_receiver_report(const RtcpPacket& p) noexcept {
                "RTCP RR: reception report count (RC) needs more bytes than the packet has "
                "(RFC 3550 section 6.4.2)");
   }
-  return ReceiverReportView{u32(p.body, 0), ReportBlocks(p.body.subspan(4, 24 * std::size_t{p.count}))};
+  return ReceiverReportView{u32(p.body, 0),
+                            ReportBlocks(p.body.subspan(4, 24 * std::size_t{p.count}))};
 }
 
 // --- SDES -----------------------------------------------------------------------------
 
 Result<SdesView> parse_sdes(const RtcpPacket& p) noexcept {
-  if (p.type != kRtcpSdes) return err(ErrorCode::wrong_type, p.offset, "RTCP SDES: packet type is not 202");
+  if (p.type != kRtcpSdes)
+    return err(ErrorCode::wrong_type, p.offset, "RTCP SDES: packet type is not 202");
   const auto& b = p.body;
   std::size_t at = 0;
   for (std::size_t c = 0; c < p.count; ++c) {
@@ -215,7 +222,8 @@ std::optional<std::string_view> SdesView::cname(std::optional<uint32_t> ssrc) co
 // --- BYE ------------------------------------------------------------------------------
 
 Result<ByeView> parse_bye(const RtcpPacket& p) noexcept {
-  if (p.type != kRtcpBye) return err(ErrorCode::wrong_type, p.offset, "RTCP BYE: packet type is not 203");
+  if (p.type != kRtcpBye)
+    return err(ErrorCode::wrong_type, p.offset, "RTCP BYE: packet type is not 203");
   const std::size_t ssrcs = 4 * std::size_t{p.count};
   if (p.body.size() < ssrcs) {
     return err(ErrorCode::truncated, p.offset,
@@ -408,7 +416,9 @@ void put_report(std::span<std::byte> out, std::size_t at, const ReportBlock& r) 
   put32(out, at + 20, r.delay_since_last_sr);
 }
 
-constexpr std::size_t round4(std::size_t n) noexcept { return (n + 3) & ~std::size_t{3}; }
+constexpr std::size_t round4(std::size_t n) noexcept {
+  return (n + 3) & ~std::size_t{3};
+}
 
 // Groups sequence numbers into NACK entries (RFC 4585 section 6.2.1) and calls
 // emit(pid, blp) for each, in order.
@@ -446,7 +456,8 @@ bool RtcpWriter::begin(uint8_t count, uint8_t type, std::size_t size,
                 "RTCP writer: packet over the 65536 words of the length field");
   }
   if (out_.size() - size_ < kRtcpHeaderSize + size) {
-    return fail(ErrorCode::buffer_too_small, "RTCP writer: the buffer is smaller than the compound");
+    return fail(ErrorCode::buffer_too_small,
+                "RTCP writer: the buffer is smaller than the compound");
   }
   auto packet = out_.subspan(size_, kRtcpHeaderSize + size);
   std::memset(packet.data(), 0, packet.size());
@@ -465,7 +476,8 @@ bool RtcpWriter::sender_report(uint32_t ssrc, const SenderInfo& info,
     return fail(ErrorCode::invalid_argument, "RTCP writer: SR with more than 31 report blocks");
   }
   std::span<std::byte> b;
-  if (!begin(static_cast<uint8_t>(reports.size()), kRtcpSenderReport, 24 + 24 * reports.size(), b)) return false;
+  if (!begin(static_cast<uint8_t>(reports.size()), kRtcpSenderReport, 24 + 24 * reports.size(), b))
+    return false;
   put32(b, 0, ssrc);
   put32(b, 4, static_cast<uint32_t>(info.ntp_time >> 32));
   put32(b, 8, static_cast<uint32_t>(info.ntp_time));
@@ -481,7 +493,8 @@ bool RtcpWriter::receiver_report(uint32_t ssrc, std::span<const ReportBlock> rep
     return fail(ErrorCode::invalid_argument, "RTCP writer: RR with more than 31 report blocks");
   }
   std::span<std::byte> b;
-  if (!begin(static_cast<uint8_t>(reports.size()), kRtcpReceiverReport, 4 + 24 * reports.size(), b)) return false;
+  if (!begin(static_cast<uint8_t>(reports.size()), kRtcpReceiverReport, 4 + 24 * reports.size(), b))
+    return false;
   detail::put32(b, 0, ssrc);
   for (std::size_t i = 0; i < reports.size(); ++i) put_report(b, 4 + 24 * i, reports[i]);
   return true;
@@ -508,7 +521,8 @@ bool RtcpWriter::bye(std::span<const uint32_t> ssrcs, std::string_view reason) n
   }
   const std::size_t reason_size = reason.empty() ? 0 : round4(1 + reason.size());
   std::span<std::byte> b;
-  if (!begin(static_cast<uint8_t>(ssrcs.size()), kRtcpBye, 4 * ssrcs.size() + reason_size, b)) return false;
+  if (!begin(static_cast<uint8_t>(ssrcs.size()), kRtcpBye, 4 * ssrcs.size() + reason_size, b))
+    return false;
   for (std::size_t i = 0; i < ssrcs.size(); ++i) detail::put32(b, 4 * i, ssrcs[i]);
   if (!reason.empty()) {
     detail::put8(b, 4 * ssrcs.size(), static_cast<uint32_t>(reason.size()));
@@ -519,7 +533,8 @@ bool RtcpWriter::bye(std::span<const uint32_t> ssrcs, std::string_view reason) n
 
 bool RtcpWriter::nack(uint32_t sender_ssrc, uint32_t media_ssrc,
                       std::span<const uint16_t> sequences) noexcept {
-  if (sequences.empty()) return fail(ErrorCode::invalid_argument, "RTCP writer: NACK of no packets");
+  if (sequences.empty())
+    return fail(ErrorCode::invalid_argument, "RTCP writer: NACK of no packets");
   std::size_t entries = 0;
   nack_entries(sequences, [&](uint16_t, uint16_t) { ++entries; });
   std::span<std::byte> b;
@@ -557,7 +572,8 @@ bool RtcpWriter::fir(uint32_t sender_ssrc, std::span<const FirEntry> entries) no
 
 bool RtcpWriter::remb(uint32_t sender_ssrc, uint64_t bitrate_bps,
                       std::span<const uint32_t> ssrcs) noexcept {
-  if (ssrcs.size() > 255) return fail(ErrorCode::invalid_argument, "RTCP writer: REMB with over 255 SSRCs");
+  if (ssrcs.size() > 255)
+    return fail(ErrorCode::invalid_argument, "RTCP writer: REMB with over 255 SSRCs");
   unsigned exponent = 0;
   while ((bitrate_bps >> exponent) > 0x3ffff) ++exponent;
   const auto mantissa = static_cast<uint32_t>(bitrate_bps >> exponent);

@@ -37,23 +37,24 @@ inline constexpr uint8_t kRtcpApp = 204;
 inline constexpr uint8_t kRtcpRtpFeedback = 205;      // RTPFB
 inline constexpr uint8_t kRtcpPayloadFeedback = 206;  // PSFB
 // Feedback message types (FMT).
-inline constexpr uint8_t kFmtNack = 1;          // RTPFB, RFC 4585 section 6.2.1
-inline constexpr uint8_t kFmtTransportCc = 15;  // RTPFB, draft-holmer-rmcat-transport-wide-cc-extensions-01
-inline constexpr uint8_t kFmtPli = 1;           // PSFB, RFC 4585 section 6.3.1
-inline constexpr uint8_t kFmtFir = 4;           // PSFB, RFC 5104 section 4.3.1
-inline constexpr uint8_t kFmtAfb = 15;          // PSFB application layer feedback (REMB)
-inline constexpr uint8_t kSdesCname = 1;        // SDES item type (RFC 3550 section 6.5.1)
+inline constexpr uint8_t kFmtNack = 1;  // RTPFB, RFC 4585 section 6.2.1
+inline constexpr uint8_t kFmtTransportCc =
+    15;                                 // RTPFB, draft-holmer-rmcat-transport-wide-cc-extensions-01
+inline constexpr uint8_t kFmtPli = 1;   // PSFB, RFC 4585 section 6.3.1
+inline constexpr uint8_t kFmtFir = 4;   // PSFB, RFC 5104 section 4.3.1
+inline constexpr uint8_t kFmtAfb = 15;  // PSFB application layer feedback (REMB)
+inline constexpr uint8_t kSdesCname = 1;  // SDES item type (RFC 3550 section 6.5.1)
 
 inline constexpr std::size_t kRtcpHeaderSize = 4;
 inline constexpr std::size_t kMaxReportBlocks = 31;
 
 // One packet of a compound, its common header checked.
 struct RtcpPacket {
-  uint8_t count = 0;  // RC, SC or FMT: the 5 bits after P
-  uint8_t type = 0;   // PT
-  std::size_t offset = 0;             // of the packet in the compound
-  std::span<const std::byte> body;    // after the 4-byte header, padding removed
-  std::span<const std::byte> bytes;   // the whole packet as on the wire
+  uint8_t count = 0;                 // RC, SC or FMT: the 5 bits after P
+  uint8_t type = 0;                  // PT
+  std::size_t offset = 0;            // of the packet in the compound
+  std::span<const std::byte> body;   // after the 4-byte header, padding removed
+  std::span<const std::byte> bytes;  // the whole packet as on the wire
 };
 
 // Walks a compound packet (RFC 3550 section 6.1). next() gives the packets one by one; it
@@ -75,7 +76,16 @@ class RtcpReader {
 // identifier: which parser below takes it. `other` is anything this layer does not parse
 // (APP, XR, other feedback), to be skipped.
 enum class RtcpKind : uint8_t {
-  sender_report, receiver_report, sdes, bye, nack, transport_cc, pli, fir, remb, other
+  sender_report,
+  receiver_report,
+  sdes,
+  bye,
+  nack,
+  transport_cc,
+  pli,
+  fir,
+  remb,
+  other
 };
 RtcpKind kind_of(const RtcpPacket& packet) noexcept;
 
@@ -84,10 +94,10 @@ RtcpKind kind_of(const RtcpPacket& packet) noexcept;
 struct ReportBlock {
   uint32_t ssrc = 0;
   uint8_t fraction_lost = 0;
-  int32_t cumulative_lost = 0;  // 24-bit signed on the wire; the writer clamps
+  int32_t cumulative_lost = 0;    // 24-bit signed on the wire; the writer clamps
   uint32_t highest_sequence = 0;  // extended highest sequence number received
   uint32_t jitter = 0;
-  uint32_t last_sr = 0;             // LSR: middle 32 bits of the last SR's NTP time
+  uint32_t last_sr = 0;              // LSR: middle 32 bits of the last SR's NTP time
   uint32_t delay_since_last_sr = 0;  // DLSR, in 1/65536 s
   bool operator==(const ReportBlock&) const = default;
 };
@@ -143,7 +153,8 @@ class SdesView {
       at += 4;
       while (detail::u8(body_, at) != 0) {
         const std::size_t size = detail::u8(body_, at + 1);
-        visit(SdesItem{ssrc, detail::u8(body_, at),
+        visit(SdesItem{ssrc,
+                       detail::u8(body_, at),
                        {reinterpret_cast<const char*>(body_.data() + at + 2), size}});
         at += 2 + size;
       }
@@ -304,9 +315,9 @@ class RtcpWriter {
   explicit RtcpWriter(std::span<std::byte> out) noexcept : out_(out) {}
 
   bool sender_report(uint32_t ssrc, const SenderInfo& info,
-                     std::span<const ReportBlock> reports = {}) noexcept;   // <= 31 blocks
+                     std::span<const ReportBlock> reports = {}) noexcept;  // <= 31 blocks
   bool receiver_report(uint32_t ssrc, std::span<const ReportBlock> reports = {}) noexcept;
-  bool sdes_cname(uint32_t ssrc, std::string_view cname) noexcept;        // 1..255 bytes
+  bool sdes_cname(uint32_t ssrc, std::string_view cname) noexcept;  // 1..255 bytes
   bool bye(std::span<const uint32_t> ssrcs, std::string_view reason = {}) noexcept;
   // Sequence numbers in sending order (wrapping allowed); each one within 16 after the
   // current entry's PID joins its BLP, any other starts a new entry (RFC 4585 6.2.1).

@@ -23,14 +23,22 @@ using detail::u8;
 
 std::string_view to_string(ErrorCode code) noexcept {
   switch (code) {
-    case ErrorCode::truncated: return "truncated";
-    case ErrorCode::bad_version: return "bad_version";
-    case ErrorCode::bad_padding: return "bad_padding";
-    case ErrorCode::bad_extension: return "bad_extension";
-    case ErrorCode::bad_field: return "bad_field";
-    case ErrorCode::wrong_type: return "wrong_type";
-    case ErrorCode::buffer_too_small: return "buffer_too_small";
-    case ErrorCode::invalid_argument: return "invalid_argument";
+    case ErrorCode::truncated:
+      return "truncated";
+    case ErrorCode::bad_version:
+      return "bad_version";
+    case ErrorCode::bad_padding:
+      return "bad_padding";
+    case ErrorCode::bad_extension:
+      return "bad_extension";
+    case ErrorCode::bad_field:
+      return "bad_field";
+    case ErrorCode::wrong_type:
+      return "wrong_type";
+    case ErrorCode::buffer_too_small:
+      return "buffer_too_small";
+    case ErrorCode::invalid_argument:
+      return "invalid_argument";
   }
   return "unknown";
 }
@@ -233,8 +241,9 @@ Result<std::size_t> write_rtp(std::span<std::byte> out, const RtpHeader& header,
     return err(ErrorCode::buffer_too_small, out.size(),
                "RTP writer: the buffer is smaller than the packet");
   }
-  put8(out, 0, 0x80u | (padding ? 0x20u : 0u) | (extensions.empty() ? 0u : 0x10u) |
-                   static_cast<uint32_t>(header.csrcs.size()));
+  put8(out, 0,
+       0x80u | (padding ? 0x20u : 0u) | (extensions.empty() ? 0u : 0x10u) |
+           static_cast<uint32_t>(header.csrcs.size()));
   put8(out, 1, (header.marker ? 0x80u : 0u) | header.payload_type);
   put16(out, 2, header.sequence);
   put32(out, 4, header.timestamp);
@@ -250,7 +259,8 @@ Result<std::size_t> write_rtp(std::span<std::byte> out, const RtpHeader& header,
     at += 4;
     for (const ExtensionElement& e : extensions) {
       if (one_byte) {
-        put8(out, at++, (static_cast<uint32_t>(e.id) << 4) | static_cast<uint32_t>(e.data.size() - 1));
+        put8(out, at++,
+             (static_cast<uint32_t>(e.id) << 4) | static_cast<uint32_t>(e.data.size() - 1));
       } else {
         put8(out, at++, e.id);
         put8(out, at++, static_cast<uint32_t>(e.data.size()));
