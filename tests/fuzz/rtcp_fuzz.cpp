@@ -41,6 +41,12 @@ RtcpPacket rewrite(std::vector<std::byte>& buffer, Build&& build) {
   return p;
 }
 
+std::vector<ReportBlock> blocks_of(const ReportBlocks& reports) {
+  std::vector<ReportBlock> out;
+  for (std::size_t i = 0; i < reports.size(); ++i) out.push_back(reports[i]);
+  return out;
+}
+
 std::vector<uint16_t> nack_set(const NackView& v) {
   std::vector<uint16_t> seqs;
   v.for_each_sequence([&](uint16_t s) { seqs.push_back(s); });
@@ -55,30 +61,23 @@ void check(const RtcpPacket& p) {
     case RtcpKind::sender_report: {
       const auto v = parse_sender_report(p);
       if (!v) return;
-      std::vector<ReportBlock> blocks;
-      for (std::size_t i = 0; i < v->reports.size(); ++i) blocks.push_back(v->reports[i]);
+      const auto blocks = blocks_of(v->reports);
       const auto again = parse_sender_report(rewrite(
           buffer, [&](RtcpWriter& w) { return w.sender_report(v->ssrc, v->info, blocks); }));
       if (!again || again->ssrc != v->ssrc || !(again->info == v->info) ||
-          again->reports.size() != blocks.size()) {
+          blocks_of(again->reports) != blocks) {
         die("SR round trip");
-      }
-      for (std::size_t i = 0; i < blocks.size(); ++i) {
-        if (!(again->reports[i] == blocks[i])) die("SR report block round trip");
       }
       return;
     }
     case RtcpKind::receiver_report: {
       const auto v = parse_receiver_report(p);
       if (!v) return;
-      std::vector<ReportBlock> blocks;
-      for (std::size_t i = 0; i < v->reports.size(); ++i) blocks.push_back(v->reports[i]);
+      const auto blocks = blocks_of(v->reports);
       const auto again = parse_receiver_report(
           rewrite(buffer, [&](RtcpWriter& w) { return w.receiver_report(v->ssrc, blocks); }));
-      if (!again || again->ssrc != v->ssrc || again->reports.size() != blocks.size())
+      if (!again || again->ssrc != v->ssrc || blocks_of(again->reports) != blocks) {
         die("RR round trip");
-      for (std::size_t i = 0; i < blocks.size(); ++i) {
-        if (!(again->reports[i] == blocks[i])) die("RR report block round trip");
       }
       return;
     }

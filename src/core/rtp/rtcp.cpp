@@ -49,6 +49,17 @@ std::optional<Error> check_feedback(const RtcpPacket& p, uint8_t type, uint8_t f
   return std::nullopt;
 }
 
+// The FCI of a feedback message (after both SSRCs) when it is one or more entries of
+// `entry` bytes, else the error `message`.
+Result<std::span<const std::byte>> entries_fci(const RtcpPacket& p, std::size_t entry,
+                                               const char* message) noexcept {
+  const auto fci = p.body.subspan(8);
+  if (fci.empty() || fci.size() % entry != 0) {
+    return err(ErrorCode::bad_field, body_offset(p, 8), message);
+  }
+  return fci;
+}
+
 }  // namespace
 
 // --- RtcpReader -----------------------------------------------------------------------
@@ -253,13 +264,11 @@ Result<NackView> parse_nack(const RtcpPacket& p) noexcept {
                                 "(RFC 4585 section 6.1)")) {
     return *bad;
   }
-  const auto fci = p.body.subspan(8);
-  if (fci.empty() || fci.size() % 4 != 0) {
-    return err(ErrorCode::bad_field, body_offset(p, 8),
-               "RTCP NACK: FCI is not one or more 4-byte PID+BLP entries "
-               "(RFC 4585 section 6.2.1)");
-  }
-  return NackView{u32(p.body, 0), u32(p.body, 4), fci};
+  const auto fci = entries_fci(p, 4,
+                               "RTCP NACK: FCI is not one or more 4-byte PID+BLP entries "
+                               "(RFC 4585 section 6.2.1)");
+  if (!fci) return fci.error();
+  return NackView{u32(p.body, 0), u32(p.body, 4), *fci};
 }
 
 Result<PliView> parse_pli(const RtcpPacket& p) noexcept {
@@ -279,12 +288,10 @@ Result<FirView> parse_fir(const RtcpPacket& p) noexcept {
                                 "(RFC 5104 section 4.3.1)")) {
     return *bad;
   }
-  const auto fci = p.body.subspan(8);
-  if (fci.empty() || fci.size() % 8 != 0) {
-    return err(ErrorCode::bad_field, body_offset(p, 8),
-               "RTCP FIR: FCI is not one or more 8-byte entries (RFC 5104 section 4.3.1.1)");
-  }
-  return FirView{u32(p.body, 0), fci};
+  const auto fci = entries_fci(
+      p, 8, "RTCP FIR: FCI is not one or more 8-byte entries (RFC 5104 section 4.3.1.1)");
+  if (!fci) return fci.error();
+  return FirView{u32(p.body, 0), *fci};
 }
 
 Result<RembView> parse_remb(const RtcpPacket& p) noexcept {
