@@ -19,8 +19,8 @@ using test::bytes;
 
 // Hand-written from RFC 3550 section 5.1: V=2, M=1, PT=96, no CSRC, no extension.
 TEST(Rtp, ParsesMinimalPacket) {
-  const auto p = bytes({0x80, 0xe0, 0x12, 0x34, 0x00, 0x00, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0,
-                        'h', 'i'});
+  const auto p =
+      bytes({0x80, 0xe0, 0x12, 0x34, 0x00, 0x00, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 'h', 'i'});
   const auto v = parse_rtp(p);
   ASSERT_TRUE(v) << describe(v.error());
   EXPECT_FALSE(v->padding());
@@ -87,11 +87,11 @@ TEST(Rtp, ParsesCsrcsOneByteExtensionsAndPadding) {
 
 // RFC 8285 section 4.3: two-byte header, zero-length element, padding between elements.
 TEST(Rtp, ParsesTwoByteExtensions) {
-  const auto p = bytes({0x90, 0x60, 0x00, 0x07, 0, 0, 0, 9, 0, 0, 0, 1,  //
-                        0x10, 0x03, 0x00, 0x02,                          // profile 0x1003 (appbits 3)
-                        0x01, 0x00,                                      // id 1, empty
-                        0x00,                                            // padding byte
-                        0x14, 0x03, 'a', 'b', 'c',                       // id 20, "abc"
+  const auto p = bytes({0x90, 0x60, 0x00, 0x07, 0,   0, 0, 9, 0, 0, 0, 1,  //
+                        0x10, 0x03, 0x00, 0x02,       // profile 0x1003 (appbits 3)
+                        0x01, 0x00,                   // id 1, empty
+                        0x00,                         // padding byte
+                        0x14, 0x03, 'a',  'b',  'c',  // id 20, "abc"
                         0x55});
   const auto v = parse_rtp(p);
   ASSERT_TRUE(v) << describe(v.error());
@@ -107,7 +107,7 @@ TEST(Rtp, ParsesTwoByteExtensions) {
 
 // RFC 8285 section 4.2: id 15 ends the walk, its length ignored; unknown profiles are opaque.
 TEST(Rtp, OneByteId15StopsAndOtherProfilesAreOpaque) {
-  const auto stop = bytes({0x90, 0x60, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0,  //
+  const auto stop = bytes({0x90, 0x60, 0,    1,    0,    0,   0,    0,   0, 0, 0, 0,  //
                            0xbe, 0xde, 0x00, 0x01, 0x10, 'x', 0xff, 0x22});
   const auto v = parse_rtp(stop);
   ASSERT_TRUE(v) << describe(v.error());
@@ -118,7 +118,7 @@ TEST(Rtp, OneByteId15StopsAndOtherProfilesAreOpaque) {
   }
   EXPECT_EQ(n, 1);
 
-  const auto other = bytes({0x90, 0x60, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0,  //
+  const auto other = bytes({0x90, 0x60, 0,    1,    0,    0,    0,    0,   0, 0, 0, 0,  //
                             0x12, 0x34, 0x00, 0x01, 0xff, 0xff, 0xff, 0xff});
   const auto o = parse_rtp(other);
   ASSERT_TRUE(o) << describe(o.error());
@@ -155,8 +155,8 @@ TEST(Rtp, RejectsMalformedPacketsNamingTheField) {
       {"two-byte element header",
        bytes({0x90, 0x60, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x00, 0, 1, 0x01, 0x00, 0, 0x07}),
        ErrorCode::bad_extension, "element header"},
-      {"padding 0", bytes({0xa0, 0x60, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0}),
-       ErrorCode::bad_padding, "padding count of 0"},
+      {"padding 0", bytes({0xa0, 0x60, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0}), ErrorCode::bad_padding,
+       "padding count of 0"},
       {"padding too long", bytes({0xa0, 0x60, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 3}),
        ErrorCode::bad_padding, "padding count larger"},
   };
@@ -225,7 +225,8 @@ TEST(RtpWriter, WritesTheHandWrittenPacket) {
   std::array<std::byte, 1500> out{};
   const auto size = write_rtp(out, {false, 111, 1, 2, 0x11223344, csrcs}, ext, payload, 4);
   ASSERT_TRUE(size) << describe(size.error());
-  EXPECT_EQ(std::vector<std::byte>(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(*size)), kFull);
+  EXPECT_EQ(std::vector<std::byte>(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(*size)),
+            kFull);
 }
 
 TEST(RtpWriter, RoundTripsBothExtensionFormsAndPadding) {
@@ -240,8 +241,8 @@ TEST(RtpWriter, RoundTripsBothExtensionFormsAndPadding) {
       {{}, ExtensionForm::none, 0},
       {{{5, mid_data("audio")}}, ExtensionForm::one_byte, 0},
       {{{14, mid_data("a")}, {1, mid_data("0123456789abcdef")}}, ExtensionForm::one_byte, 1},
-      {{{15, mid_data("x")}}, ExtensionForm::two_byte, 0},                // id 15 needs two-byte
-      {{{3, empty}}, ExtensionForm::two_byte, 7},                         // empty element
+      {{{15, mid_data("x")}}, ExtensionForm::two_byte, 0},  // id 15 needs two-byte
+      {{{3, empty}}, ExtensionForm::two_byte, 7},           // empty element
       {{{1, mid_data(long_mid)}, {200, mid_data("v")}}, ExtensionForm::two_byte, 255},
   };
   const std::array<uint32_t, 1> csrcs{7};
@@ -262,12 +263,14 @@ TEST(RtpWriter, RoundTripsBothExtensionFormsAndPadding) {
     EXPECT_EQ(v->csrc(0), 7u);
     EXPECT_EQ(v->extension_form(), c.form);
     EXPECT_EQ(v->padding_size(), c.padding);
-    EXPECT_TRUE(std::equal(v->payload().begin(), v->payload().end(), payload.begin(), payload.end()));
+    EXPECT_TRUE(
+        std::equal(v->payload().begin(), v->payload().end(), payload.begin(), payload.end()));
     std::size_t i = 0;
     for (const ExtensionElement& e : v->extensions()) {
       ASSERT_LT(i, c.ext.size());
       EXPECT_EQ(e.id, c.ext[i].id);
-      EXPECT_TRUE(std::equal(e.data.begin(), e.data.end(), c.ext[i].data.begin(), c.ext[i].data.end()));
+      EXPECT_TRUE(
+          std::equal(e.data.begin(), e.data.end(), c.ext[i].data.begin(), c.ext[i].data.end()));
       ++i;
     }
     EXPECT_EQ(i, c.ext.size());
@@ -296,7 +299,8 @@ TEST(RtpWriter, RefusesWhatTheWireCannotCarry) {
   const std::vector<std::byte> big(256);
   const std::array<ExtensionElement, 1> id0{{{0, mid_data("x")}}};
   const std::array<ExtensionElement, 1> too_big{{{1, big}}};
-  EXPECT_EQ(write_rtp(out, RtpHeader{.payload_type = 128, .csrcs = {}}, {}, {}).error().code, ErrorCode::invalid_argument);
+  EXPECT_EQ(write_rtp(out, RtpHeader{.payload_type = 128, .csrcs = {}}, {}, {}).error().code,
+            ErrorCode::invalid_argument);
   EXPECT_EQ(write_rtp(out, RtpHeader{.csrcs = csrcs}, {}, {}).error().code,
             ErrorCode::invalid_argument);
   EXPECT_EQ(write_rtp(out, {}, id0, {}).error().code, ErrorCode::invalid_argument);
@@ -327,14 +331,20 @@ TEST(RtpExtensions, TransportSequenceAndMid) {
   EXPECT_FALSE(read_mid({}));
 }
 
+TEST(RtpErrors, DescribeNamesCodeOffsetAndMessage) {
+  EXPECT_EQ(describe({ErrorCode::bad_padding, 37, "RTP: padding"}),
+            "bad_padding at byte 37: RTP: padding");
+  EXPECT_EQ(to_string(ErrorCode::buffer_too_small), "buffer_too_small");
+}
+
 // --- demux -----------------------------------------------------------------------------
 
 TEST(RtpDemux, IsRtcpByPayloadTypeRange) {
   const auto with = [](int second) { return bytes({0x80, second}); };
-  EXPECT_TRUE(is_rtcp(with(200)));   // SR
-  EXPECT_TRUE(is_rtcp(with(206)));   // PSFB
-  EXPECT_TRUE(is_rtcp(with(192)));   // 64 with the marker bit
-  EXPECT_TRUE(is_rtcp(with(223)));   // 95
+  EXPECT_TRUE(is_rtcp(with(200)));  // SR
+  EXPECT_TRUE(is_rtcp(with(206)));  // PSFB
+  EXPECT_TRUE(is_rtcp(with(192)));  // 64 with the marker bit
+  EXPECT_TRUE(is_rtcp(with(223)));  // 95
   EXPECT_TRUE(is_rtcp(with(64)));
   EXPECT_FALSE(is_rtcp(with(63)));
   EXPECT_FALSE(is_rtcp(with(96)));   // RTP PT 96

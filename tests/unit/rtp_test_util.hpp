@@ -19,7 +19,8 @@ inline std::vector<std::byte> bytes(std::initializer_list<int> values) {
 template <class F>
 void for_each_prefix(std::span<const std::byte> packet, F&& check) {
   for (std::size_t n = 0; n < packet.size(); ++n) {
-    const std::vector<std::byte> prefix(packet.begin(), packet.begin() + static_cast<std::ptrdiff_t>(n));
+    const std::vector<std::byte> prefix(packet.begin(),
+                                        packet.begin() + static_cast<std::ptrdiff_t>(n));
     check(std::span<const std::byte>(prefix), n);
   }
 }
