@@ -38,4 +38,14 @@ inline PacketKind classify(std::span<const std::byte> packet) noexcept {
   return PacketKind::unknown;
 }
 
+// Within rtp_rtcp: true for RTCP, false for RTP (RFC 5761 section 4, as RFC 7983 section 5
+// leaves it). The second byte is RTCP's packet type (192..223 for every type in use) or
+// RTP's marker bit and payload type; with the marker masked off, 64..95 is RTCP, so RTP
+// payload types 64..95 are never used on a muxed session. Needs at least two bytes.
+inline bool is_rtcp(std::span<const std::byte> packet) noexcept {
+  if (packet.size() < 2) return false;
+  const auto type = std::to_integer<unsigned>(packet[1]) & 0x7f;
+  return type >= 64 && type <= 95;
+}
+
 }  // namespace peer
