@@ -129,7 +129,7 @@ void Bots::handle(const Event& event) {
     if (!it->second.bot) start_bot(it->first, it->second);
     return;
   }
-  if (it == rooms_.end()) return;
+  if (it == rooms_.end()) return;  // a room whose bot was refused and that emptied
   Room& room = it->second;
   if (event.kind == Event::leave) {
     if (event.bot) return;  // the bot's own leave follows its close
@@ -143,6 +143,18 @@ void Bots::handle(const Event& event) {
     if (!room.visitors.empty()) start_bot(it->first, room);
   }
   if (!room.bot && room.visitors.empty()) rooms_.erase(it);
+  serve_waiting();
+}
+
+void Bots::serve_waiting() {
+  for (auto& [name, room] : rooms_) {
+    if (room.bot || room.visitors.empty()) continue;
+    {
+      std::lock_guard lock(mutex_);
+      if (bots_ >= options_.max_bots) return;
+    }
+    start_bot(name, room);
+  }
 }
 
 void Bots::start_bot(const std::string& room_name, Room& room) {

@@ -29,7 +29,7 @@ namespace peer::tools {
 
 struct BotOptions {
   json addresses = json::array();          // ICE addresses of the bots (empty: every interface)
-  std::size_t max_bots = 100;              // rooms served at once; more visitors wait
+  std::size_t max_bots = 100;              // rooms served at once; more wait for a free bot
   std::string chat_prefix = "bot: ";
 };
 
@@ -68,6 +68,8 @@ class Bots {
   void handle(const Event& event);
   void start_bot(const std::string& room_name, Room& room);
   void stop_bot(const std::string& room_name, Room& room, const std::string& reason);
+  // Starts bots for rooms that waited for one (--max-bots was reached when they came).
+  void serve_waiting();
 
   const BotOptions options_;
   std::string signal_url_;  // ws://host:port of the server, without a path
