@@ -480,6 +480,19 @@ void IceTransport::configure_selected_socket(NiceCandidate* local, NiceCandidate
   g_object_unref(socket);
 }
 
+void IceTransport::set_udp_gro(bool on) {
+  config_.udp_gro = on;
+  // On: from the next selection (only a direct UDP pair may take it, see above). Off: now.
+  if (on || agent_ == nullptr) return;
+  GSocket* socket = nice_agent_get_selected_socket(agent_, stream_id_, kComponent);
+  if (socket == nullptr) return;  // none selected yet: configure_selected_socket will read it
+  if (g_socket_get_socket_type(socket) == G_SOCKET_TYPE_DATAGRAM) {
+    const int off = 0;
+    setsockopt(g_socket_get_fd(socket), SOL_UDP, UDP_GRO, &off, sizeof off);
+  }
+  g_object_unref(socket);
+}
+
 void IceTransport::handle_new_candidate(NiceAgent* agent, NiceCandidate* candidate, void* data) {
   auto* self = static_cast<IceTransport*>(data);
   if (candidate->stream_id != self->stream_id_ || candidate->component_id != kComponent) return;

@@ -104,6 +104,10 @@ class IceTransport {
   // True while send_batch goes out with UDP_SEGMENT on the selected UDP pair.
   bool sends_with_gso() const noexcept { return gso_.active(); }
 
+  // UDP_GRO off at once (media: SRTP packets do not delimit themselves, IceConfig::udp_gro),
+  // or on from the next selected pair.
+  void set_udp_gro(bool on);
+
   IceState state() const { return state_; }
   void set_controlling(bool controlling);  // before checks start
 
