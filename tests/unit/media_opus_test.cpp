@@ -79,68 +79,71 @@ void round_trip_tone(int channels, OpusApplication app) {
 TEST(Opus, ToneRoundTripMonoVoip) { round_trip_tone(1, OpusApplication::voip); }
 TEST(Opus, ToneRoundTripStereoAudio) { round_trip_tone(2, OpusApplication::audio); }
 
-TEST(Opus, LostPacketIsConcealed) {
-  OpusEncoder encoder;
-  OpusDecoder decoder;
-  ToneGenerator tone(440);
-  std::vector<int16_t> in(k20ms), out(k20ms);
-  std::array<uint8_t, kMaxOpusPacket> packet{};
-  for (int i = 0; i < 10; ++i) {
+// A 440 Hz tone through an encoder and a decoder, 20 ms at a time.
+struct ToneLink {
+  explicit ToneLink(const OpusConfig& c = {}) : encoder(c) {}
+  // Encodes the next 20 ms of tone; the packet (empty when encoding failed) lives until the
+  // next call.
+  std::span<const uint8_t> encode_next() {
     tone.next(in);
     const auto n = encoder.encode(in, packet);
-    ASSERT_TRUE(n);
-    ASSERT_TRUE(decoder.decode(std::span(packet.data(), *n), out));
+    return n ? std::span<const uint8_t>(packet.data(), *n) : std::span<const uint8_t>{};
   }
+  // Encodes and decodes `frames` frames; false at the first failure.
+  bool pass(int frames) {
+    for (int i = 0; i < frames; ++i) {
+      const auto p = encode_next();
+      if (p.empty() || !decoder.decode(p, out)) return false;
+    }
+    return true;
+  }
+  OpusEncoder encoder;
+  OpusDecoder decoder;
+  ToneGenerator tone{440};
+  std::vector<int16_t> in = std::vector<int16_t>(k20ms);
+  std::vector<int16_t> out = std::vector<int16_t>(k20ms);
+  std::array<uint8_t, kMaxOpusPacket> packet{};
+};
+
+TEST(Opus, LostPacketIsConcealed) {
+  ToneLink link;
+  ASSERT_TRUE(link.pass(10));
   // Packet 10 is lost: PLC continues the tone rather than dropping to silence.
-  tone.next(in);
-  ASSERT_TRUE(encoder.encode(in, packet));
+  ASSERT_FALSE(link.encode_next().empty());
+  auto& out = link.out;
   std::fill(out.begin(), out.end(), int16_t{0});
-  const auto concealed = decoder.conceal(out);
+  const auto concealed = link.decoder.conceal(out);
   ASSERT_TRUE(concealed) << concealed.message();
   EXPECT_EQ(*concealed, k20ms);
   EXPECT_FALSE(is_silence(out));
   EXPECT_GT(rms(out), 0.1);
   // An empty packet means the same.
   std::fill(out.begin(), out.end(), int16_t{0});
-  const auto empty = decoder.decode({}, out);
+  const auto empty = link.decoder.decode({}, out);
   ASSERT_TRUE(empty);
   EXPECT_EQ(*empty, k20ms);
   // And the stream goes on.
-  tone.next(in);
-  const auto n = encoder.encode(in, packet);
-  ASSERT_TRUE(n);
-  EXPECT_TRUE(decoder.decode(std::span(packet.data(), *n), out));
+  ASSERT_TRUE(link.pass(1));
   EXPECT_FALSE(is_silence(out));
   // Concealing 1 ms (not a multiple of 2.5 ms) is refused.
   std::vector<int16_t> odd(48);
-  EXPECT_EQ(decoder.conceal(odd).code(), ErrorCode::invalid_argument);
+  EXPECT_EQ(link.decoder.conceal(odd).code(), ErrorCode::invalid_argument);
 }
 
 TEST(Opus, InbandFecRebuildsALostPacket) {
   OpusConfig c;
   c.inband_fec = true;
   c.expected_loss_pct = 20;
-  OpusEncoder encoder(c);
-  OpusDecoder decoder;
-  ToneGenerator tone(440);
-  std::vector<int16_t> in(k20ms), out(k20ms);
-  std::array<uint8_t, kMaxOpusPacket> a{}, b{};
-  for (int i = 0; i < 20; ++i) {
-    tone.next(in);
-    const auto n = encoder.encode(in, a);
-    ASSERT_TRUE(n);
-    ASSERT_TRUE(decoder.decode(std::span(a.data(), *n), out));
-  }
-  tone.next(in);
-  ASSERT_TRUE(encoder.encode(in, a));  // lost
-  tone.next(in);
-  const auto nb = encoder.encode(in, b);
-  ASSERT_TRUE(nb);
-  const auto fec = decoder.decode_fec(std::span(b.data(), *nb), out);
+  ToneLink link(c);
+  ASSERT_TRUE(link.pass(20));
+  ASSERT_FALSE(link.encode_next().empty());  // lost
+  const auto next = link.encode_next();
+  ASSERT_FALSE(next.empty());
+  const auto fec = link.decoder.decode_fec(next, link.out);
   ASSERT_TRUE(fec) << fec.message();
   EXPECT_EQ(*fec, k20ms);
-  EXPECT_FALSE(is_silence(out));
-  ASSERT_TRUE(decoder.decode(std::span(b.data(), *nb), out));
+  EXPECT_FALSE(is_silence(link.out));
+  ASSERT_TRUE(link.decoder.decode(next, link.out));
 }
 
 TEST(Opus, BadInputIsRefused) {
