@@ -322,7 +322,8 @@ TEST_P(Srtp, TruncatedAndMalformedPacketsFailCleanly) {
   Packet csrc = rtp(4, tag(), kSsrc, 8);
   csrc.buffer[0] |= std::byte{0x0f};  // 15 CSRCs: 60 bytes, in a 20-byte packet
   EXPECT_EQ(code(client.protect_rtp(csrc.buffer, csrc.length)), ErrorCode::bad_header);
-  const std::array<peer::rtp::ExtensionElement, 1> ext{{{1, Bytes(4, std::byte{1})}}};
+  const Bytes four(4, std::byte{1});
+  const std::array<peer::rtp::ExtensionElement, 1> ext{{{1, four}}};
   Packet bad_ext = rtp(5, tag(), kSsrc, 0, {}, ext);
   bad_ext.buffer[15] = std::byte{9};  // the extension claims 9 words
   EXPECT_EQ(code(client.protect_rtp(bad_ext.buffer, bad_ext.length)), ErrorCode::bad_header);
