@@ -62,8 +62,9 @@ inline constexpr std::size_t kMaxOverhead = kMaxRtcpOverhead;
 
 struct SrtpOptions {
   // Streams (SSRCs) per direction; a packet of a further SSRC fails with too_many_streams.
-  // 64 covers simulcast with RTX and FEC for several tracks; each stream costs libsrtp about
-  // 200 bytes (a clone of the template sharing its cipher contexts).
+  // 64 covers simulcast with RTX and FEC for several tracks; each stream costs libsrtp a
+  // few hundred bytes (a clone of the template: it shares the template's cipher contexts
+  // and has its own replay window).
   std::size_t max_streams = 64;
   // Let protect_rtp send a sequence number twice (libsrtp's allow_repeat_tx): only for
   // retransmitting the very same packet, since with a counter-mode cipher two different
