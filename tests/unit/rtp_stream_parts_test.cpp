@@ -124,6 +124,23 @@ TEST(RtpStreamParts, JitterBufferCapsPacketsAndFrames) {
   EXPECT_TRUE(f->keyframe);
 }
 
+TEST(RtpStreamParts, JitterBufferDefaultFormatUsesMarkersAndTimestamps) {
+  JitterBuffer jb({32, 8, 200}, FrameFormat{});  // no callbacks: marker ends, next starts
+  jb.insert(make(5, 50, false, false, false).view(), 5);
+  jb.insert(make(6, 50, false, true, false).view(), 6);
+  auto f = jb.pop_frame();
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->packets.size(), 2u);
+  jb.insert(make(8, 70, false, true, false).view(), 8);  // 7 (its start) lost
+  EXPECT_FALSE(jb.pop_frame());
+  jb.give_up_through(7);
+  EXPECT_FALSE(jb.pop_frame());  // 8 alone is the rest of a frame
+  jb.insert(make(9, 90, false, true, false).view(), 9);
+  f = jb.pop_frame();  // no keyframe logic: the next whole frame goes out
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->timestamp, 90u);
+}
+
 TEST(RtpStreamParts, NackListIsCappedAndGivesUpTheOldest) {
   NackTracker nack({16, 3, std::chrono::seconds(1), milliseconds(10)});
   nack.on_packet(0, kT0);

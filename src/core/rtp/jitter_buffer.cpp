@@ -100,6 +100,7 @@ JitterBuffer::Insert JitterBuffer::insert(const RtpView& packet, int64_t seq) {
     started_ = true;
     head_ = seq;
     highest_ = seq;
+    prev_end_ = true;  // without a start callback the first packet is taken as a start
     slab_.resize(slots_.size() * config_.max_packet_size);  // warm-up, once
   }
   const int64_t window = static_cast<int64_t>(slots_.size());
@@ -107,7 +108,6 @@ JitterBuffer::Insert JitterBuffer::insert(const RtpView& packet, int64_t seq) {
     // Before anything was released a reordered early packet moves the start back.
     if (!released_any_ && head_ - seq < window / 2 && highest_ - seq < window) {
       head_ = seq;
-      prev_end_ = false;
     } else {
       ++stats_.too_old;
       return Insert::too_old;

@@ -31,7 +31,8 @@ namespace peer::rtp {
 // What the payload format tells about a packet. Unset members take the defaults.
 struct FrameFormat {
   // The packet is the first of its frame (VP8: S=1 and PID 0; H.264: not a FU-A middle or
-  // end). Default: the packet after the end of a frame (known only when that one arrived).
+  // end). Default: the packet after the end of a frame (known only when that one arrived),
+  // and the first packet received.
   std::function<bool(const RtpView&)> is_frame_start;
   // The packet is the last of its frame. Default: the marker bit (RFC 3550 section 5.1, as
   // the video payload formats use it). Audio formats: every packet is a frame.
