@@ -121,4 +121,16 @@ bool is_silence(std::span<const int16_t> pcm, double threshold_dbfs) noexcept {
   return rms_dbfs(pcm) < threshold_dbfs;
 }
 
+void add_noise(VideoFrame& frame, uint32_t& seed) noexcept {
+  for (int p = 0; p < 3; ++p) {
+    for (int y = 0; y < frame.plane_height(p); ++y) {
+      uint8_t* row = frame.row(p, y);
+      for (int x = 0; x < frame.plane_width(p); ++x) {
+        seed = seed * 1664525u + 1013904223u;
+        row[x] = static_cast<uint8_t>(std::min(255u, row[x] + (seed >> 28)));
+      }
+    }
+  }
+}
+
 }  // namespace peer::media

@@ -49,4 +49,9 @@ double rms_dbfs(std::span<const int16_t> pcm) noexcept;
 // a codec's noise floor, far below speech).
 bool is_silence(std::span<const int16_t> pcm, double threshold_dbfs = -60.0) noexcept;
 
+// Adds light noise (0..15 to every sample of every plane, a linear congruential sequence
+// from `seed`): the test pattern alone is too easy to fill a bitrate, with noise it takes
+// whatever rate it is given, as a camera's picture does.
+void add_noise(VideoFrame& frame, uint32_t& seed) noexcept;
+
 }  // namespace peer::media

@@ -1,0 +1,286 @@
+#include "core/session/media_streams.hpp"
+
+#include <random>
+
+#include "core/rtp/payload_opus.hpp"
+#include "core/rtp/payload_vp8.hpp"
+#include "core/rtp/rtp.hpp"
+
+namespace peer::session {
+namespace {
+
+constexpr std::uint32_t kVideoClock = 90000;
+
+// RFC 3550 section 5.1: initial sequence number and timestamp are random.
+std::uint32_t random32() {
+  static thread_local std::mt19937 rng{std::random_device{}()};
+  return rng();
+}
+
+rtp::RtpSenderConfig sender_config(const SenderConfig& c, std::uint32_t clock_rate) {
+  rtp::RtpSenderConfig r;
+  r.ssrc = c.ssrc;
+  r.payload_type = c.payload_type;
+  r.clock_rate = clock_rate;
+  r.initial_sequence = static_cast<std::uint16_t>(random32());
+  r.cname = c.cname;
+  r.max_packet_size = kPacketRoom - kSrtpRoom;
+  return r;
+}
+
+// Copies a packet the sender holds into `room` (the sink protects it in place there).
+void emit(std::span<const std::byte> packet, std::vector<std::byte>& room, bool rtcp, const PacketSink& sink) {
+  if (packet.size() + kSrtpRoom > room.size()) return;
+  std::copy(packet.begin(), packet.end(), room.begin());
+  sink(room, packet.size(), rtcp);
+}
+
+std::span<const std::uint8_t> as_u8(std::span<const std::byte> b) {
+  return {reinterpret_cast<const std::uint8_t*>(b.data()), b.size()};
+}
+
+nlohmann::json sender_stats(const rtp::RtpSenderStats& s) {
+  nlohmann::json j = {{"packetsSent", s.packets_sent},
+                      {"bytesSent", s.bytes_sent},
+                      {"retransmittedPacketsSent", s.packets_retransmitted},
+                      {"nackCount", s.nacks_received},
+                      {"pliCount", s.plis_received},
+                      {"firCount", s.firs_received},
+                      {"fractionLost", s.fraction_lost / 256.0}};
+  if (s.rtt) j["roundTripTime"] = std::chrono::duration<double>(*s.rtt).count();
+  return j;
+}
+
+nlohmann::json receiver_stats(const rtp::RtpReceiverStats& s) {
+  return {{"packetsReceived", s.packets_received}, {"bytesReceived", s.bytes_received},
+          {"packetsLost", s.packets_lost},         {"retransmittedPacketsReceived", s.retransmitted_received},
+          {"nackCount", s.nacks_sent},             {"pliCount", s.plis_sent},
+          {"framesComplete", s.frames_complete},   {"framesDropped", s.frames_dropped},
+          {"jitter", s.jitter}};
+}
+
+}  // namespace
+
+// --- video send ----------------------------------------------------------------------------
+
+VideoSender::VideoSender(const SenderConfig& config)
+    : config_(config),
+      encoder_(media::Vp8Config{.width = config.width,
+                                .height = config.height,
+                                .bitrate_kbps = config.bitrate_kbps,
+                                .fps = config.fps}),
+      sender_(sender_config(config, kVideoClock)),
+      picture_id_(static_cast<std::uint16_t>(random32() & 0x7fff)),
+      timestamp_base_(random32()),
+      payload_(kMaxRtpPayload),
+      packet_(kPacketRoom) {}
+
+void VideoSender::send_frame(const media::VideoFrame& frame, TimePoint now, const PacketSink& sink) {
+  if (sender_.take_keyframe_request()) encoder_.request_keyframe();
+  if (!encoder_.encode(frame, encoded_).ok() || encoded_.data.empty()) return;
+  if (first_us_ < 0) first_us_ = frame.timestamp_us;
+  // The RTP clock of video is 90 kHz (RFC 7741 section 4.1).
+  const auto timestamp = timestamp_base_ + static_cast<std::uint32_t>((frame.timestamp_us - first_us_) * 9 / 100);
+  const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(encoded_.data.data()), encoded_.data.size());
+  auto packetizer = rtp::Vp8Packetizer::create(bytes, kMaxRtpPayload, picture_id_);
+  if (!packetizer.ok()) return;
+  picture_id_ = (picture_id_ + 1) & 0x7fff;
+  rtp::Vp8Packetizer p = *packetizer;
+  const rtp::ExtensionElement mid{static_cast<std::uint8_t>(config_.mid_extension), rtp::mid_data(config_.mid)};
+  const std::span<const rtp::ExtensionElement> extensions(&mid, config_.mid_extension != 0 ? 1 : 0);
+  while (!p.done()) {
+    auto piece = p.next(payload_);
+    if (!piece.ok()) return;
+    auto packet = sender_.send(std::span<const std::byte>(payload_.data(), piece->size), piece->marker, timestamp,
+                               now, std::span<std::byte>(packet_.data(), packet_.size() - kSrtpRoom), extensions);
+    if (!packet.ok()) return;
+    sink(packet_, packet->size(), false);
+  }
+  ++frames_sent_;
+  if (encoded_.keyframe) ++keyframes_sent_;
+}
+
+void VideoSender::handle_rtcp(TimePoint now, std::span<const std::byte> compound) { sender_.handle_rtcp(now, compound); }
+
+void VideoSender::poll(TimePoint now, const PacketSink& sink) {
+  while (auto packet = sender_.poll_retransmission(now)) emit(*packet, packet_, false, sink);
+  if (const std::size_t n = sender_.poll_rtcp(now, std::span<std::byte>(packet_.data(), packet_.size() - kSrtpRoom))) {
+    sink(packet_, n, true);
+  }
+}
+
+nlohmann::json VideoSender::stats() const {
+  auto j = sender_stats(sender_.stats());
+  j["framesEncoded"] = frames_sent_;
+  j["keyFramesEncoded"] = keyframes_sent_;
+  return j;
+}
+
+// --- audio send ----------------------------------------------------------------------------
+
+AudioSender::AudioSender(const SenderConfig& config)
+    : config_(config),
+      encoder_(media::OpusConfig{.channels = config.channels}),
+      sender_(sender_config(config, rtp::kOpusClockRate)),
+      timestamp_(random32()),
+      opus_(media::kMaxOpusPacket),
+      packet_(kPacketRoom) {}
+
+void AudioSender::send_pcm(std::span<const std::int16_t> pcm, TimePoint now, const PacketSink& sink) {
+  auto size = encoder_.encode(pcm, opus_);
+  if (!size.ok()) return;
+  const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(opus_.data()), *size);
+  auto payload = rtp::packetize_opus(bytes, marker_next_);
+  if (!payload.ok()) return;
+  const rtp::ExtensionElement mid{static_cast<std::uint8_t>(config_.mid_extension), rtp::mid_data(config_.mid)};
+  const std::span<const rtp::ExtensionElement> extensions(&mid, config_.mid_extension != 0 ? 1 : 0);
+  auto packet = sender_.send(payload->payload, payload->marker, timestamp_, now,
+                             std::span<std::byte>(packet_.data(), packet_.size() - kSrtpRoom), extensions);
+  marker_next_ = false;
+  timestamp_ += payload->samples;  // RFC 7587 section 4.1: the 48 kHz clock whatever the rate
+  if (packet.ok()) sink(packet_, packet->size(), false);
+}
+
+void AudioSender::poll(TimePoint now, const PacketSink& sink) {
+  while (auto packet = sender_.poll_retransmission(now)) emit(*packet, packet_, false, sink);
+  if (const std::size_t n = sender_.poll_rtcp(now, std::span<std::byte>(packet_.data(), packet_.size() - kSrtpRoom))) {
+    sink(packet_, n, true);
+  }
+}
+
+nlohmann::json AudioSender::stats() const { return sender_stats(sender_.stats()); }
+
+// --- video receive -------------------------------------------------------------------------
+
+namespace {
+
+rtp::RtpReceiverConfig video_receiver_config(const ReceiverConfig& c) {
+  rtp::RtpReceiverConfig r;
+  r.remote_ssrc = c.remote_ssrc;
+  r.local_ssrc = c.local_ssrc;
+  r.clock_rate = kVideoClock;
+  r.cname = c.cname;
+  // RFC 7741 section 4.4: a frame starts with S=1 and PID=0 and ends with the marker; a
+  // keyframe is told by the P bit of the VP8 payload header (section 4.3).
+  r.format.is_frame_start = [](const rtp::RtpView& p) {
+    auto vp8 = rtp::parse_vp8(p.payload());
+    return vp8.ok() && vp8->begins_frame();
+  };
+  r.format.is_keyframe = [](const rtp::RtpView& p) {
+    auto vp8 = rtp::parse_vp8(p.payload());
+    return vp8.ok() && vp8->begins_frame() && vp8->keyframe;
+  };
+  r.buffer.max_packet_size = kPacketRoom;
+  return r;
+}
+
+rtp::RtpReceiverConfig audio_receiver_config(const ReceiverConfig& c) {
+  rtp::RtpReceiverConfig r;
+  r.remote_ssrc = c.remote_ssrc;
+  r.local_ssrc = c.local_ssrc;
+  r.clock_rate = rtp::kOpusClockRate;
+  r.cname = c.cname;
+  // One Opus packet is one frame (RFC 7587 section 4.2); a lost one is concealed, not
+  // asked for again (no NACK is negotiated for audio).
+  r.format.is_frame_start = [](const rtp::RtpView&) { return true; };
+  r.format.is_frame_end = [](const rtp::RtpView&) { return true; };
+  r.nack_enabled = false;
+  r.buffer.max_packet_size = kPacketRoom;
+  return r;
+}
+
+}  // namespace
+
+VideoReceiver::VideoReceiver(const ReceiverConfig& config)
+    : config_(config), receiver_(video_receiver_config(config)), packet_(kPacketRoom) {}
+
+void VideoReceiver::handle_rtp(TimePoint now, const rtp::RtpView& packet, const FrameSink& on_frame) {
+  receiver_.handle_rtp(now, packet);
+  drain(now, on_frame);
+}
+
+void VideoReceiver::handle_timeout(TimePoint now, const FrameSink& on_frame) {
+  receiver_.handle_timeout(now);
+  drain(now, on_frame);
+}
+
+void VideoReceiver::drain(TimePoint now, const FrameSink& on_frame) {
+  while (auto frame = receiver_.poll_frame()) {
+    payloads_.clear();
+    std::size_t total = 0;
+    for (const auto& p : frame->packets) {
+      payloads_.push_back(p.payload());
+      total += p.payload().size();
+    }
+    if (assembled_.size() < total) assembled_.resize(total);
+    auto vp8 = rtp::assemble_vp8(payloads_, assembled_);
+    const auto timestamp_us = static_cast<std::int64_t>(frame->timestamp) * 100 / 9;
+    if (!vp8.ok() ||
+        !decoder_.decode(as_u8(std::span<const std::byte>(assembled_.data(), vp8->size)), timestamp_us, frame_).ok()) {
+      ++decode_errors_;
+      receiver_.request_keyframe(now);  // RFC 4585 section 6.3.1: PLI
+      continue;
+    }
+    ++frames_decoded_;
+    if (vp8->keyframe) ++keyframes_decoded_;
+    width_ = frame_.width();
+    height_ = frame_.height();
+    if (on_frame) on_frame(frame_);
+  }
+}
+
+void VideoReceiver::poll(TimePoint now, const PacketSink& sink) {
+  if (const std::size_t n = receiver_.poll_rtcp(now, std::span<std::byte>(packet_.data(), packet_.size() - kSrtpRoom))) {
+    sink(packet_, n, true);
+  }
+}
+
+nlohmann::json VideoReceiver::stats() const {
+  auto j = receiver_stats(receiver_.stats());
+  j["framesDecoded"] = frames_decoded_;
+  j["keyFramesDecoded"] = keyframes_decoded_;
+  j["decodeErrors"] = decode_errors_;
+  j["frameWidth"] = width_;
+  j["frameHeight"] = height_;
+  return j;
+}
+
+// --- audio receive -------------------------------------------------------------------------
+
+AudioReceiver::AudioReceiver(const ReceiverConfig& config)
+    : config_(config),
+      receiver_(audio_receiver_config(config)),
+      decoder_(48000, config.channels),
+      pcm_(5760 * 2),  // 120 ms at 48 kHz, stereo: the longest Opus packet (RFC 6716 3.2.1)
+      packet_(kPacketRoom) {}
+
+void AudioReceiver::handle_rtp(TimePoint now, const rtp::RtpView& packet, const PcmSink& on_pcm) {
+  receiver_.handle_rtp(now, packet);
+  while (auto frame = receiver_.poll_frame()) {
+    for (const auto& p : frame->packets) {
+      auto n = decoder_.decode(as_u8(p.payload()), pcm_);
+      if (!n.ok()) {
+        ++decode_errors_;
+        continue;
+      }
+      ++frames_decoded_;
+      const auto samples = *n * static_cast<std::size_t>(decoder_.channels());
+      if (on_pcm) on_pcm(std::span<const std::int16_t>(pcm_.data(), samples), decoder_.channels(), frame->timestamp);
+    }
+  }
+}
+
+void AudioReceiver::poll(TimePoint now, const PacketSink& sink) {
+  if (const std::size_t n = receiver_.poll_rtcp(now, std::span<std::byte>(packet_.data(), packet_.size() - kSrtpRoom))) {
+    sink(packet_, n, true);
+  }
+}
+
+nlohmann::json AudioReceiver::stats() const {
+  auto j = receiver_stats(receiver_.stats());
+  j["framesDecoded"] = frames_decoded_;
+  j["decodeErrors"] = decode_errors_;
+  return j;
+}
+
+}  // namespace peer::session

@@ -1,0 +1,168 @@
+#pragma once
+// The media pipelines of one negotiated m= section, between frames and plain RTP/RTCP:
+//   send:    frame -> encoder (VP8, Opus) -> packetizer -> RtpSender (cache, SR)
+//   receive: RtpReceiver (jitter buffer, NACK, PLI, RR) -> frame assembly -> decoder -> frame
+// SRTP is the caller's (PeerImpl protects what comes out and unprotects what goes in).
+// No I/O and no clock reads: `now` comes in, packets go out through a sink. One thread.
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/rtp/rtp_receiver.hpp"
+#include "core/rtp/rtp_sender.hpp"
+#include "core/rtp/rtp_stream.hpp"
+#include "media/opus.hpp"
+#include "media/video_frame.hpp"
+#include "media/vp8_decoder.hpp"
+#include "media/vp8_encoder.hpp"
+
+namespace peer::session {
+
+using rtp::TimePoint;
+
+// A plain RTP or RTCP packet in a buffer with room behind it for the SRTP trailer: the
+// sink may protect it in place (`buffer` is the whole room, `length` the packet).
+using PacketSink = std::function<void(std::span<std::byte> buffer, std::size_t length, bool rtcp)>;
+
+// Room behind a packet for SRTP's tag (srtp::kMaxOverhead is 20).
+inline constexpr std::size_t kSrtpRoom = 32;
+// RTP payload budget: 1200 bytes keeps a packet with headers, extensions and the SRTP tag
+// well under a 1280-byte IPv6 path MTU (what libwebrtc uses too).
+inline constexpr std::size_t kMaxRtpPayload = 1200;
+inline constexpr std::size_t kPacketRoom = 1500;
+
+struct SenderConfig {
+  std::uint32_t ssrc = 0;
+  std::uint8_t payload_type = 96;
+  std::string cname;
+  std::string mid;          // sent in the mid header extension when mid_extension != 0
+  int mid_extension = 0;
+  // video
+  int width = 640;
+  int height = 480;
+  int fps = 30;
+  int bitrate_kbps = 1000;
+  // audio
+  int channels = 1;
+};
+
+class VideoSender {
+ public:
+  explicit VideoSender(const SenderConfig& config);
+  // Encodes `frame` (a keyframe if one was asked for by PLI/FIR) and sends its packets.
+  void send_frame(const media::VideoFrame& frame, TimePoint now, const PacketSink& sink);
+  // RTCP from the remote: its receiver reports, NACKs (answered by poll), PLI and FIR.
+  void handle_rtcp(TimePoint now, std::span<const std::byte> compound);
+  // Retransmissions the remote asked for, and our sender reports when due.
+  void poll(TimePoint now, const PacketSink& sink);
+  std::optional<TimePoint> next_timeout() const { return sender_.next_timeout(); }
+  void handle_timeout(TimePoint now) { sender_.handle_timeout(now); }
+  std::optional<rtp::Duration> rtt() const { return sender_.stats().rtt; }
+  std::uint32_t ssrc() const { return sender_.ssrc(); }
+  nlohmann::json stats() const;
+
+ private:
+  SenderConfig config_;
+  media::Vp8Encoder encoder_;
+  media::EncodedFrame encoded_;
+  rtp::RtpSender sender_;
+  std::uint16_t picture_id_;
+  std::uint32_t timestamp_base_;
+  std::int64_t first_us_ = -1;
+  std::uint64_t frames_sent_ = 0;
+  std::uint64_t keyframes_sent_ = 0;
+  std::vector<std::byte> payload_;
+  std::vector<std::byte> packet_;
+};
+
+class AudioSender {
+ public:
+  explicit AudioSender(const SenderConfig& config);
+  // 20 ms of interleaved PCM at 48 kHz (frame_samples() per channel).
+  void send_pcm(std::span<const std::int16_t> pcm, TimePoint now, const PacketSink& sink);
+  void handle_rtcp(TimePoint now, std::span<const std::byte> compound) { sender_.handle_rtcp(now, compound); }
+  void poll(TimePoint now, const PacketSink& sink);
+  std::optional<TimePoint> next_timeout() const { return sender_.next_timeout(); }
+  void handle_timeout(TimePoint now) { sender_.handle_timeout(now); }
+  std::size_t frame_samples() const { return encoder_.frame_samples(); }
+  std::uint32_t ssrc() const { return sender_.ssrc(); }
+  nlohmann::json stats() const;
+
+ private:
+  SenderConfig config_;
+  media::OpusEncoder encoder_;
+  rtp::RtpSender sender_;
+  std::uint32_t timestamp_;
+  bool marker_next_ = true;  // RFC 7587 section 4.2: the first packet of a talkspurt
+  std::vector<std::uint8_t> opus_;
+  std::vector<std::byte> packet_;
+};
+
+struct ReceiverConfig {
+  std::uint32_t remote_ssrc = 0;
+  std::uint32_t local_ssrc = 1;  // our RTCP's sender SSRC
+  std::string cname;
+  int channels = 2;  // audio: what the decoder outputs (Opus decodes to any count)
+};
+
+class VideoReceiver {
+ public:
+  using FrameSink = std::function<void(const media::VideoFrame&)>;
+  explicit VideoReceiver(const ReceiverConfig& config);
+  // One RTP packet of this stream; complete frames are decoded and handed to `on_frame`.
+  // A frame that cannot be decoded makes the receiver ask for a keyframe (PLI).
+  void handle_rtp(TimePoint now, const rtp::RtpView& packet, const FrameSink& on_frame);
+  void handle_rtcp(TimePoint now, std::span<const std::byte> compound) { receiver_.handle_rtcp(now, compound); }
+  // Our receiver reports, NACKs and PLIs.
+  void poll(TimePoint now, const PacketSink& sink);
+  std::optional<TimePoint> next_timeout() const { return receiver_.next_timeout(); }
+  void handle_timeout(TimePoint now, const FrameSink& on_frame);
+  void set_rtt(rtp::Duration rtt) { receiver_.set_rtt(rtt); }
+  std::uint32_t remote_ssrc() const { return config_.remote_ssrc; }
+  nlohmann::json stats() const;
+
+ private:
+  void drain(TimePoint now, const FrameSink& on_frame);
+  ReceiverConfig config_;
+  rtp::RtpReceiver receiver_;
+  media::Vp8Decoder decoder_;
+  media::VideoFrame frame_;
+  std::vector<std::byte> assembled_;
+  std::vector<std::span<const std::byte>> payloads_;
+  std::vector<std::byte> packet_;
+  std::uint64_t frames_decoded_ = 0;
+  std::uint64_t decode_errors_ = 0;
+  std::uint64_t keyframes_decoded_ = 0;
+  int width_ = 0;
+  int height_ = 0;
+};
+
+class AudioReceiver {
+ public:
+  using PcmSink = std::function<void(std::span<const std::int16_t> pcm, int channels, std::uint32_t timestamp)>;
+  explicit AudioReceiver(const ReceiverConfig& config);
+  void handle_rtp(TimePoint now, const rtp::RtpView& packet, const PcmSink& on_pcm);
+  void handle_rtcp(TimePoint now, std::span<const std::byte> compound) { receiver_.handle_rtcp(now, compound); }
+  void poll(TimePoint now, const PacketSink& sink);
+  std::optional<TimePoint> next_timeout() const { return receiver_.next_timeout(); }
+  void handle_timeout(TimePoint now) { receiver_.handle_timeout(now); }
+  std::uint32_t remote_ssrc() const { return config_.remote_ssrc; }
+  nlohmann::json stats() const;
+
+ private:
+  ReceiverConfig config_;
+  rtp::RtpReceiver receiver_;
+  media::OpusDecoder decoder_;
+  std::vector<std::int16_t> pcm_;
+  std::vector<std::byte> packet_;
+  std::uint64_t frames_decoded_ = 0;
+  std::uint64_t decode_errors_ = 0;
+};
+
+}  // namespace peer::session
