@@ -9,8 +9,8 @@ suite=$1 peer=$2 agent=$3 out=$4
 bash "$here/../../scripts/deps.sh" test >&2
 mkdir -p "$out"
 cmd=(node "$here/run.js" --suite "$suite" --peer "$peer" --agent "$agent" --out "$out")
-if unshare --net --pid --fork --kill-child true 2>/dev/null; then
-  exec unshare --net --pid --fork --kill-child bash -c 'ip link set lo up && exec "$@"' run.sh "${cmd[@]}"
+if unshare --net --pid --fork --kill-child --mount-proc true 2>/dev/null; then
+  exec unshare --net --pid --fork --kill-child --mount-proc bash -c 'ip link set lo up && exec "$@"' run.sh "${cmd[@]}"
 fi
 # Without the right to make namespaces (not root) the cases still pin every address to loopback.
 echo "run.sh: no network namespace (unshare refused); running on this host's loopback" >&2
