@@ -41,6 +41,9 @@ class PeerHandle;
 class Channel;
 struct channel;
 struct signal;
+struct video;
+struct audio;
+class Track;
 
 // clang-format off
 // Store keys the peer reads (set them before create()/offer()/answer()):
@@ -77,6 +80,8 @@ struct signal;
 //   before offer, before answer  run synchronously first: a listener may still change the store
 //   offer, answer (queued)       {"type": "offer"|"answer", "sdp": "..."}
 //   candidate (queued)           {"candidate": "candidate:...", "sdpMid": "0", "sdpMLineIndex": 0}
+//   remote stream (queued)       {"id": stream id, "tracks": [{"kind", "id", "mid"}]}: a remote
+//                                track was negotiated (Peer::on_track hands over the Track)
 //   ready (queued)               gathering is complete; carries our description with every
 //                                candidate and a=end-of-candidates (signaling without trickle)
 //   error                        {"code": "bad_sdp", "message": "..."}: bad remote input or a
@@ -119,6 +124,9 @@ class Peer : public Store {
   // Closes the connection: state "closed", sockets released, no callback after return.
   void close();
 
+  // Tracks the remote sends (include/peer/media.hpp), as each section carrying one is
+  // negotiated; the queued event "remote stream" says the same as JSON.
+  [[nodiscard]] Subscription on_track(std::function<void(Track)> fn);
   // Data channels the remote opens that no channel(label) handle of ours matches.
   [[nodiscard]] Subscription on_channel(std::function<void(Channel)> fn);
 
@@ -150,6 +158,8 @@ class Peer : public Store {
   friend class detail::PeerImpl;
   friend struct channel;
   friend struct signal;  // posts to the peer's loop from its client's thread
+  friend struct video;
+  friend struct audio;
   Peer(std::shared_ptr<detail::StoreState> state, std::shared_ptr<detail::PeerHandle> handle);
   std::shared_ptr<detail::PeerHandle> handle_;
   detail::PeerImpl& impl() const;

@@ -52,15 +52,7 @@ void ChannelImpl::closed(session::ChannelKey closed_key) {
 }
 
 void ChannelImpl::deliver(bool binary, std::span<const std::byte> data) {
-  std::shared_ptr<const Listeners> snapshot;
-  {
-    std::lock_guard lock(mutex_);
-    snapshot = listeners_;
-  }
-  const Message message(binary, data);
-  for (const auto& l : *snapshot) {
-    if (!l->removed.load(std::memory_order_relaxed)) l->fn(message);
-  }
+  listeners_.call(Message(binary, data));
 }
 
 void ChannelImpl::buffered_low() {
@@ -72,26 +64,7 @@ void ChannelImpl::failed(const std::string& message) {
 }
 
 Subscription ChannelImpl::on_message(Channel::MessageCallback fn) {
-  auto listener = std::make_shared<Listener>();
-  listener->fn = std::move(fn);
-  {
-    std::lock_guard lock(mutex_);
-    auto next = std::make_shared<Listeners>(*listeners_);
-    next->push_back(listener);
-    listeners_ = std::move(next);
-  }
-  std::weak_ptr<ChannelImpl> weak = weak_from_this();
-  return Subscription::from([weak, listener] {
-    listener->removed.store(true);
-    auto self = weak.lock();
-    if (!self) return;
-    std::lock_guard lock(self->mutex_);
-    auto next = std::make_shared<Listeners>();
-    for (const auto& l : *self->listeners_) {
-      if (l != listener) next->push_back(l);
-    }
-    self->listeners_ = std::move(next);
-  });
+  return listeners_.add(std::move(fn));
 }
 
 void ChannelImpl::send(bool binary, std::span<const std::byte> data) {

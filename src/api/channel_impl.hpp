@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "api/listener_list.hpp"
 #include "core/session/data_channels.hpp"
 #include "peer/channel.hpp"
 
@@ -52,17 +53,10 @@ class ChannelImpl : public std::enable_shared_from_this<ChannelImpl> {
   bool announce = false;  // remote-opened: to be handed to the peer's on_channel listeners
 
  private:
-  struct Listener {
-    Channel::MessageCallback fn;
-    std::atomic<bool> removed{false};
-  };
-  using Listeners = std::vector<std::shared_ptr<Listener>>;
   void set_state(State s);
 
   std::weak_ptr<PeerImpl> peer_;
-  std::mutex mutex_;
-  // Copy-on-write: delivering a message takes a reference, no allocation.
-  std::shared_ptr<const Listeners> listeners_ = std::make_shared<Listeners>();
+  ListenerList<Channel::MessageCallback> listeners_;  // delivering takes no allocation
 };
 
 std::string_view to_string(ChannelImpl::State s);

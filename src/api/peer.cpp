@@ -1,6 +1,7 @@
 #include "peer/peer.hpp"
 
 #include "api/peer_impl.hpp"
+#include "peer/media.hpp"
 
 namespace peer {
 
@@ -68,6 +69,10 @@ void Peer::set_loops(std::size_t n) {
 
 Subscription Peer::on_channel(std::function<void(Channel)> fn) {
   return impl().on_channel(std::move(fn));
+}
+
+Subscription Peer::on_track(std::function<void(Track)> fn) {
+  return impl().on_track(std::move(fn));
 }
 
 Peer::Peer(std::shared_ptr<detail::StoreState> state, std::shared_ptr<detail::PeerHandle> handle)

@@ -250,7 +250,9 @@ void PeerImpl::offer(const Peer::DescriptionCallback& fn, const json& options) {
   store_.emit_now("before offer", {options});
   require_open("offer");        // a hook may have closed the peer
   ice_->set_controlling(true);  // the offerer is the controlling agent (RFC 8829 section 3.5.1)
-  const sdp::Description description = filtered(session::make_offer(local_transport("actpass")));
+  const auto media = offer_media_sections();  // audio/video first, then data (mid N)
+  const sdp::Description description =
+      filtered(session::make_offer(local_transport("actpass"), media, std::to_string(media.size())));
   require_open("offer");
   apply_local(description, "offer");
   const json out = describe("offer", description);
@@ -283,10 +285,13 @@ void PeerImpl::answer(const Peer::DescriptionCallback& fn, const json& options) 
     throw Error(Errc::invalid_state, "answer(): a \"before answer\" hook changed the state");
   }
   // The remote offer was parsed and checked by remote(); rebuild its model for the answer.
-  const sdp::Description description =
-      filtered(session::make_answer(*remote_offer_, local_transport(setup)));
+  const auto transport = local_transport(setup);
+  media_.clear();
+  const auto accepted = answer_media_sections(*remote_offer_, transport);
+  const sdp::Description description = filtered(session::make_answer(*remote_offer_, transport, accepted));
   require_open("answer");
   apply_local(description, "answer");
+  media_negotiated();
   const json out = describe("answer", description);
   if (fn) fn(out);
   store_.queue("answer", {out});
@@ -387,6 +392,7 @@ void PeerImpl::remote(const json& description) {
 
   create();
   remote_ = transport;
+  data_ = transport.has_data;
   remote_max_message_size_.store(transport.max_message_size);
   if (type == "offer") {
     remote_offer_ = std::move(parsed);
@@ -394,6 +400,8 @@ void PeerImpl::remote(const json& description) {
     set_signaling(Signaling::have_remote_offer);
   } else {
     set_signaling(Signaling::stable);
+    read_media_answer(parsed);
+    media_negotiated();
     start_dtls_endpoint(session::offerer_role(transport));
   }
   ice_->set_remote_credentials(transport.ice_ufrag, transport.ice_pwd);
@@ -507,7 +515,12 @@ void PeerImpl::on_ice_state(ice::IceState state) {
 
 void PeerImpl::on_receive(std::span<const std::byte> datagram) {
   ++datagrams_;
-  if (classify(datagram) != PacketKind::dtls) return;  // RTP/RTCP comes with media
+  const PacketKind kind = classify(datagram);
+  if (kind == PacketKind::rtp_rtcp) {  // RFC 7983: SRTP/SRTCP
+    on_srtp(datagram);
+    return;
+  }
+  if (kind != PacketKind::dtls) return;
   if (!dtls_) {
     if (early_datagrams_.size() < kMaxEarlyDatagrams) {
       early_datagrams_.emplace_back(datagram.begin(), datagram.end());
@@ -546,7 +559,10 @@ void PeerImpl::after_dtls() {
     const auto state = dtls_->state();
     set_state("dtls", dtls_state_name(state));
     if (state == dtls::DtlsState::failed) report_error(dtls_->error_code(), dtls_->error_message());
-    if (state == dtls::DtlsState::connected) start_sctp();
+    if (state == dtls::DtlsState::connected) {
+      if (data_) start_sctp();
+      start_media();
+    }
     update_connection();
     if (closed_ || !dtls_) return;
   }
@@ -604,6 +620,7 @@ void PeerImpl::close() {
   closed_ = true;
   dtls_timer_.cancel();
   sctp_timer_.cancel();
+  stop_media();
   for (auto& [key, channel] : channel_by_key_) {
     channel->store.silence();
     channel->store.off();  // listeners that hold their own Channel would keep it alive

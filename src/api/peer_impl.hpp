@@ -13,11 +13,16 @@
 #include <vector>
 
 #include "api/channel_impl.hpp"
+#include "api/listener_list.hpp"
+#include "api/track_impl.hpp"
 #include "core/dtls/certificate.hpp"
 #include "core/dtls/dtls_endpoint.hpp"
 #include "core/sctp/association.hpp"
 #include "core/sdp/description.hpp"
 #include "core/session/data_channels.hpp"
+#include "core/session/media_description.hpp"
+#include "core/session/media_streams.hpp"
+#include "core/srtp/srtp_session.hpp"
 #include "core/session/transport_description.hpp"
 #include "ice/ice_transport.hpp"
 #include "peer/peer.hpp"
@@ -60,6 +65,10 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   void channel_threshold(const std::shared_ptr<ChannelImpl>& channel, std::size_t bytes);
   Subscription on_channel(std::function<void(Channel)> fn);
 
+  // Media (peer_media.cpp). add_track: any thread, before the first offer/answer.
+  Track add_track(session::MediaKind kind, const VideoOptions* video, const AudioOptions* audio);
+  Subscription on_track(std::function<void(Track)> fn) { return track_listeners_.add(std::move(fn)); }
+
  private:
   enum class Signaling { stable, have_local_offer, have_remote_offer, closed };
 
@@ -95,6 +104,31 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   std::shared_ptr<ChannelImpl> make_channel(const std::string& label, const ChannelOptions& options,
                                             session::ChannelKey key);
   void flush_dtls();
+
+  // Media (peer_media.cpp), loop thread. One line per audio/video m= section.
+  struct MediaLine;
+  std::vector<sdp::Media> offer_media_sections();  // assigns mids to local tracks
+  std::vector<std::pair<int, sdp::Media>> answer_media_sections(const sdp::Description& offer,
+                                                                const session::LocalTransport& transport);
+  void read_media_answer(const sdp::Description& answer);
+  void media_negotiated();   // streams and remote tracks for what was agreed
+  void start_media();        // DTLS connected: SRTP keys, the media tick
+  void media_tick();
+  void on_srtp(std::span<const std::byte> datagram);
+  void send_media_packet(std::span<std::byte> buffer, std::size_t length, bool rtcp);
+  void poll_media(rtp::TimePoint now);
+  void publish_media_stats();
+  void stop_media();
+
+  std::vector<std::shared_ptr<TrackImpl>> local_tracks_;
+  std::vector<std::shared_ptr<MediaLine>> media_;  // shared_ptr: MediaLine is complete only in peer_media.cpp
+  std::optional<srtp::SrtpSession> srtp_;
+  runtime::EventLoop::Timer media_timer_;
+  std::uint64_t media_ticks_ = 0;
+  std::vector<std::byte> srtp_scratch_;
+  session::PacketSink media_sink_;
+  ListenerList<std::function<void(Track)>> track_listeners_;
+  bool data_ = true;  // the negotiated session has a data section
 
   Store store_;
   std::shared_ptr<runtime::EventLoop> loop_;

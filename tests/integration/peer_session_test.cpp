@@ -70,15 +70,22 @@ TEST(Session, FirefoxBundleOnlyDataSectionTakesTheTaggedSectionsCandidates) {
   EXPECT_FALSE(remote.fingerprint.empty());  // session-level in Firefox
 }
 
-TEST(Session, DataOnlyOfferWithoutDataSectionIsRefusedByName) {
+TEST(Session, AnOfferWithoutDataTakesItsTransportFromTheFirstRtpSection) {
   sdp::Description offer = sdp::parse(fixture("chrome_offer_av_data.sdp"));
   offer.media.pop_back();  // drop m=application
+  const auto remote = session::remote_transport(offer, true);
+  EXPECT_FALSE(remote.has_data);
+  EXPECT_EQ(remote.mid, "0");
+  EXPECT_EQ(remote.mline_index, 0);
+  EXPECT_FALSE(remote.ice_ufrag.empty());
+  // With every section rejected there is nothing to take: refused by name.
+  for (auto& m : offer.media) m.port = 0;
   try {
     session::remote_transport(offer, true);
     FAIL();
   } catch (const peer::Error& e) {
     EXPECT_EQ(e.code(), peer::Errc::bad_sdp);
-    EXPECT_NE(std::string(e.what()).find("m=application"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("RTP/SAVPF section that is not rejected"), std::string::npos) << e.what();
   }
   EXPECT_THROW(session::make_answer(offer, ours("active")), peer::Error);
 }
@@ -142,7 +149,7 @@ TEST(PeerSession, AnswersAChromeOfferAndTricklesWithItsDataMid) {
   EXPECT_NE(ev.errors[0]["message"].get<std::string>().find("\"7\""), std::string::npos);
 }
 
-TEST(PeerSession, AnOfferWithoutDataIsAnErrorAndTheNextOfferStillWorks) {
+TEST(PeerSession, AnOfferWithNothingToTakeIsAnErrorAndTheNextOfferStillWorks) {
   peer::Peer p;
   p.set("addresses", json::array({"127.0.0.1"}));
   Events ev;
@@ -151,10 +158,11 @@ TEST(PeerSession, AnOfferWithoutDataIsAnErrorAndTheNextOfferStillWorks) {
     ev.errors.push_back(e);
     ev.cv.notify_all();
   });
-  sdp::Description no_data = sdp::parse(fixture("chrome_offer_av_data.sdp"));
-  no_data.media.pop_back();
-  no_data.groups[0].mids.pop_back();
-  p.remote({{"type", "offer"}, {"sdp", sdp::write(no_data)}});
+  sdp::Description nothing = sdp::parse(fixture("chrome_offer_av_data.sdp"));
+  nothing.media.pop_back();
+  nothing.groups[0].mids.pop_back();
+  for (auto& m : nothing.media) m.port = 0;  // every audio/video section rejected
+  p.remote({{"type", "offer"}, {"sdp", sdp::write(nothing)}});
   {
     std::unique_lock lock(ev.m);
     ASSERT_TRUE(ev.cv.wait_for(lock, 5s, [&] { return !ev.errors.empty(); }));

@@ -46,10 +46,17 @@ sdp::Description session_skeleton(const LocalTransport& local) {
 
 }  // namespace
 
-sdp::Description make_offer(const LocalTransport& local) {
+sdp::Description make_offer(const LocalTransport& local, const std::vector<sdp::Media>& media,
+                            const std::string& data_mid) {
   sdp::Description d = session_skeleton(local);
-  d.media.push_back(application_section(local, "0"));
-  d.groups.push_back(sdp::Group{"BUNDLE", {"0"}});  // RFC 8843 section 7.2
+  sdp::Group bundle{"BUNDLE", {}};  // RFC 8843 section 7.2
+  for (const auto& m : media) {
+    d.media.push_back(m);
+    bundle.mids.push_back(m.mid);
+  }
+  d.media.push_back(application_section(local, data_mid));
+  bundle.mids.push_back(data_mid);
+  d.groups.push_back(std::move(bundle));
   return d;
 }
 
@@ -64,23 +71,43 @@ int data_section(const sdp::Description& description) {
   return -1;
 }
 
-sdp::Description make_answer(const sdp::Description& offer, const LocalTransport& local) {
-  const int accepted = data_section(offer);
-  if (accepted < 0) {
+int transport_section(const sdp::Description& description) {
+  if (const int data = data_section(description); data >= 0) return data;
+  for (std::size_t i = 0; i < description.media.size(); ++i) {
+    const sdp::Media& m = description.media[i];
+    if (m.proto.find("RTP/SAVPF") != std::string::npos && (m.port != 0 || m.bundle_only)) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+sdp::Description make_answer(const sdp::Description& offer, const LocalTransport& local,
+                             const std::vector<std::pair<int, sdp::Media>>& accepted) {
+  const int data = data_section(offer);
+  if (data < 0 && accepted.empty()) {
     throw Error(Errc::bad_sdp,
-                "the offer has no m=application UDP/DTLS/SCTP section (peer carries data only "
-                "for now)");
+                "the offer has no m=application UDP/DTLS/SCTP section and no audio or video "
+                "section peer can take");
   }
   sdp::Description d = session_skeleton(local);
+  sdp::Group bundle{"BUNDLE", {}};  // RFC 8843 section 7.3
   for (std::size_t i = 0; i < offer.media.size(); ++i) {
     const sdp::Media& m = offer.media[i];
-    if (static_cast<int>(i) == accepted) {
+    if (static_cast<int>(i) == data) {
       d.media.push_back(application_section(local, m.mid));
-      d.groups.push_back(sdp::Group{"BUNDLE", {m.mid}});  // RFC 8843 section 7.3
+      bundle.mids.push_back(m.mid);
+      continue;
+    }
+    const auto taken = std::find_if(accepted.begin(), accepted.end(),
+                                    [&](const auto& a) { return a.first == static_cast<int>(i); });
+    if (taken != accepted.end()) {
+      d.media.push_back(taken->second);
+      bundle.mids.push_back(m.mid);
       continue;
     }
     // RFC 8829 section 5.3.1: a section we do not take is answered with port 0 and the
-    // same kind, protocol and mid; media sections come with the media issue.
+    // same kind, protocol and mid.
     sdp::Media rejected;
     rejected.kind = m.kind;
     rejected.port = 0;
@@ -91,15 +118,15 @@ sdp::Description make_answer(const sdp::Description& offer, const LocalTransport
     rejected.direction = sdp::Direction::inactive;
     d.media.push_back(std::move(rejected));
   }
+  d.groups.push_back(std::move(bundle));
   return d;
 }
 
 RemoteTransport remote_transport(const sdp::Description& description, bool is_offer) {
-  const int index = data_section(description);
+  const int index = transport_section(description);
   if (index < 0) {
     throw Error(Errc::bad_sdp,
-                "no m=application UDP/DTLS/SCTP section that is not rejected (port 0); peer "
-                "carries data only for now");
+                "no m=application UDP/DTLS/SCTP or RTP/SAVPF section that is not rejected (port 0)");
   }
   const sdp::Media& m = description.media[static_cast<std::size_t>(index)];
   RemoteTransport t;
@@ -163,13 +190,16 @@ RemoteTransport remote_transport(const sdp::Description& description, bool is_of
     }
   }
   t.end_of_candidates = m.end_of_candidates || (tagged != nullptr && tagged->end_of_candidates);
-  t.max_message_size = sdp::effective_max_message_size(m);
-  if (m.sctp_port) t.sctp_port = *m.sctp_port;
+  t.has_data = index == data_section(description);
+  if (t.has_data) {
+    t.max_message_size = sdp::effective_max_message_size(m);
+    if (m.sctp_port) t.sctp_port = *m.sctp_port;
+  }
   return t;
 }
 
 void add_candidates(sdp::Description& description, const std::vector<std::string>& candidates) {
-  const int index = data_section(description);
+  const int index = transport_section(description);
   if (index < 0) return;
   sdp::Media& m = description.media[static_cast<std::size_t>(index)];
   m.candidates.insert(m.candidates.end(), candidates.begin(), candidates.end());

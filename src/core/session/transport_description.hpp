@@ -25,19 +25,25 @@ struct LocalTransport {
   bool end_of_candidates = false;
 };
 
-// An offer with one m=application section (UDP/DTLS/SCTP webrtc-datachannel, mid "0") in a
-// BUNDLE group, ICE trickle announced (RFC 8838 section 4.1.1).
-sdp::Description make_offer(const LocalTransport& local);
+// An offer: the given audio/video sections (media_description.hpp's media_section), then
+// one m=application section (UDP/DTLS/SCTP webrtc-datachannel) with mid `data_mid`, all in
+// one BUNDLE group, ICE trickle announced (RFC 8838 section 4.1.1).
+sdp::Description make_offer(const LocalTransport& local, const std::vector<sdp::Media>& media = {},
+                            const std::string& data_mid = "0");
 
-// An answer to `offer`: the first m=application section is accepted with our transport;
-// any other section (media comes with its issue) is rejected with port 0 (RFC 8829
-// section 5.3.1), and BUNDLE groups only the accepted mid.
-// Throws Error(bad_sdp) when the offer has no m=application section we can accept.
-sdp::Description make_answer(const sdp::Description& offer, const LocalTransport& local);
+// An answer to `offer`: the first m=application section is accepted with our transport,
+// the audio/video sections given in `accepted` (by m-line index) take those sections, and
+// any other section is rejected with port 0 (RFC 8829 section 5.3.1); BUNDLE groups the
+// accepted mids. Throws Error(bad_sdp) when nothing in the offer can be accepted.
+sdp::Description make_answer(const sdp::Description& offer, const LocalTransport& local,
+                             const std::vector<std::pair<int, sdp::Media>>& accepted = {});
 
 // The index of the section data channels go on: the first m=application UDP/DTLS/SCTP
 // section that is not rejected (port 0 unless bundle-only); -1 when there is none.
 int data_section(const sdp::Description& description);
+// The section the transport is read from: the data section, else the first RTP/SAVPF
+// section that is not rejected; -1 when there is none.
+int transport_section(const sdp::Description& description);
 
 // The remote side's transport, from its data section (data_section()), falling back to
 // session-level attributes as Firefox writes them.
@@ -58,9 +64,11 @@ struct RemoteTransport {
   bool end_of_candidates = false;
   std::uint64_t max_message_size = 65536;  // absent means 65536 (RFC 8841 section 6)
   std::uint16_t sctp_port = 5000;          // a=sctp-port (RFC 8841 section 5)
+  bool has_data = false;
 };
-// `is_offer` selects the a=setup default. Throws Error(bad_sdp) when there is no data
-// section or it lacks ICE credentials or a fingerprint.
+// `is_offer` selects the a=setup default. Throws Error(bad_sdp) when there is no usable
+// section (transport_section) or it lacks ICE credentials or a fingerprint. `has_data`
+// says whether that description carries a data section.
 RemoteTransport remote_transport(const sdp::Description& description, bool is_offer);
 
 // Adds gathered candidates and a=end-of-candidates to the bundled section (the `ready`

@@ -1,0 +1,111 @@
+#pragma once
+// Media tracks: the `video` and `audio` plugins, and the remote side's tracks.
+//
+//   peer::Peer a, b;
+//   auto camera = a.use(peer::video());                 // a VP8 test pattern, 640x480 @ 30
+//   auto sub = b.on_track([](peer::Track t) {            // the seed's "remote stream"
+//     t.on_video([](const peer::VideoFrame& f) { /* I420, valid during the call */ });
+//   });
+//   a.use(peer::connect(b));
+//
+// A Track is a Store (as the seed's objects are): keys `kind` ("video" | "audio"), `id`,
+// `stream` (the MediaStream id), `mid`, `direction`, `codec` ("VP8/90000", "opus/48000/2"),
+// `state` ("live" | "ended") and `stats` (updated once a second: packets, bytes, frames,
+// lost, NACKs, PLIs, RTT). The peer emits the queued event "remote stream" with
+// {"id": stream id, "tracks": [{"kind", "id", "mid"}]} when a remote track appears.
+//
+// Negotiation: tracks added before offer()/answer() go into that description; one added
+// later needs a new offer (renegotiation). Codecs: VP8 (libvpx), H264 packetization-mode 1
+// for pre-encoded frames pushed by the application, Opus (libopus). Feedback: NACK and
+// retransmission, PLI/FIR answered with a keyframe, RTCP SR/RR with RTT.
+//
+// Threads: as Peer (docs/architecture.md section 3). Frame callbacks run on the peer's
+// loop; push() may be called from any thread.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+
+#include <peer/store.hpp>
+
+namespace peer {
+class Peer;
+namespace detail {
+class TrackImpl;
+}
+
+// An I420 picture, valid only during the callback that hands it over.
+struct VideoFrame {
+  int width = 0;
+  int height = 0;
+  const std::uint8_t* y = nullptr;
+  const std::uint8_t* u = nullptr;
+  const std::uint8_t* v = nullptr;
+  int stride_y = 0;
+  int stride_u = 0;
+  int stride_v = 0;
+  std::int64_t timestamp_us = 0;
+};
+
+// Interleaved 16-bit PCM, valid only during the callback.
+struct AudioFrame {
+  std::span<const std::int16_t> samples;  // samples_per_channel * channels
+  int channels = 1;
+  int sample_rate = 48000;
+  std::int64_t timestamp_us = 0;
+};
+
+class Track : public Store {
+ public:
+  using VideoCallback = std::function<void(const VideoFrame&)>;
+  using AudioCallback = std::function<void(const AudioFrame&)>;
+
+  std::string kind() const;
+  std::string id() const;
+  // Decoded frames of a remote track (and, for a local track, what it sends before encoding).
+  [[nodiscard]] Subscription on_video(VideoCallback fn);
+  [[nodiscard]] Subscription on_audio(AudioCallback fn);
+  // A local track whose source is "push": the application's frames (copied).
+  void push(const VideoFrame& frame);
+  void push(const AudioFrame& frame);
+  using Store::on;
+
+ private:
+  friend class detail::TrackImpl;
+  explicit Track(std::shared_ptr<detail::TrackImpl> impl);
+  std::shared_ptr<detail::TrackImpl> impl_;
+};
+
+struct VideoOptions {
+  // "pattern" (colour bars, a moving box and the frame number), "y4m:PATH" (looped),
+  // "push" (Track::push), or "none": send nothing, only ask the remote for its video (a
+  // recvonly section, as a browser's addTransceiver("video", {direction: "recvonly"})).
+  std::string source = "pattern";
+  int width = 640;
+  int height = 480;
+  int fps = 30;
+  int bitrate_kbps = 1000;
+  std::string stream = "peer";  // the MediaStream id the track belongs to (a=msid)
+};
+
+struct AudioOptions {
+  std::string source = "tone:440";  // "tone:HZ", "wav:PATH" (48 kHz, looped), "push" or "none"
+  int channels = 1;
+  int bitrate_kbps = 32;
+  std::string stream = "peer";
+};
+
+// The plugins: `peer.use(peer::video(options))` returns the local Track.
+struct video {
+  explicit video(VideoOptions options = {}) : options(std::move(options)) {}
+  Track operator()(Peer& peer) const;
+  VideoOptions options;
+};
+struct audio {
+  explicit audio(AudioOptions options = {}) : options(std::move(options)) {}
+  Track operator()(Peer& peer) const;
+  AudioOptions options;
+};
+
+}  // namespace peer

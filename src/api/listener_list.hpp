@@ -1,0 +1,70 @@
+#pragma once
+// A copy-on-write list of callbacks: adding and removing (any thread) copy the list under a
+// mutex; calling them (the loop thread, per frame or message) takes a reference to the
+// current list without allocating. Removal through the returned Subscription.
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "peer/store.hpp"
+
+namespace peer::detail {
+
+template <class Fn>
+class ListenerList {
+ public:
+  Subscription add(Fn fn) {
+    auto listener = std::make_shared<Listener>();
+    listener->fn = std::move(fn);
+    {
+      std::lock_guard lock(state_->mutex);
+      auto next = std::make_shared<Listeners>(*state_->listeners);
+      next->push_back(listener);
+      state_->listeners = std::move(next);
+    }
+    std::weak_ptr<State> weak = state_;
+    return Subscription::from([weak, listener] {
+      listener->removed.store(true);
+      auto state = weak.lock();
+      if (!state) return;
+      std::lock_guard lock(state->mutex);
+      auto next = std::make_shared<Listeners>();
+      for (const auto& l : *state->listeners) {
+        if (l != listener) next->push_back(l);
+      }
+      state->listeners = std::move(next);
+    });
+  }
+
+  bool empty() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->listeners->empty();
+  }
+
+  template <class... Args>
+  void call(const Args&... args) const {
+    std::shared_ptr<const Listeners> current;
+    {
+      std::lock_guard lock(state_->mutex);
+      current = state_->listeners;
+    }
+    for (const auto& l : *current) {
+      if (!l->removed.load()) l->fn(args...);
+    }
+  }
+
+ private:
+  struct Listener {
+    Fn fn;
+    std::atomic<bool> removed{false};
+  };
+  using Listeners = std::vector<std::shared_ptr<Listener>>;
+  struct State {
+    mutable std::mutex mutex;
+    std::shared_ptr<const Listeners> listeners = std::make_shared<Listeners>();
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+};
+
+}  // namespace peer::detail

@@ -1,0 +1,478 @@
+// PeerImpl's media: tracks, their m= sections, SRTP, and the per-section pipelines of
+// core/session/media_streams.hpp, all on the peer's loop thread.
+//
+// Timing: one tick every 5 ms while media flows. It captures from the sources that are
+// due (a video frame every 1/fps, 20 ms of audio), runs the RTP senders' and receivers'
+// timers and sends their RTCP. Encoding and decoding run on the loop too (VP8 640x480:
+// ~2-9 ms a frame, media_streams.hpp's numbers), which a later change can move to a worker.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <random>
+
+#include "api/peer_impl.hpp"
+#include "core/demux.hpp"
+#include "core/rtp/rtp.hpp"
+#include "media/audio_source.hpp"
+#include "media/test_pattern.hpp"
+#include "media/y4m.hpp"
+
+namespace peer::detail {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr auto kMediaTick = std::chrono::milliseconds(5);
+constexpr int kStatsTicks = 200;  // once a second
+
+std::uint32_t random_ssrc() {
+  static thread_local std::mt19937 rng{std::random_device{}()};
+  std::uint32_t v = 0;
+  while (v == 0) v = rng();
+  return v;
+}
+
+std::string random_id() { return fmt::format("{:08x}{:08x}", random_ssrc(), random_ssrc()); }
+
+std::string codec_name(const session::Codec& c) {
+  std::string s = fmt::format("{}/{}", c.name, c.clock_rate);
+  if (c.channels) s += fmt::format("/{}", *c.channels);
+  return s;
+}
+
+}  // namespace
+
+struct PeerImpl::MediaLine {
+  std::string mid;
+  int index = 0;
+  session::MediaKind kind = session::MediaKind::video;
+  std::shared_ptr<TrackImpl> local;   // what we send, if anything
+  std::shared_ptr<TrackImpl> remote;  // what we receive, once agreed
+  std::optional<session::NegotiatedMedia> agreed;
+  std::uint32_t local_ssrc = random_ssrc();
+  std::uint32_t remote_ssrc = 0;  // from the remote's a=ssrc, or learnt from its first packet
+  std::unique_ptr<session::VideoSender> video_sender;
+  std::unique_ptr<session::VideoReceiver> video_receiver;
+  std::unique_ptr<session::AudioSender> audio_sender;
+  std::unique_ptr<session::AudioReceiver> audio_receiver;
+  // The local track's source.
+  std::optional<media::TestPattern> pattern;
+  std::optional<media::Y4mSource> y4m;
+  std::optional<media::ToneGenerator> tone;
+  std::optional<media::WavSource> wav;
+  media::VideoFrame frame;
+  std::vector<std::int16_t> pcm;
+  Clock::time_point next_capture{};
+  Clock::time_point first_capture{};
+  bool captured_any = false;
+
+  session::LocalMedia our_section(const std::string& cname) const {
+    session::LocalMedia m;
+    m.mid = mid;
+    m.kind = kind;
+    m.direction = local ? sdp::Direction::sendrecv : sdp::Direction::recvonly;
+    if (local) {
+      m.stream_id = local->stream;
+      m.track_id = local->id;
+      m.ssrc = local_ssrc;
+    }
+    m.cname = cname;
+    m.codecs = session::supported_codecs(kind);
+    return m;
+  }
+};
+
+// --- tracks --------------------------------------------------------------------------------
+
+Track PeerImpl::add_track(session::MediaKind kind, const VideoOptions* video, const AudioOptions* audio) {
+  const std::string stream = video ? video->stream : audio->stream;
+  auto track = std::make_shared<TrackImpl>(kind, random_id(), stream, true);
+  if (video) {
+    if (video->width <= 0 || video->height <= 0 || video->width % 2 || video->height % 2 || video->fps <= 0 ||
+        video->fps > 120 || video->bitrate_kbps <= 0) {
+      throw Error(Errc::invalid_argument, "video(): width and height must be even and positive, fps 1-120, "
+                                          "bitrate_kbps positive");
+    }
+    if (video->source != "pattern" && video->source != "push" && video->source != "none" &&
+        !video->source.starts_with("y4m:")) {
+      throw Error(Errc::invalid_argument,
+                  fmt::format("video(): source \"{}\" is not pattern, push, none or y4m:PATH", video->source));
+    }
+    track->video = *video;
+  } else {
+    if (audio->channels != 1 && audio->channels != 2) throw Error(Errc::invalid_argument, "audio(): channels must be 1 or 2");
+    if (audio->source != "push" && audio->source != "none" && !audio->source.starts_with("tone:") &&
+        !audio->source.starts_with("wav:")) {
+      throw Error(Errc::invalid_argument,
+                  fmt::format("audio(): source \"{}\" is not tone:HZ, wav:PATH, push or none", audio->source));
+    }
+    track->audio = *audio;
+  }
+  call([&] {
+    require_open(video ? "video" : "audio");
+    if (local_description_ || remote_) {
+      throw Error(Errc::invalid_state,
+                  "a track must be added before the first offer()/answer(); renegotiation is not supported yet");
+    }
+    local_tracks_.push_back(track);
+  });
+  return track->handle();
+}
+
+// --- negotiation ---------------------------------------------------------------------------
+
+std::vector<sdp::Media> PeerImpl::offer_media_sections() {
+  std::vector<sdp::Media> sections;
+  media_.clear();  // a second offer() before the answer describes the same tracks again
+  const auto transport = local_transport("actpass");
+  for (const auto& track : local_tracks_) {
+    auto line = std::make_shared<MediaLine>();
+    line->mid = std::to_string(media_.size());
+    line->index = static_cast<int>(media_.size());
+    line->kind = track->kind;
+    if (track->sends()) line->local = track;  // "none": a receive-only section (recvonly)
+    sections.push_back(session::media_section(transport, line->our_section(certificate_->fingerprint().substr(0, 16))));
+    media_.push_back(std::move(line));
+  }
+  return sections;
+}
+
+std::vector<std::pair<int, sdp::Media>> PeerImpl::answer_media_sections(const sdp::Description& offer,
+                                                                        const session::LocalTransport& transport) {
+  std::vector<std::pair<int, sdp::Media>> accepted;
+  std::vector<std::shared_ptr<TrackImpl>> unsent;
+  for (const auto& t : local_tracks_) {
+    if (t->sends()) unsent.push_back(t);
+  }
+  const std::string cname = certificate_->fingerprint().substr(0, 16);
+  for (std::size_t i = 0; i < offer.media.size(); ++i) {
+    const sdp::Media& m = offer.media[i];
+    const auto kind = session::media_kind(m.kind);
+    if (!kind) continue;
+    const auto mine = std::find_if(unsent.begin(), unsent.end(), [&](const auto& t) { return t->kind == *kind; });
+    std::string why;
+    auto agreed = session::negotiate_offered(m, static_cast<int>(i), mine != unsent.end(), true, &why);
+    if (!agreed) {
+      spdlog::info("peer: rejecting {}", why);
+      continue;
+    }
+    auto line = std::make_shared<MediaLine>();
+    line->mid = m.mid;
+    line->index = static_cast<int>(i);
+    line->kind = *kind;
+    if (agreed->sends()) {
+      line->local = *mine;
+      unsent.erase(mine);
+    }
+    session::LocalMedia sender = line->our_section(cname);
+    accepted.emplace_back(line->index, session::media_section(transport, session::answer_media(*agreed, sender)));
+    line->agreed = std::move(agreed);
+    media_.push_back(std::move(line));
+  }
+  return accepted;
+}
+
+void PeerImpl::read_media_answer(const sdp::Description& answer) {
+  for (auto& line : media_) {
+    const sdp::Media* ours = nullptr;
+    if (local_description_ && line->index < static_cast<int>(local_description_->media.size())) {
+      ours = &local_description_->media[static_cast<std::size_t>(line->index)];
+    }
+    const sdp::Media* theirs = sdp::find_media(answer, line->mid);
+    if (ours == nullptr || theirs == nullptr) {
+      report_error(Errc::bad_sdp, fmt::format("remote answer: no section for our mid \"{}\"", line->mid));
+      continue;
+    }
+    std::string why;
+    line->agreed = session::negotiate_answered(*ours, *theirs, line->index, &why);
+    if (!line->agreed) spdlog::info("peer: the answer did not take {}", why);
+  }
+}
+
+void PeerImpl::media_negotiated() {
+  bool any = false;
+  const std::string cname = certificate_->fingerprint().substr(0, 16);
+  for (auto& line : media_) {
+    if (!line->agreed) continue;
+    any = true;
+    const auto& a = *line->agreed;
+    if (line->local) {
+      line->local->store.set("mid", line->mid);
+      line->local->store.set("direction", std::string(sdp::to_string(a.direction)));
+    }
+    if (a.sends() && line->local) {
+      const session::Codec& codec = a.codecs.front();
+      session::SenderConfig c;
+      c.ssrc = line->local_ssrc;
+      c.payload_type = static_cast<std::uint8_t>(codec.payload_type);
+      c.cname = cname;
+      c.mid = line->mid;
+      c.mid_extension = a.extensions.mid;
+      if (line->kind == session::MediaKind::video) {
+        if (codec.name != "VP8" && codec.name != "vp8") {
+          // H264 is carried for pre-encoded frames only, which the sources do not make.
+          report_error(Errc::invalid_argument, fmt::format("mid \"{}\": sending {} is not supported yet (VP8 is)",
+                                                       line->mid, codec.name));
+        } else {
+          const auto& v = line->local->video;
+          c.width = v.width;
+          c.height = v.height;
+          c.fps = v.fps;
+          c.bitrate_kbps = v.bitrate_kbps;
+          line->video_sender = std::make_unique<session::VideoSender>(c);
+        }
+      } else {
+        c.channels = line->local->audio.channels;
+        line->audio_sender = std::make_unique<session::AudioSender>(c);
+      }
+      line->local->store.set("codec", codec_name(codec));
+    }
+    if (a.receives()) {
+      line->remote = std::make_shared<TrackImpl>(line->kind, a.remote_track_id.empty() ? "remote-" + line->mid : a.remote_track_id,
+                                                 a.remote_stream_id.empty() ? "-" : a.remote_stream_id, false);
+      line->remote->store.set("mid", line->mid);
+      line->remote->store.set("direction", std::string(sdp::to_string(a.direction)));
+      line->remote->store.set("codec", codec_name(a.codecs.front()));
+      if (!a.remote_ssrcs.empty()) line->remote_ssrc = a.remote_ssrcs.front();
+      const json description = {{"id", line->remote->stream},
+                                {"tracks", json::array({{{"kind", std::string(session::to_string(line->kind))},
+                                                         {"id", line->remote->id},
+                                                         {"mid", line->mid}}})}};
+      store_.queue("remote stream", {description});
+      track_listeners_.call(line->remote->handle());
+    }
+  }
+  // SRTP packets do not delimit themselves: no UDP GRO merging under them (IceConfig).
+  if (any) ice_->set_udp_gro(false);
+}
+
+// --- SRTP and the tick ---------------------------------------------------------------------
+
+void PeerImpl::start_media() {
+  if (srtp_ || closed_) return;
+  const bool any = std::any_of(media_.begin(), media_.end(), [](const auto& l) { return l->agreed.has_value(); });
+  if (!any) return;
+  const auto& keys = dtls_->srtp_keys();
+  if (!keys || keys->profile == dtls::SrtpProfile::none) {
+    report_error(Errc::dtls_failed, "the remote did not negotiate DTLS-SRTP (RFC 5764): no media can flow");
+    return;
+  }
+  try {
+    srtp_.emplace(*keys, srtp::SrtpOptions{.allow_repeat_tx = true});  // NACK retransmits the same packet
+  } catch (const Error& e) {
+    report_error(e.code(), e.what());
+    return;
+  }
+  srtp_scratch_.resize(session::kPacketRoom + session::kSrtpRoom);
+  media_sink_ = [this](std::span<std::byte> buffer, std::size_t length, bool rtcp) {
+    send_media_packet(buffer, length, rtcp);
+  };
+  const auto now = Clock::now();
+  for (auto& line : media_) line->next_capture = now;
+  media_tick();
+}
+
+void PeerImpl::send_media_packet(std::span<std::byte> buffer, std::size_t length, bool rtcp) {
+  if (!srtp_ || closed_) return;
+  const auto error = rtcp ? srtp_->protect_rtcp(buffer, length) : srtp_->protect_rtp(buffer, length);
+  if (error) {
+    spdlog::debug("peer: srtp protect: {}", srtp::describe(*error));
+    return;
+  }
+  ++datagrams_;
+  ice_->send(buffer.first(length));
+}
+
+void PeerImpl::media_tick() {
+  if (closed_ || !srtp_) return;
+  const auto now = Clock::now();
+  for (auto& line : media_) {
+    if (!line->local) continue;
+    const auto& t = *line->local;
+    if (line->video_sender && now >= line->next_capture) {
+      const auto interval = std::chrono::microseconds(1000000 / t.video.fps);
+      line->next_capture += interval;
+      if (line->next_capture < now) line->next_capture = now + interval;  // fell behind: skip
+      bool have = false;
+      if (t.video.source == "push") {
+        have = line->local->take_pushed(line->frame);
+      } else if (t.video.source.starts_with("y4m:")) {
+        if (!line->y4m) {
+          auto opened = media::Y4mSource::open(t.video.source.substr(4));
+          if (!opened.ok()) {
+            report_error(Errc::invalid_argument, "video(): " + opened.message());
+            line->video_sender.reset();
+            continue;
+          }
+          line->y4m.emplace(std::move(opened).value());
+        }
+        have = line->y4m->next(line->frame).ok();
+      } else {
+        if (!line->pattern) line->pattern.emplace(t.video.width, t.video.height, t.video.fps);
+        line->pattern->next(line->frame);
+        have = true;
+      }
+      if (have) {
+        if (!line->captured_any) line->first_capture = now;
+        line->captured_any = true;
+        line->frame.timestamp_us = std::chrono::duration_cast<std::chrono::microseconds>(now - line->first_capture).count();
+        line->video_sender->send_frame(line->frame, now, media_sink_);
+      }
+    }
+    if (line->audio_sender && now >= line->next_capture) {
+      line->next_capture += std::chrono::milliseconds(20);
+      if (line->next_capture < now) line->next_capture = now + std::chrono::milliseconds(20);
+      line->pcm.resize(line->audio_sender->frame_samples() * static_cast<std::size_t>(t.audio.channels));
+      if (t.audio.source == "push") {
+        line->local->take_pushed(line->pcm);
+      } else if (t.audio.source.starts_with("wav:")) {
+        if (!line->wav) {
+          auto opened = media::WavSource::open(t.audio.source.substr(4));
+          if (!opened.ok() || opened->info().sample_rate != 48000 || opened->info().channels != t.audio.channels) {
+            report_error(Errc::invalid_argument, "audio(): " + (opened.ok() ? std::string("the WAV file must be 48 kHz with the track's channel count")
+                                                                             : opened.message()));
+            line->audio_sender.reset();
+            continue;
+          }
+          line->wav.emplace(std::move(opened).value());
+        }
+        line->wav->next(line->pcm);
+      } else {
+        if (!line->tone) line->tone.emplace(std::stod(t.audio.source.substr(5)), 48000, t.audio.channels);
+        line->tone->next(line->pcm);
+      }
+      line->audio_sender->send_pcm(line->pcm, now, media_sink_);
+    }
+  }
+  poll_media(now);
+  if (++media_ticks_ % kStatsTicks == 0) publish_media_stats();
+  std::weak_ptr<PeerImpl> weak = weak_from_this();
+  media_timer_ = loop_->call_after(kMediaTick, [weak] {
+    if (auto self = weak.lock()) self->media_tick();
+  });
+}
+
+void PeerImpl::poll_media(rtp::TimePoint now) {
+  for (auto& line : media_) {
+    auto on_frame = [&line](const media::VideoFrame& f) {
+      if (line->remote) line->remote->deliver(f);
+    };
+    if (line->video_sender) {
+      if (auto t = line->video_sender->next_timeout(); t && *t <= now) line->video_sender->handle_timeout(now);
+      line->video_sender->poll(now, media_sink_);
+      if (line->video_receiver) {
+        if (auto rtt = line->video_sender->rtt()) line->video_receiver->set_rtt(*rtt);
+      }
+    }
+    if (line->audio_sender) {
+      if (auto t = line->audio_sender->next_timeout(); t && *t <= now) line->audio_sender->handle_timeout(now);
+      line->audio_sender->poll(now, media_sink_);
+    }
+    if (line->video_receiver) {
+      if (auto t = line->video_receiver->next_timeout(); t && *t <= now) line->video_receiver->handle_timeout(now, on_frame);
+      line->video_receiver->poll(now, media_sink_);
+    }
+    if (line->audio_receiver) {
+      if (auto t = line->audio_receiver->next_timeout(); t && *t <= now) line->audio_receiver->handle_timeout(now);
+      line->audio_receiver->poll(now, media_sink_);
+    }
+  }
+}
+
+void PeerImpl::on_srtp(std::span<const std::byte> datagram) {
+  if (!srtp_ || datagram.size() > srtp_scratch_.size()) return;
+  std::copy(datagram.begin(), datagram.end(), srtp_scratch_.begin());
+  std::size_t length = datagram.size();
+  const auto now = Clock::now();
+  if (is_rtcp(datagram)) {
+    if (srtp_->unprotect_rtcp(srtp_scratch_, length)) return;  // forged, replayed: dropped
+    const std::span<const std::byte> compound(srtp_scratch_.data(), length);
+    for (auto& line : media_) {
+      if (line->video_sender) line->video_sender->handle_rtcp(now, compound);
+      if (line->audio_sender) line->audio_sender->handle_rtcp(now, compound);
+      if (line->video_receiver) line->video_receiver->handle_rtcp(now, compound);
+      if (line->audio_receiver) line->audio_receiver->handle_rtcp(now, compound);
+    }
+    // Retransmissions a NACK asked for, and a keyframe for a PLI, go out without waiting.
+    for (auto& line : media_) {
+      if (line->video_sender) line->video_sender->poll(now, media_sink_);
+    }
+    return;
+  }
+  if (srtp_->unprotect_rtp(srtp_scratch_, length)) return;
+  auto packet = rtp::parse_rtp(std::span<const std::byte>(srtp_scratch_.data(), length));
+  if (!packet.ok()) return;
+  // Route (RFC 8843 section 9.2): a known SSRC; else the mid header extension; else the
+  // payload type, when one receiving section has it. The SSRC is then learnt.
+  MediaLine* target = nullptr;
+  for (auto& line : media_) {
+    if (line->remote && line->remote_ssrc == packet->ssrc()) target = line.get();
+  }
+  if (target == nullptr) {
+    for (auto& line : media_) {
+      if (!line->remote || !line->agreed || line->remote_ssrc != 0) continue;
+      const int mid_id = line->agreed->extensions.mid;
+      const auto ext = mid_id != 0 ? packet->find_extension(static_cast<std::uint8_t>(mid_id)) : std::nullopt;
+      if (ext) {
+        if (rtp::read_mid(*ext) == line->mid) target = line.get();
+      } else {
+        for (const auto& c : line->agreed->codecs) {
+          if (c.payload_type == packet->payload_type()) target = line.get();
+        }
+      }
+      if (target != nullptr) break;
+    }
+    if (target == nullptr) return;
+    target->remote_ssrc = packet->ssrc();
+  }
+  MediaLine& line = *target;
+  const std::string cname = certificate_->fingerprint().substr(0, 16);
+  if (line.kind == session::MediaKind::video) {
+    if (!line.video_receiver) {
+      line.video_receiver = std::make_unique<session::VideoReceiver>(
+          session::ReceiverConfig{.remote_ssrc = line.remote_ssrc, .local_ssrc = line.local_ssrc, .cname = cname});
+    }
+    line.video_receiver->handle_rtp(now, *packet, [&line](const media::VideoFrame& f) { line.remote->deliver(f); });
+    line.video_receiver->poll(now, media_sink_);  // a NACK or PLI at once
+  } else {
+    if (!line.audio_receiver) {
+      line.audio_receiver = std::make_unique<session::AudioReceiver>(session::ReceiverConfig{
+          .remote_ssrc = line.remote_ssrc, .local_ssrc = line.local_ssrc, .cname = cname, .channels = 2});
+    }
+    line.audio_receiver->handle_rtp(now, *packet, [&line](std::span<const std::int16_t> pcm, int channels, std::uint32_t ts) {
+      line.remote->deliver(pcm, channels, 48000, static_cast<std::int64_t>(ts) * 1000 / 48);
+    });
+  }
+}
+
+void PeerImpl::publish_media_stats() {
+  for (auto& line : media_) {
+    if (line->local) {
+      json s = json::object();
+      if (line->video_sender) s = line->video_sender->stats();
+      if (line->audio_sender) s = line->audio_sender->stats();
+      line->local->store.set("stats", s);
+    }
+    if (line->remote) {
+      json s = json::object();
+      if (line->video_receiver) s = line->video_receiver->stats();
+      if (line->audio_receiver) s = line->audio_receiver->stats();
+      line->remote->store.set("stats", s);
+    }
+  }
+}
+
+void PeerImpl::stop_media() {
+  media_timer_.cancel();
+  for (auto& line : media_) {
+    for (auto* t : {line->local.get(), line->remote.get()}) {
+      if (t == nullptr) continue;
+      t->store.set("state", "ended");
+    }
+  }
+  media_.clear();
+  srtp_.reset();
+}
+
+}  // namespace peer::detail

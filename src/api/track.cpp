@@ -1,0 +1,31 @@
+#include "api/peer_impl.hpp"
+#include "api/track_impl.hpp"
+#include "peer/media.hpp"
+
+namespace peer {
+
+Track::Track(std::shared_ptr<detail::TrackImpl> impl) : Store(impl->store), impl_(std::move(impl)) {}
+
+std::string Track::kind() const { return std::string(session::to_string(impl_->kind)); }
+std::string Track::id() const { return impl_->id; }
+Subscription Track::on_video(VideoCallback fn) { return impl_->on_video(std::move(fn)); }
+Subscription Track::on_audio(AudioCallback fn) { return impl_->on_audio(std::move(fn)); }
+
+void Track::push(const VideoFrame& frame) {
+  if (!impl_->local || impl_->kind != session::MediaKind::video || impl_->video.source != "push") {
+    throw Error(Errc::invalid_state, "Track::push(VideoFrame): only a local video track with source \"push\"");
+  }
+  impl_->push(frame);
+}
+
+void Track::push(const AudioFrame& frame) {
+  if (!impl_->local || impl_->kind != session::MediaKind::audio || impl_->audio.source != "push") {
+    throw Error(Errc::invalid_state, "Track::push(AudioFrame): only a local audio track with source \"push\"");
+  }
+  impl_->push(frame);
+}
+
+Track video::operator()(Peer& peer) const { return peer.impl().add_track(session::MediaKind::video, &options, nullptr); }
+Track audio::operator()(Peer& peer) const { return peer.impl().add_track(session::MediaKind::audio, nullptr, &options); }
+
+}  // namespace peer
