@@ -12,6 +12,10 @@
 //   {"cmd":"bulk","label":L,"bytes":n}           n bytes as 64 KiB pattern messages, then "bulk-end n"
 //   {"cmd":"close","label":L}
 //   {"cmd":"stats","label":L}                    answered with a "stats" event
+//   {"cmd":"track","kind":"video"|"audio","source":S}  a local track (before join): S is the
+//                                                 video()/audio() source ("pattern", "tone:440", "none")
+//   {"cmd":"media"}                              answered with a "media" event: what the remote's
+//                                                 tracks brought (frames, size, varied pictures, audio)
 //   {"cmd":"quit"}
 // Events: ready, signal {state}, connection {state}, channel {label, state, id},
 // stats {label, text, binary, dup, bad, out_of_order, first_bad, state, cpu_ms (the process's
@@ -34,6 +38,7 @@
 
 #include "interop/pattern.hpp"
 #include "peer/channel.hpp"
+#include "peer/media.hpp"
 #include "peer/peer.hpp"
 #include "peer/signal.hpp"
 
@@ -110,10 +115,12 @@ class Agent {
     subs_.push_back(peer_.on("change pair", [](const json& p) { std::fprintf(stderr, "agent: pair %s\n", p.dump().c_str()); }));
     subs_.push_back(peer_.on("error", [](const json& e) { emit({{"event", "error"}, {"message", e}}); }));
     subs_.push_back(peer_.on_channel([this](Channel c) { add(c, "remote"); }));
+    subs_.push_back(peer_.on_track([this](Track t) { watch(t); }));
   }
   ~Agent() {
     peer_.close();  // no callback after this
     subs_.clear();
+    media_subs_.clear();
     std::lock_guard lock(mutex_);
     channels_.clear();
   }
@@ -142,6 +149,20 @@ class Agent {
       find(c.at("label"))->channel.close();
     } else if (cmd == "stats") {
       emit(stats(*find(c.at("label"))));
+    } else if (cmd == "track") {
+      const std::string kind = c.at("kind").get<std::string>();
+      if (kind == "video") {
+        tracks_.push_back(peer_.use(video({.source = c.value("source", "pattern")})));
+      } else {
+        tracks_.push_back(peer_.use(audio({.source = c.value("source", "tone:440")})));
+      }
+    } else if (cmd == "media") {
+      std::lock_guard lock(mutex_);
+      emit({{"event", "media"},
+            {"video", {{"frames", media_.frames}, {"width", media_.width}, {"height", media_.height},
+                       {"varied", media_.varied}}},
+            {"audio", {{"packets", media_.audio_packets}, {"loud", media_.loud_packets}}},
+            {"tracks", media_.tracks}});
     } else {
       throw std::invalid_argument("unknown command \"" + cmd + "\"");
     }
@@ -259,6 +280,40 @@ class Agent {
           {"ms", ms_between(start, Clock::now())}, {"cpu_ms", cpu_ms() - cpu_start}});
   }
 
+  // Counts what the remote's tracks bring: decoded video frames (and whether the picture
+  // has detail: a luma range over 64 on its middle row), audio packets and loud ones.
+  void watch(Track t) {
+    std::lock_guard lock(mutex_);
+    media_.tracks.push_back(t.kind());
+    media_subs_.push_back(t.on_video([this](const VideoFrame& f) {
+      int lo = 255, hi = 0;
+      const std::uint8_t* row = f.y + static_cast<std::ptrdiff_t>(f.height / 2) * f.stride_y;
+      for (int x = 0; x < f.width; ++x) {
+        lo = std::min<int>(lo, row[x]);
+        hi = std::max<int>(hi, row[x]);
+      }
+      std::lock_guard lock(mutex_);
+      ++media_.frames;
+      media_.width = f.width;
+      media_.height = f.height;
+      if (hi - lo > 64) ++media_.varied;
+    }));
+    media_subs_.push_back(t.on_audio([this](const AudioFrame& a) {
+      double energy = 0;
+      for (auto s : a.samples) energy += double(s) * s;
+      const bool loud = !a.samples.empty() && energy / a.samples.size() > 100.0 * 100.0;  // above -50 dBFS
+      std::lock_guard lock(mutex_);
+      ++media_.audio_packets;
+      if (loud) ++media_.loud_packets;
+    }));
+  }
+
+  struct MediaCounts {
+    int frames = 0, width = 0, height = 0, varied = 0, audio_packets = 0, loud_packets = 0;
+    std::vector<std::string> tracks;
+  } media_;
+  std::vector<Subscription> media_subs_;
+  std::vector<Track> tracks_;
   Peer peer_;
   std::vector<Subscription> subs_;
   std::mutex mutex_;

@@ -5,6 +5,10 @@
 //     headless Debian Chromium) and interop_agent (a native peer::Peer) in one room; the
 //     cases below run in order over that one connection, each side checking what the
 //     other sent (pattern.hpp / page/pattern.js).
+//   node run.js --suite media-chromium-offers|media-peer-offers --peer BIN --agent BIN --out DIR
+//     the same three parts with video and audio both ways at once and a data channel:
+//     VP8 + Opus from peer decoded by Chromium (a screenshot of the <video> must show the
+//     colour bars), Chromium's fake camera and microphone decoded by peer.
 //   node run.js --suite serve --peer BIN --out DIR
 //     `peer serve`: its built-in page loads, connects to the bot and chats; a screenshot is
 //     checked for the connected badge; a reload and a closed page leave no bot behind;
@@ -77,7 +81,8 @@ async function launchChromium() {
     env: { ...process.env, HOME: profile, XDG_CONFIG_HOME: profile, XDG_CACHE_HOME: profile, XDG_DATA_HOME: profile },
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-      '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns'],
+      '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns',
+      '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', '--autoplay-policy=no-user-gesture-required'],
   });
   context.profile = profile;
   return context;
@@ -274,7 +279,9 @@ function cases(chromium, native) {
   ];
 }
 
-async function runPair(context) {
+// A `peer signal`, the agent and the page in one room, connected with the channel "rel"
+// open. `before(chromium, native)` runs before anyone joins (tracks go in the first offer).
+async function connectPair(context, offererName, before = async () => {}) {
   const signal = start('peer signal', args.peer, ['signal', '--listen', '127.0.0.1:0', '--static', staticDir(),
     '--log-level', 'info'], logs.server);
   const port = await listening(signal, 'peer signal');
@@ -284,7 +291,8 @@ async function runPair(context) {
   await native.waitFor((e) => e.event === 'ready', 'agent ready');
   const chromium = await pageSide(context, `http://127.0.0.1:${port}/case.html`);
   await chromium.cmd({ cmd: 'init', url, room });
-  const [offerer, answerer] = args.suite === 'chromium-offers' ? [chromium, native] : [native, chromium];
+  await before(chromium, native);
+  const [offerer, answerer] = offererName === 'chromium' ? [chromium, native] : [native, chromium];
   // The offerer needs a channel before its offer; the earlier member of the room offers.
   await offerer.cmd({ cmd: 'open', label: 'rel' });
   await offerer.cmd({ cmd: 'join', url, room });
@@ -293,7 +301,11 @@ async function runPair(context) {
   await answerer.cmd({ cmd: 'join', url, room });
   await Promise.all([chromium, native].map((s) => s.channel('rel', 'open')));
   results.push({ case: 'setup', ms: Date.now() - t0, pair: await chromium.cmd({ cmd: 'pair' }) });
-  for (const [name, run] of cases(chromium, native)) {
+  return { chromium, native, signal };
+}
+
+async function runCases(list) {
+  for (const [name, run] of list) {
     const started = Date.now();
     try {
       await run();
@@ -303,10 +315,111 @@ async function runPair(context) {
     }
     console.log(`ok   ${name} (${Date.now() - started} ms)`);
   }
+}
+
+async function finish({ native, signal }) {
   native.send({ cmd: 'quit' });
   const exit = await exitWithin(native.proc, timeout(10000));
   if (!exit || exit.code !== 0) throw Object.assign(new CaseFailure('peer', `interop_agent exit: ${JSON.stringify(exit)}`), { caseName: 'agent exits cleanly' });
   signal.kill('SIGTERM');
+}
+
+async function runPair(context) {
+  const pair = await connectPair(context, args.suite === 'chromium-offers' ? 'chromium' : 'peer');
+  await runCases(cases(pair.chromium, pair.native));
+  await finish(pair);
+}
+
+// The colour nearest to an RGB sample, of the test pattern's eight bars.
+const BARS = [['white', [255, 255, 255]], ['yellow', [255, 255, 0]], ['cyan', [0, 255, 255]], ['green', [0, 255, 0]],
+  ['magenta', [255, 0, 255]], ['red', [255, 0, 0]], ['blue', [0, 0, 255]], ['black', [0, 0, 0]]];
+const nearestBar = ([r, g, b]) => BARS.map(([name, [R, G, B]]) => [name, (r - R) ** 2 + (g - G) ** 2 + (b - B) ** 2])
+  .sort((x, y) => x[1] - y[1])[0][0];
+
+// The colours at the centres of the eight bars in a screenshot of the <video> element
+// (decoded by the browser through a canvas).
+async function barColours(page, file) {
+  const png = await page.locator('#remote').screenshot({ path: file });
+  const samples = await page.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = `data:image/png;base64,${b64}`;
+    await img.decode();
+    const canvas = document.createElement('canvas');
+    canvas.width = img.width;
+    canvas.height = img.height;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    const out = [];
+    for (let bar = 0; bar < 8; bar++) {
+      const d = ctx.getImageData(Math.floor(((bar + 0.5) * img.width) / 8), Math.floor(img.height * 0.3), 1, 1).data;
+      out.push([d[0], d[1], d[2]]);
+    }
+    return out;
+  }, png.toString('base64'));
+  return samples.map(nearestBar);
+}
+
+// Video and audio both ways at once with a data channel, over one BUNDLE transport: the
+// agent sends the test pattern and a 440 Hz tone, Chromium its fake camera and microphone.
+async function runMedia(context) {
+  const offererName = args.suite === 'media-chromium-offers' ? 'chromium' : 'peer';
+  const pair = await connectPair(context, offererName, async (chromium, native) => {
+    await native.cmd({ cmd: 'track', kind: 'video', source: 'pattern' });
+    await native.cmd({ cmd: 'track', kind: 'audio', source: 'tone:440' });
+    await chromium.cmd({ cmd: 'track', kind: 'video', source: 'fake' });
+    await chromium.cmd({ cmd: 'track', kind: 'audio', source: 'fake' });
+  });
+  const { chromium, native } = pair;
+  const media = async () => {
+    const since = native.events.length;
+    native.send({ cmd: 'media' });
+    const n = await native.waitFor((e) => e.event === 'media', 'media counts', { since });
+    const c = await chromium.cmd({ cmd: 'media' });
+    return { native: n, chromium: c };
+  };
+  let last;
+  await runCases([
+    ['peer -> Chromium: VP8 decoded by Chromium (framesDecoded >= 60) and Opus heard', async () => {
+      const deadline = Date.now() + timeout(30000);
+      for (;;) {
+        last = await media();
+        // The tone's RMS is 0.35; silence is 0. Decoded Opus keeps most of it.
+        if (last.chromium.video.frames >= 60 && last.chromium.audio.rms > 0.05) break;
+        if (Date.now() > deadline) throw new CaseFailure('chromium', `inbound-rtp after 30 s: ${JSON.stringify(last.chromium)}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      expectEqual(chromium, 'Chromium frameWidth', last.chromium.video.width, 640);
+      expectEqual(chromium, 'Chromium frameHeight', last.chromium.video.height, 480);
+    }],
+    ['peer -> Chromium: a screenshot of the <video> shows the colour bars', async () => {
+      const file = path.join(OUT, `interop-${args.suite}.png`);
+      const colours = await barColours(chromium.page, file);
+      const want = BARS.map(([name]) => name);
+      if (JSON.stringify(colours) !== JSON.stringify(want)) {
+        throw new CaseFailure('chromium', `bar colours ${colours.join(',')}, want ${want.join(',')} (screenshot ${file})`);
+      }
+      results.push({ case: 'media-screenshot', file, colours });
+    }],
+    ["Chromium's fake camera and microphone -> peer: 60 frames at 640x480, not one colour; audio not silence", async () => {
+      const deadline = Date.now() + timeout(30000);
+      for (;;) {
+        last = await media();
+        const v = last.native.video;
+        if (v.frames >= 60 && last.native.audio.loud >= 25) break;
+        if (Date.now() > deadline) throw new CaseFailure('peer', `remote tracks after 30 s: ${JSON.stringify(last.native)}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      const v = last.native.video;
+      expectEqual(native, 'decoded width', v.width, 640);
+      expectEqual(native, 'decoded height', v.height, 480);
+      if (v.varied < v.frames / 2) throw new CaseFailure('peer', `only ${v.varied} of ${v.frames} frames have detail`);
+    }],
+    ['a data channel works alongside', async () => {
+      await exchange([chromium, native], 'rel', 20, 20);
+    }],
+  ]);
+  results.push({ case: 'media', native: last.native, chromium: last.chromium });
+  await finish(pair);
 }
 
 function staticDir() {
@@ -436,6 +549,7 @@ async function runServe(context) {
     context = await launchChromium();
     if (args.suite === 'serve') await runServe(context);
     else if (args.suite === 'chromium-offers' || args.suite === 'peer-offers') await runPair(context);
+    else if (args.suite === 'media-chromium-offers' || args.suite === 'media-peer-offers') await runMedia(context);
     else throw new Error(`unknown --suite ${args.suite}`);
     console.log(JSON.stringify({ suite: args.suite, ms: Date.now() - started, chromium: context.browser() ? context.browser().version() : undefined, results }));
   } catch (e) {

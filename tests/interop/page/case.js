@@ -7,6 +7,7 @@ import * as pattern from './pattern.js';
 const report = (event) => (window.report ? window.report(event) : console.log(JSON.stringify(event)));
 const channels = new Map();
 let peer = null;
+let analyser = null;  // on the remote audio track
 
 class Received {
   constructor() {
@@ -98,6 +99,27 @@ const commands = {
   init({ url, room }) {
     peer = new Peer({ url, room });
     peer.pc.ondatachannel = (e) => add(e.channel, 'remote');
+    peer.pc.ontrack = (e) => {
+      const stream = new MediaStream([e.track]);
+      if (e.track.kind === 'video') {
+        const video = document.getElementById('remote');
+        video.srcObject = stream;
+        video.play().catch((err) => console.log(`play: ${err.message}`));
+        return;
+      }
+      // Audio: a WebAudio analyser measures what arrives (inbound-rtp's audioLevel needs a
+      // playout device, which headless Chromium lacks). Chromium feeds remote WebRTC audio to
+      // WebAudio only while an element plays the stream too, hence the muted <audio>.
+      const audio = new Audio();
+      audio.muted = true;
+      audio.srcObject = stream;
+      audio.play().catch((err) => console.log(`audio play: ${err.message}`));
+      const context = new AudioContext();
+      analyser = context.createAnalyser();
+      analyser.fftSize = 2048;
+      context.createMediaStreamSource(stream).connect(analyser);
+      context.resume();
+    };
     peer.addEventListener('signal', (e) => report({ event: 'signal', state: e.detail.state }));
     peer.addEventListener('connection', (e) => report({ event: 'connection', state: e.detail.state }));
     peer.addEventListener('error', (e) => report({ event: 'error', message: e.detail }));
@@ -128,6 +150,45 @@ const commands = {
     const { dc, received: r } = find(label);
     report({ event: 'stats', label, text: r.text, binary: r.binary, dup: r.dup, bad: r.bad,
              out_of_order: r.out_of_order, first_bad: r.first_bad, state: dc.readyState });
+  },
+  // A local track before join: "fake" is Chromium's fake camera or microphone
+  // (--use-fake-device-for-media-stream), "none" a recvonly transceiver.
+  async track({ kind, source }) {
+    if (source === 'none') {
+      peer.pc.addTransceiver(kind, { direction: 'recvonly' });
+      return;
+    }
+    const constraints = kind === 'video' ? { video: { width: 640, height: 480, frameRate: 30 } } : { audio: true };
+    const stream = await navigator.mediaDevices.getUserMedia(constraints);
+    for (const track of stream.getTracks()) {
+      const sender = peer.pc.addTrack(track, stream);
+      if (kind === 'video') {
+        // Keep 640x480: without bandwidth feedback from the far side Chromium's estimate stays
+        // low, and by default it would scale the picture down to meet it.
+        const params = sender.getParameters();
+        params.degradationPreference = 'maintain-resolution';
+        await sender.setParameters(params).catch((e) => console.log(`setParameters: ${e.message}`));
+      }
+    }
+  },
+  // What the remote's tracks brought, from getStats (inbound-rtp).
+  async media() {
+    const out = { video: { frames: 0, width: 0, height: 0 }, audio: { packets: 0, energy: 0, level: 0, rms: 0 } };
+    let rms = 0;
+    if (analyser) {
+      const samples = new Float32Array(analyser.fftSize);
+      analyser.getFloatTimeDomainData(samples);
+      rms = Math.sqrt(samples.reduce((sum, x) => sum + x * x, 0) / samples.length);
+    }
+    (await peer.pc.getStats()).forEach((s) => {
+      if (s.type !== 'inbound-rtp') return;
+      if (s.kind === 'video') {
+        out.video = { frames: s.framesDecoded || 0, width: s.frameWidth || 0, height: s.frameHeight || 0 };
+      } else if (s.kind === 'audio') {
+        out.audio = { packets: s.packetsReceived || 0, energy: s.totalAudioEnergy || 0, level: s.audioLevel || 0, rms };
+      }
+    });
+    return out;
   },
   async pair() {  // the selected candidate pair, for the log
     const stats = await peer.pc.getStats();
