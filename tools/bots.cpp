@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "peer/channel.hpp"
+#include "peer/media.hpp"
 #include "peer/peer.hpp"
 #include "peer/signal.hpp"
 
@@ -14,6 +15,10 @@ namespace peer::tools {
 struct Bots::Bot {
   Bot(Bots& owner, const std::string& room, std::uint64_t serial) : serial(serial) {
     if (!owner.options_.addresses.empty()) peer.set("addresses", owner.options_.addresses);
+    if (owner.options_.video_width > 0) {
+      tracks.push_back(peer.use(video({.width = owner.options_.video_width, .height = owner.options_.video_height})));
+      tracks.push_back(peer.use(audio()));
+    }
     auto chat = peer.use(channel("chat"));
     subs.push_back(chat.on_message([chat, prefix = owner.options_.chat_prefix](const Message& m) mutable {
       echo(chat, m, prefix);
@@ -63,6 +68,7 @@ struct Bots::Bot {
 
   const std::uint64_t serial;
   Peer peer;
+  std::vector<Track> tracks;  // sent only when the visitor's offer asks for them
   std::mutex mutex;  // subs: on_channel runs on the peer's loop, ~Bot on the worker
   std::vector<Subscription> subs;
 };

@@ -31,6 +31,10 @@ struct BotOptions {
   json addresses = json::array();          // ICE addresses of the bots (empty: every interface)
   std::size_t max_bots = 100;              // rooms served at once; more wait for a free bot
   std::string chat_prefix = "bot: ";
+  // The test pattern each bot offers to send ("WxH", 0x0: none) and a 440 Hz tone; a page
+  // gets them when it asks to receive video or audio.
+  int video_width = 640;
+  int video_height = 480;
 };
 
 class Bots {

@@ -23,6 +23,7 @@ struct ServeArgs {
   std::string web_dir;
   std::string bot_address;
   std::size_t max_bots = 100;
+  std::string bot_video = "640x480";
   std::string log_level = "info";
 };
 
@@ -42,6 +43,13 @@ int run_serve(const ServeArgs& args) {
   // single address only there (a page on this machine), on every interface for 0.0.0.0.
   BotOptions bot_options;
   bot_options.max_bots = args.max_bots;
+  if (args.bot_video == "off") {
+    bot_options.video_width = bot_options.video_height = 0;
+  } else if (std::sscanf(args.bot_video.c_str(), "%dx%d", &bot_options.video_width, &bot_options.video_height) != 2 ||
+             bot_options.video_width <= 0 || bot_options.video_height <= 0 || bot_options.video_width % 2 ||
+             bot_options.video_height % 2) {
+    throw std::invalid_argument("--bot-video must be WIDTHxHEIGHT (even numbers) or off, not " + args.bot_video);
+  }
   const std::string bot_address = args.bot_address.empty() ? options.address : args.bot_address;
   if (!any_address(bot_address)) bot_options.addresses = json::array({bot_address});
   Bots bots(bot_options);
@@ -75,6 +83,10 @@ void add_serve(CLI::App& app, int& exit_code) {
   cmd->add_option("--bot-address", args->bot_address,
                   "local address the bots' ICE gathers on (default: the --listen address; 0.0.0.0: every interface)");
   cmd->add_option("--max-bots", args->max_bots, "rooms served by a bot at once")->capture_default_str();
+  cmd->add_option("--bot-video", args->bot_video,
+                  "the test pattern a bot sends when the page asks for video (WxH, or off; VP8 at 1 Mbit/s, "
+                  "30 fps: about a fifth of a core per bot)")
+      ->capture_default_str();
   cmd->add_option("--log-level", args->log_level, "trace, debug, info, warn, error, off")->capture_default_str();
   cmd->footer("Runs until SIGTERM or SIGINT, then closes the bots, tells every member and exits 0.");
   cmd->callback([args, &exit_code] {

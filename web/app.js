@@ -3,7 +3,9 @@
 //   ?room=NAME      the room (default: a random one, written back into the URL)
 //   ?signal=ws://…  the signaling server (default: the server that served this page)
 //   ?token=T        a join token, for servers with --secret-file
-//   ?media=1        also receive audio and video (recvonly transceivers)
+//   ?media=video    (the default) ask for the remote's video (a recvonly transceiver):
+//                   peer serve's bot answers with its test pattern
+//   ?media=1        ask for audio and video;  ?media=0  data only
 import { Peer } from './peer.js';
 
 const $ = (id) => document.getElementById(id);
@@ -20,7 +22,7 @@ if (!room || !/^[A-Za-z0-9_.-]{1,64}$/.test(room)) {
 }
 const signalUrl = params.get('signal') || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/`;
 const token = params.get('token') || undefined;
-const media = params.get('media') === '1';
+const media = params.get('media') ?? 'video';
 
 $('room').textContent = room;
 $('link').value = location.href;
@@ -84,10 +86,8 @@ function start() {
     log('remote chat channel');
     e.channel.onmessage = (m) => chatLine(String(m.data), 'them');
   };
-  if (media) {
-    p.pc.addTransceiver('video', { direction: 'recvonly' });
-    p.pc.addTransceiver('audio', { direction: 'recvonly' });
-  }
+  if (media !== '0') p.pc.addTransceiver('video', { direction: 'recvonly' });
+  if (media === '1') p.pc.addTransceiver('audio', { direction: 'recvonly' });
   p.pc.ontrack = (e) => {
     log(`remote ${e.track.kind} track`);
     if (e.track.kind !== 'video') return;

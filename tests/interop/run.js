@@ -338,8 +338,8 @@ const nearestBar = ([r, g, b]) => BARS.map(([name, [R, G, B]]) => [name, (r - R)
 
 // The colours at the centres of the eight bars in a screenshot of the <video> element
 // (decoded by the browser through a canvas).
-async function barColours(page, file) {
-  const png = await page.locator('#remote').screenshot({ path: file });
+async function barColours(page, file, selector = '#remote') {
+  const png = await page.locator(selector).screenshot({ path: file });
   const samples = await page.evaluate(async (b64) => {
     const img = new Image();
     img.src = `data:image/png;base64,${b64}`;
@@ -513,6 +513,18 @@ async function runServe(context) {
         `screenshot ${path.join(OUT, 'interop-serve.png')}`);
     }
     results.push({ case: 'serve-screenshot', file: path.join(OUT, 'interop-serve.png'), badge: [r, g, b] });
+  });
+  await step("peer serve: the bot's test pattern plays in the page's <video> (the colour bars in a screenshot)", async () => {
+    await page.waitForFunction(() => {
+      const v = document.getElementById('remote-video');
+      return !v.hidden && v.readyState >= 2 && v.videoWidth === 640 && v.currentTime > 0.5;
+    }, null, { timeout: timeout() });
+    const file = path.join(OUT, 'interop-serve-video.png');
+    const colours = await barColours(page, file, '#remote-video');
+    const want = BARS.map(([name]) => name);
+    if (JSON.stringify(colours) !== JSON.stringify(want)) {
+      throw new CaseFailure('chromium', `bar colours ${colours.join(',')}, want ${want.join(',')} (screenshot ${file})`);
+    }
   });
   await step('peer serve: a reload gets a fresh bot; the old one is closed (peer-left)', async () => {
     await page.reload();
