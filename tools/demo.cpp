@@ -235,7 +235,17 @@ void add_demo(CLI::App& app, int& exit_code) {
   demo->add_option("--loops", loops, "event-loop threads the two peers are spread over")
       ->capture_default_str();
   demo->add_flag("--ice-tcp,!--no-ice-tcp", ice_tcp, "gather ICE-TCP candidates too (default off)");
-  demo->callback([&exit_code] {
+  static double video_seconds = 0;
+  demo->add_option("--video", video_seconds,
+                   "instead of data: SECONDS of the VP8 test pattern and an Opus tone from one peer to the other "
+                   "(frames sent, decoded, lost, recovered)")
+      ->expected(0, 1)
+      ->default_str("5");
+  demo->callback([&exit_code, demo] {
+    if (demo->count("--video") > 0) {
+      exit_code = run_video_demo(address, video_seconds > 0 ? video_seconds : 5, timeout_s);
+      return;
+    }
     exit_code = run_demo(address, timeout_s, client_offers, mib, quiet, ice_tcp, loops);
   });
 }

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   peer::tools::add_pipe(app, exit_code);
   peer::tools::add_transfer(app, exit_code);
   peer::tools::add_serve(app, exit_code);
+  peer::tools::add_recv_video(app, exit_code);
   CLI11_PARSE(app, argc, argv);
   return exit_code;
 }
