@@ -10,6 +10,7 @@ namespace peer::session {
 namespace {
 
 constexpr std::uint32_t kVideoClock = 90000;
+constexpr std::uint64_t kRembBitrate = 2'500'000;  // bit/s, announced to the video sender
 
 // RFC 3550 section 5.1: initial sequence number and timestamp are random.
 std::uint32_t random32() {
@@ -230,9 +231,16 @@ void VideoReceiver::drain(TimePoint now, const FrameSink& on_frame) {
 }
 
 void VideoReceiver::poll(TimePoint now, const PacketSink& sink) {
-  if (const std::size_t n = receiver_.poll_rtcp(now, std::span<std::byte>(packet_.data(), packet_.size() - kSrtpRoom))) {
-    sink(packet_, n, true);
-  }
+  const std::span<std::byte> room(packet_.data(), packet_.size() - kSrtpRoom);
+  std::size_t n = receiver_.poll_rtcp(now, room);
+  if (n == 0) return;
+  // goog-remb is negotiated (media_description.hpp): with each compound we send, a REMB
+  // (draft-alvestrand-rmcat-remb) with a fixed estimate, so a browser's sender ramps up to
+  // its own maximum instead of staying at its start rate. We do not estimate bandwidth yet.
+  rtp::RtcpWriter remb(room.subspan(n));
+  const std::uint32_t ssrc = config_.remote_ssrc;
+  if (remb.remb(config_.local_ssrc, kRembBitrate, std::span<const std::uint32_t>(&ssrc, 1))) n += remb.size();
+  sink(packet_, n, true);
 }
 
 nlohmann::json VideoReceiver::stats() const {
