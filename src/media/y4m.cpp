@@ -269,4 +269,10 @@ Status Y4mSource::next(VideoFrame& frame) {
   return {};
 }
 
+Result<Y4mInfo> parse_y4m_header(const std::string& line) {
+  Y4mInfo info;
+  if (auto s = parse_header(line, "(header)", info); !s) return s.error();
+  return info;
+}
+
 }  // namespace peer::media

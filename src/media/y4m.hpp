@@ -36,6 +36,10 @@ struct FileCloser {
 using File = std::unique_ptr<std::FILE, FileCloser>;
 }  // namespace detail
 
+// Parses a YUV4MPEG2 stream header line (without its '\n'); Y4mReader::open uses it. Errors
+// name the bad parameter.
+Result<Y4mInfo> parse_y4m_header(const std::string& line);
+
 class Y4mReader {
  public:
   // Opens the file and parses its header.
