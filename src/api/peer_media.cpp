@@ -109,8 +109,9 @@ Track PeerImpl::add_track(session::MediaKind kind, const VideoOptions* video, co
     }
     track->audio = *audio;
   }
-  call([&] {
-    require_open(video ? "video" : "audio");
+  // By value: from another peer's loop thread call() posts, and this frame is gone by then.
+  call([this, track, verb = video ? "video" : "audio"] {
+    require_open(verb);
     if (local_description_ || remote_) {
       throw Error(Errc::invalid_state,
                   "a track must be added before the first offer()/answer(); renegotiation is not supported yet");
