@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "../support/sdp_fixture.hpp"
 #include "core/sdp/description.hpp"
 #include "core/session/media_description.hpp"
 
@@ -14,21 +15,8 @@ namespace session = peer::session;
 namespace sdp = peer::sdp;
 using sdp::Direction;
 
-std::string fixture(const std::string& name) {
-  std::ifstream in(std::string(PEER_FIXTURES) + "/sdp/" + name, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-session::LocalTransport transport(std::string setup) {
-  session::LocalTransport t;
-  t.ice_ufrag = "abcd";
-  t.ice_pwd = "0123456789012345678901";
-  t.fingerprint = "AA:BB";
-  t.setup = std::move(setup);
-  return t;
-}
+using peer::test::local_transport;
+std::string fixture(const std::string& name) { return peer::test::sdp_fixture(name); }
 
 std::vector<std::string> names(const std::vector<session::Codec>& codecs) {
   std::vector<std::string> out;
@@ -139,7 +127,7 @@ TEST(MediaSdp, OurOfferSectionSurvivesWriteAndParseAndNegotiatesWithItself) {
   video.ssrc = 1234;
   video.codecs = session::supported_codecs(session::MediaKind::video);
   sdp::Description d;
-  d.media.push_back(session::media_section(transport("actpass"), video));
+  d.media.push_back(session::media_section(local_transport("actpass"), video));
   const auto parsed = sdp::parse(sdp::write(d));
   const sdp::Media& m = parsed.media.at(0);
   EXPECT_EQ(m.kind, "video");
@@ -160,7 +148,7 @@ TEST(MediaSdp, OurOfferSectionSurvivesWriteAndParseAndNegotiatesWithItself) {
   answer_side.cname = "cname2";
   sdp::Description answer;
   answer.media.push_back(
-      session::media_section(transport("active"), session::answer_media(*theirs, answer_side)));
+      session::media_section(local_transport("active"), session::answer_media(*theirs, answer_side)));
   const auto answer_parsed = sdp::parse(sdp::write(answer));
   const auto ours = session::negotiate_answered(m, answer_parsed.media.at(0), 0, &why);
   ASSERT_TRUE(ours) << why;

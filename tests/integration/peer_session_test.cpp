@@ -7,6 +7,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "../support/sdp_fixture.hpp"
 #include "core/sdp/description.hpp"
 #include "core/session/transport_description.hpp"
 #include "peer/peer.hpp"
@@ -18,21 +19,8 @@ using namespace std::chrono_literals;
 namespace session = peer::session;
 namespace sdp = peer::sdp;
 
-std::string fixture(const std::string& name) {
-  std::ifstream in(std::string(PEER_FIXTURES) + "/sdp/" + name, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-session::LocalTransport ours(std::string setup) {
-  session::LocalTransport t;
-  t.ice_ufrag = "abcd";
-  t.ice_pwd = "0123456789012345678901";
-  t.fingerprint = "AA:BB";
-  t.setup = std::move(setup);
-  return t;
-}
+using peer::test::local_transport;
+std::string fixture(const std::string& name) { return peer::test::sdp_fixture(name); }
 
 TEST(Session, AnswersChromesAudioVideoDataOfferOnItsDataSection) {
   const sdp::Description offer = sdp::parse(fixture("chrome_offer_av_data.sdp"));
@@ -44,7 +32,7 @@ TEST(Session, AnswersChromesAudioVideoDataOfferOnItsDataSection) {
   EXPECT_EQ(remote.fingerprint_algorithm, "sha-256");
   EXPECT_EQ(remote.max_message_size, 262144u);
 
-  const sdp::Description answer = session::make_answer(offer, ours("active"));
+  const sdp::Description answer = session::make_answer(offer, local_transport("active"));
   ASSERT_EQ(answer.media.size(), 3u);  // one answer section per offered section (RFC 8829)
   EXPECT_EQ(answer.media[0].port, 0);  // audio and video rejected for now
   EXPECT_EQ(answer.media[0].mid, "0");
@@ -87,7 +75,7 @@ TEST(Session, AnOfferWithoutDataTakesItsTransportFromTheFirstRtpSection) {
     EXPECT_EQ(e.code(), peer::Errc::bad_sdp);
     EXPECT_NE(std::string(e.what()).find("RTP/SAVPF section that is not rejected"), std::string::npos) << e.what();
   }
-  EXPECT_THROW(session::make_answer(offer, ours("active")), peer::Error);
+  EXPECT_THROW(session::make_answer(offer, local_transport("active")), peer::Error);
 }
 
 TEST(Session, AbsentSetupTakesRfc4145Defaults) {

@@ -336,11 +336,11 @@ const BARS = [['white', [255, 255, 255]], ['yellow', [255, 255, 0]], ['cyan', [0
 const nearestBar = ([r, g, b]) => BARS.map(([name, [R, G, B]]) => [name, (r - R) ** 2 + (g - G) ** 2 + (b - B) ** 2])
   .sort((x, y) => x[1] - y[1])[0][0];
 
-// The colours at the centres of the eight bars in a screenshot of the <video> element
-// (decoded by the browser through a canvas).
-async function barColours(page, file, selector = '#remote') {
-  const png = await page.locator(selector).screenshot({ path: file });
-  const samples = await page.evaluate(async (b64) => {
+// Pixels of a real screenshot of an element, decoded by the browser itself through a canvas
+// (no PNG library needed). `points` are fractions of the width and height; [[r, g, b], ...].
+async function screenshotPixels(page, selector, points, file) {
+  const png = await page.locator(selector).screenshot(file ? { path: file } : {});
+  return page.evaluate(async ([b64, at]) => {
     const img = new Image();
     img.src = `data:image/png;base64,${b64}`;
     await img.decode();
@@ -349,14 +349,18 @@ async function barColours(page, file, selector = '#remote') {
     canvas.height = img.height;
     const ctx = canvas.getContext('2d');
     ctx.drawImage(img, 0, 0);
-    const out = [];
-    for (let bar = 0; bar < 8; bar++) {
-      const d = ctx.getImageData(Math.floor(((bar + 0.5) * img.width) / 8), Math.floor(img.height * 0.3), 1, 1).data;
-      out.push([d[0], d[1], d[2]]);
-    }
-    return out;
-  }, png.toString('base64'));
-  return samples.map(nearestBar);
+    return at.map(([x, y]) => {
+      const d = ctx.getImageData(Math.min(img.width - 1, Math.floor(x * img.width)),
+        Math.min(img.height - 1, Math.floor(y * img.height)), 1, 1).data;
+      return [d[0], d[1], d[2]];
+    });
+  }, [png.toString('base64'), points]);
+}
+
+// The colours at the centres of the eight bars (30% down) in a screenshot of a <video>.
+async function barColours(page, file, selector = '#remote') {
+  const points = [...Array(8).keys()].map((bar) => [(bar + 0.5) / 8, 0.3]);
+  return (await screenshotPixels(page, selector, points, file)).map(nearestBar);
 }
 
 // Video and audio both ways at once with a data channel, over one BUNDLE transport: the
@@ -432,25 +436,6 @@ function staticDir() {
 
 // ---- peer serve
 
-// The colour at the centre of an element, read from a real screenshot (decoded by the
-// browser itself through a canvas, so no PNG library is needed).
-async function screenshotColour(page, selector) {
-  const png = await page.locator(selector).screenshot();
-  return page.evaluate(async (b64) => {
-    const img = new Image();
-    img.src = `data:image/png;base64,${b64}`;
-    await img.decode();
-    const canvas = document.createElement('canvas');
-    canvas.width = img.width;
-    canvas.height = img.height;
-    const ctx = canvas.getContext('2d');
-    ctx.drawImage(img, 0, 0);
-    // A pixel near the left edge, inside the badge's background rather than its text.
-    const d = ctx.getImageData(2, Math.floor(img.height / 2), 1, 1).data;
-    return [d[0], d[1], d[2]];
-  }, png.toString('base64'));
-}
-
 function logLine(pattern, what, ms = timeout()) {
   return new Promise((resolve, reject) => {
     const deadline = Date.now() + ms;
@@ -506,7 +491,8 @@ async function runServe(context) {
       /bytes received [1-9]/.test(document.getElementById('stats').textContent), null, { timeout: timeout() });
     results.push({ case: 'serve-stats', stats: await page.textContent('#stats'), pair: await page.textContent('#pair') });
     await page.screenshot({ path: path.join(OUT, 'interop-serve.png'), fullPage: true });
-    const [r, g, b] = await screenshotColour(page, '#state');
+    // A pixel near the left edge, inside the badge's background rather than its text.
+    const [[r, g, b]] = await screenshotPixels(page, '#state', [[0.03, 0.5]]);
     const near = (x, y) => Math.abs(x - y) <= 6;
     if (!(near(r, 46) && near(g, 125) && near(b, 50))) {
       throw new CaseFailure(browser.name, `badge colour rgb(${r},${g},${b}), want rgb(46,125,50) (connected); ` +
