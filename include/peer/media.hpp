@@ -15,7 +15,8 @@
 // {"id": stream id, "tracks": [{"kind", "id", "mid"}]} when a remote track appears.
 //
 // Negotiation: tracks added before offer()/answer() go into that description; one added
-// later needs a new offer (renegotiation). Codecs: VP8 (libvpx), H264 packetization-mode 1
+// later emits "negotiationneeded" on the peer and goes into the next offer() (either side
+// may offer again: the transport and the streams already there stay). Codecs: VP8 (libvpx), H264 packetization-mode 1
 // for pre-encoded frames pushed by the application, Opus (libopus). Feedback: NACK and
 // retransmission, PLI/FIR answered with a keyframe, RTCP SR/RR with RTT.
 //

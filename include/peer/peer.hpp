@@ -80,6 +80,8 @@ class Track;
 //   before offer, before answer  run synchronously first: a listener may still change the store
 //   offer, answer (queued)       {"type": "offer"|"answer", "sdp": "..."}
 //   candidate (queued)           {"candidate": "candidate:...", "sdpMid": "0", "sdpMLineIndex": 0}
+//   negotiationneeded (queued)   a track was added after the first negotiation: call offer()
+//                                again (renegotiation keeps ICE, DTLS and the streams there are)
 //   remote stream (queued)       {"id": stream id, "tracks": [{"kind", "id", "mid"}]}: a remote
 //                                track was negotiated (Peer::on_track hands over the Track)
 //   ready (queued)               gathering is complete; carries our description with every

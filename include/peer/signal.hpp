@@ -33,7 +33,8 @@
 // channels go on; the client reconnects with backoff and joins again with a new id, and the
 // remote sees "peer-left"/"peer-joined" for our old and new ids. The plugin never tears down
 // or renegotiates an established connection because of that: once paired it ignores
-// further joins and leaves.
+// further joins and leaves. Renegotiation itself goes through: our later offer() (after
+// adding a track) is sent to the paired member, and its later offers are answered.
 // If the paired member leaves before the connection is up, the plugin does not pair again
 // (the Peer has applied descriptions that cannot be rolled back): it emits the error
 // "signal_peer_left" and the application makes a new Peer. Likewise, if our own signaling

@@ -245,14 +245,20 @@ void PeerImpl::offer(const Peer::DescriptionCallback& fn, const json& options) {
     throw Error(Errc::invalid_state,
                 "offer(): a remote offer is pending; call answer() to answer it first");
   }
-  if (remote_) throw Error(Errc::invalid_state, "offer(): renegotiation is not supported yet");
   create();
   store_.emit_now("before offer", {options});
-  require_open("offer");        // a hook may have closed the peer
-  ice_->set_controlling(true);  // the offerer is the controlling agent (RFC 8829 section 3.5.1)
-  const auto media = offer_media_sections();  // audio/video first, then data (mid N)
-  const sdp::Description description =
-      filtered(session::make_offer(local_transport("actpass"), media, std::to_string(media.size())));
+  require_open("offer");  // a hook may have closed the peer
+  sdp::Description built;
+  if (remote_) {
+    // A subsequent offer (renegotiation): same transport, same ICE roles (RFC 8445 section
+    // 7.1.2: no role change without an ICE restart), sections kept in place, new ones after.
+    built = reoffer_description();
+  } else {
+    ice_->set_controlling(true);  // the offerer is the controlling agent (RFC 8829 section 3.5.1)
+    const auto media = offer_media_sections();  // audio/video first, then data (mid N)
+    built = session::make_offer(local_transport("actpass"), media, std::to_string(media.size()));
+  }
+  const sdp::Description description = filtered(built);
   require_open("offer");
   apply_local(description, "offer");
   const json out = describe("offer", description);
@@ -279,6 +285,8 @@ void PeerImpl::answer(const Peer::DescriptionCallback& fn, const json& options) 
   // The offerer may have fixed the roles already (RFC 8842 section 5.2).
   if (remote_->setup == "active") setup = "passive";
   if (remote_->setup == "passive") setup = "active";
+  // In a renegotiation the DTLS association stays: our role is what it already is.
+  if (renegotiation_ && dtls_) setup = store_.get("role") == "client" ? "active" : "passive";
   store_.emit_now("before answer", {options});
   require_open("answer");  // a hook may have closed the peer
   if (signaling_ != Signaling::have_remote_offer) {
@@ -286,7 +294,7 @@ void PeerImpl::answer(const Peer::DescriptionCallback& fn, const json& options) 
   }
   // The remote offer was parsed and checked by remote(); rebuild its model for the answer.
   const auto transport = local_transport(setup);
-  media_.clear();
+  if (!renegotiation_) media_.clear();
   const auto accepted = answer_media_sections(*remote_offer_, transport);
   const sdp::Description description = filtered(session::make_answer(*remote_offer_, transport, accepted));
   require_open("answer");
@@ -362,9 +370,7 @@ void PeerImpl::remote(const json& description) {
           Errc::invalid_state,
           "remote(offer): we have a local offer pending (glare); roll back or wait for the answer");
     }
-    if (remote_) {
-      throw Error(Errc::invalid_state, "remote(offer): renegotiation is not supported yet");
-    }
+
   } else if (type == "answer") {
     if (signaling_ != Signaling::have_local_offer) {
       throw Error(Errc::invalid_state,
@@ -390,27 +396,43 @@ void PeerImpl::remote(const json& description) {
     return;
   }
 
+  // A renegotiation (JSEP 5.10/5.11) keeps the transport: the same ICE credentials and DTLS
+  // certificate, the roles as they are. An ICE restart is not supported.
+  const bool again = remote_.has_value();
+  if (again && (transport.ice_ufrag != remote_->ice_ufrag || transport.ice_pwd != remote_->ice_pwd ||
+                transport.fingerprint != remote_->fingerprint)) {
+    report_error(Errc::bad_sdp, fmt::format("remote {}: new ICE credentials or a new certificate in a renegotiation "
+                                            "(an ICE restart) are not supported",
+                                            type));
+    return;
+  }
   create();
-  remote_ = transport;
-  data_ = transport.has_data;
-  remote_max_message_size_.store(transport.max_message_size);
+  if (again) {
+    remote_->bundle_mids = transport.bundle_mids;  // new sections join the bundle
+  } else {
+    remote_ = transport;
+    data_ = transport.has_data;
+    remote_max_message_size_.store(transport.max_message_size);
+  }
   if (type == "offer") {
     remote_offer_ = std::move(parsed);
-    ice_->set_controlling(false);
+    renegotiation_ = again;
+    if (!again) ice_->set_controlling(false);
     set_signaling(Signaling::have_remote_offer);
   } else {
     set_signaling(Signaling::stable);
     read_media_answer(parsed);
     media_negotiated();
-    start_dtls_endpoint(session::offerer_role(transport));
+    start_dtls_endpoint(session::offerer_role(transport));  // a no-op when DTLS runs already
   }
+  store_.set("remote", description);
+  if (again) return;
   ice_->set_remote_credentials(transport.ice_ufrag, transport.ice_pwd);
   for (const auto& c : transport.candidates) apply_remote_candidate(json{{"candidate", c}});
   auto early = std::move(early_candidates_);
   early_candidates_.clear();
   for (const auto& c : early) apply_remote_candidate(c);
   if (transport.end_of_candidates) ice_->remote_gathering_done();
-  store_.set("remote", description);
 }
 
 void PeerImpl::ice(const json& candidate) {

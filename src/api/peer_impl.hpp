@@ -108,10 +108,12 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   // Media (peer_media.cpp), loop thread. One line per audio/video m= section.
   struct MediaLine;
   std::vector<sdp::Media> offer_media_sections();  // assigns mids to local tracks
+  sdp::Description reoffer_description();          // a subsequent offer (renegotiation)
   std::vector<std::pair<int, sdp::Media>> answer_media_sections(const sdp::Description& offer,
                                                                 const session::LocalTransport& transport);
   void read_media_answer(const sdp::Description& answer);
   void media_negotiated();   // streams and remote tracks for what was agreed
+  void add_remote_track(MediaLine& line);
   void start_media();        // DTLS connected: SRTP keys, the media tick
   void media_tick();
   void on_srtp(std::span<const std::byte> datagram);
@@ -129,6 +131,7 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   session::PacketSink media_sink_;
   ListenerList<std::function<void(Track)>> track_listeners_;
   bool data_ = true;  // the negotiated session has a data section
+  bool renegotiation_ = false;  // the pending remote offer is a subsequent one
 
   Store store_;
   std::shared_ptr<runtime::EventLoop> loop_;

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include <random>
+#include <set>
 
 #include "api/peer_impl.hpp"
 #include "core/demux.hpp"
@@ -52,6 +53,7 @@ struct PeerImpl::MediaLine {
   std::optional<session::NegotiatedMedia> agreed;
   std::uint32_t local_ssrc = random_ssrc();
   std::uint32_t remote_ssrc = 0;  // from the remote's a=ssrc, or learnt from its first packet
+  bool started = false;           // media_negotiated() built its streams (a renegotiation keeps them)
   std::unique_ptr<session::VideoSender> video_sender;
   std::unique_ptr<session::VideoReceiver> video_receiver;
   std::unique_ptr<session::AudioSender> audio_sender;
@@ -112,11 +114,14 @@ Track PeerImpl::add_track(session::MediaKind kind, const VideoOptions* video, co
   // By value: from another peer's loop thread call() posts, and this frame is gone by then.
   call([this, track, verb = video ? "video" : "audio"] {
     require_open(verb);
-    if (local_description_ || remote_) {
+    if (signaling_ != Signaling::stable) {
       throw Error(Errc::invalid_state,
-                  "a track must be added before the first offer()/answer(); renegotiation is not supported yet");
+                  "a track can be added while no offer is pending (signaling stable); answer or finish the "
+                  "current exchange first");
     }
     local_tracks_.push_back(track);
+    // Added after a negotiation, it goes into the next offer (renegotiation, JSEP 4.1.8).
+    if (remote_) store_.queue("negotiationneeded");
   });
   return track->handle();
 }
@@ -139,18 +144,89 @@ std::vector<sdp::Media> PeerImpl::offer_media_sections() {
   return sections;
 }
 
+// A subsequent offer (JSEP 5.2.2): every m= section of the current local description in its
+// place and with its mid, our transport attributes refreshed (a=setup:actpass, RFC 8842
+// section 5.5; the DTLS association and ICE stay), then one new section per track added
+// since. Lines of the last negotiation keep their streams.
+sdp::Description PeerImpl::reoffer_description() {
+  const auto transport = local_transport("actpass");
+  const std::string cname = certificate_->fingerprint().substr(0, 16);
+  sdp::Description d = *local_description_;
+  d.origin.session_version = session_version_;
+  // Lines offered but never agreed (a second offer() before an answer) are offered again.
+  std::erase_if(media_, [](const auto& l) { return !l->agreed; });
+  for (auto& m : d.media) {
+    if (m.port == 0 && !m.bundle_only) continue;  // rejected: stays rejected
+    m.setup = sdp::Setup::actpass;
+    m.candidates.clear();
+    m.end_of_candidates = false;
+    const auto line = std::find_if(media_.begin(), media_.end(), [&](const auto& l) { return l->mid == m.mid; });
+    if (line != media_.end() && (*line)->agreed) {
+      session::LocalMedia ours = session::answer_media(*(*line)->agreed, (*line)->our_section(cname));
+      if ((*line)->local) ours.direction = (*line)->agreed->receives() ? sdp::Direction::sendrecv : sdp::Direction::sendonly;
+      m = session::media_section(transport, ours);
+    }
+  }
+  sdp::Group* bundle = nullptr;
+  for (auto& g : d.groups) {
+    if (g.semantics == "BUNDLE") bundle = &g;
+  }
+  std::set<std::string> mids;
+  for (const auto& m : d.media) mids.insert(m.mid);
+  int next = 0;
+  const auto fresh_mid = [&] {
+    while (mids.contains(std::to_string(next))) ++next;
+    mids.insert(std::to_string(next));
+    return std::to_string(next);
+  };
+  for (const auto& track : local_tracks_) {
+    const bool placed = std::any_of(media_.begin(), media_.end(), [&](const auto& l) { return l->local == track; });
+    const bool asked = !track->sends() && std::any_of(media_.begin(), media_.end(), [&](const auto& l) {
+      return !l->local && l->kind == track->kind && l->agreed;
+    });
+    if (placed || asked) continue;
+    auto line = std::make_shared<MediaLine>();
+    line->mid = fresh_mid();
+    line->index = static_cast<int>(d.media.size());
+    line->kind = track->kind;
+    if (track->sends()) line->local = track;
+    d.media.push_back(session::media_section(transport, line->our_section(cname)));
+    if (bundle != nullptr) bundle->mids.push_back(line->mid);
+    media_.push_back(std::move(line));
+  }
+  return d;
+}
+
 std::vector<std::pair<int, sdp::Media>> PeerImpl::answer_media_sections(const sdp::Description& offer,
                                                                         const session::LocalTransport& transport) {
   std::vector<std::pair<int, sdp::Media>> accepted;
   std::vector<std::shared_ptr<TrackImpl>> unsent;
   for (const auto& t : local_tracks_) {
-    if (t->sends()) unsent.push_back(t);
+    const bool placed = std::any_of(media_.begin(), media_.end(), [&](const auto& l) { return l->local == t; });
+    if (t->sends() && !placed) unsent.push_back(t);
   }
   const std::string cname = certificate_->fingerprint().substr(0, 16);
   for (std::size_t i = 0; i < offer.media.size(); ++i) {
     const sdp::Media& m = offer.media[i];
     const auto kind = session::media_kind(m.kind);
     if (!kind) continue;
+    // A section of the last negotiation (a re-offer): answered as agreed then, streams kept.
+    const auto known = std::find_if(media_.begin(), media_.end(), [&](const auto& l) { return l->mid == m.mid; });
+    if (known != media_.end()) {
+      auto& line = **known;
+      if (!line.agreed || (m.port == 0 && !m.bundle_only)) continue;
+      // Negotiated again: the remote may have changed its direction (started sending).
+      std::string why;
+      if (auto again = session::negotiate_offered(m, static_cast<int>(i), line.local != nullptr, true, &why)) {
+        line.agreed->direction = again->direction;
+        if (line.agreed->remote_ssrcs.empty()) line.agreed->remote_ssrcs = again->remote_ssrcs;
+        if (line.agreed->remote_stream_id.empty()) line.agreed->remote_stream_id = again->remote_stream_id;
+        if (line.agreed->remote_track_id.empty()) line.agreed->remote_track_id = again->remote_track_id;
+      }
+      accepted.emplace_back(static_cast<int>(i),
+                            session::media_section(transport, session::answer_media(*line.agreed, line.our_section(cname))));
+      continue;
+    }
     const auto mine = std::find_if(unsent.begin(), unsent.end(), [&](const auto& t) { return t->kind == *kind; });
     std::string why;
     auto agreed = session::negotiate_offered(m, static_cast<int>(i), mine != unsent.end(), true, &why);
@@ -176,6 +252,7 @@ std::vector<std::pair<int, sdp::Media>> PeerImpl::answer_media_sections(const sd
 
 void PeerImpl::read_media_answer(const sdp::Description& answer) {
   for (auto& line : media_) {
+    if (line->started) continue;  // agreed before: a renegotiation does not change it
     const sdp::Media* ours = nullptr;
     if (local_description_ && line->index < static_cast<int>(local_description_->media.size())) {
       ours = &local_description_->media[static_cast<std::size_t>(line->index)];
@@ -191,6 +268,22 @@ void PeerImpl::read_media_answer(const sdp::Description& answer) {
   }
 }
 
+void PeerImpl::add_remote_track(MediaLine& line) {
+  const auto& a = *line.agreed;
+  line.remote = std::make_shared<TrackImpl>(line.kind, a.remote_track_id.empty() ? "remote-" + line.mid : a.remote_track_id,
+                                            a.remote_stream_id.empty() ? "-" : a.remote_stream_id, false);
+  line.remote->store.set("mid", line.mid);
+  line.remote->store.set("direction", std::string(sdp::to_string(a.direction)));
+  line.remote->store.set("codec", codec_name(a.codecs.front()));
+  if (!a.remote_ssrcs.empty()) line.remote_ssrc = a.remote_ssrcs.front();
+  const json description = {{"id", line.remote->stream},
+                            {"tracks", json::array({{{"kind", std::string(session::to_string(line.kind))},
+                                                     {"id", line.remote->id},
+                                                     {"mid", line.mid}}})}};
+  store_.queue("remote stream", {description});
+  track_listeners_.call(line.remote->handle());
+}
+
 void PeerImpl::media_negotiated() {
   bool any = false;
   const std::string cname = certificate_->fingerprint().substr(0, 16);
@@ -198,6 +291,15 @@ void PeerImpl::media_negotiated() {
     if (!line->agreed) continue;
     any = true;
     const auto& a = *line->agreed;
+    if (line->started) {
+      // A renegotiation may turn a section we only sent on into one the remote sends on too
+      // (a browser's addTrack reuses the recvonly transceiver of that kind).
+      if (a.receives() && !line->remote) add_remote_track(*line);
+      if (line->local) line->local->store.set("direction", std::string(sdp::to_string(a.direction)));
+      continue;
+    }
+    line->started = true;
+    line->next_capture = Clock::now();  // matters when SRTP already runs (a renegotiation)
     if (line->local) {
       line->local->store.set("mid", line->mid);
       line->local->store.set("direction", std::string(sdp::to_string(a.direction)));
@@ -229,23 +331,12 @@ void PeerImpl::media_negotiated() {
       }
       line->local->store.set("codec", codec_name(codec));
     }
-    if (a.receives()) {
-      line->remote = std::make_shared<TrackImpl>(line->kind, a.remote_track_id.empty() ? "remote-" + line->mid : a.remote_track_id,
-                                                 a.remote_stream_id.empty() ? "-" : a.remote_stream_id, false);
-      line->remote->store.set("mid", line->mid);
-      line->remote->store.set("direction", std::string(sdp::to_string(a.direction)));
-      line->remote->store.set("codec", codec_name(a.codecs.front()));
-      if (!a.remote_ssrcs.empty()) line->remote_ssrc = a.remote_ssrcs.front();
-      const json description = {{"id", line->remote->stream},
-                                {"tracks", json::array({{{"kind", std::string(session::to_string(line->kind))},
-                                                         {"id", line->remote->id},
-                                                         {"mid", line->mid}}})}};
-      store_.queue("remote stream", {description});
-      track_listeners_.call(line->remote->handle());
-    }
+    if (a.receives()) add_remote_track(*line);
   }
   // SRTP packets do not delimit themselves: no UDP GRO merging under them (IceConfig).
   if (any) ice_->set_udp_gro(false);
+  // A renegotiation that brings the first media to a connected session starts SRTP now.
+  if (any && dtls_ && dtls_->state() == dtls::DtlsState::connected) start_media();
 }
 
 // --- SRTP and the tick ---------------------------------------------------------------------

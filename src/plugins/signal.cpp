@@ -104,14 +104,16 @@ struct SignalState {
         early.erase(id);
       } else if (type == "offer") {
         if (remote.empty()) pair(p, from);
-        if (from != remote || described) {
+        if (from != remote) {
           spdlog::info("signal: offer from {} ignored (paired with {})", from, remote);
           return;
         }
+        // A later offer of the paired member is a renegotiation (a track added): answered
+        // the same way.
         apply_remote(p, m);
         p.answer();
       } else if (type == "answer") {
-        if (from != remote || described) {
+        if (from != remote) {
           spdlog::info("signal: answer from {} ignored (paired with {})", from, remote);
           return;
         }

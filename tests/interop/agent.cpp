@@ -12,8 +12,9 @@
 //   {"cmd":"bulk","label":L,"bytes":n}           n bytes as 64 KiB pattern messages, then "bulk-end n"
 //   {"cmd":"close","label":L}
 //   {"cmd":"stats","label":L}                    answered with a "stats" event
-//   {"cmd":"track","kind":"video"|"audio","source":S}  a local track (before join): S is the
+//   {"cmd":"track","kind":"video"|"audio","source":S}  a local track (before join, or before "offer"): S is the
 //                                                 video()/audio() source ("pattern", "tone:440", "none")
+//   {"cmd":"offer"}                              offer again (after "track" on a connected peer)
 //   {"cmd":"media"}                              answered with a "media" event: what the remote's
 //                                                 tracks brought (frames, size, varied pictures, audio)
 //   {"cmd":"quit"}
@@ -134,6 +135,8 @@ class Agent {
       if (c.contains("maxPacketLifeTime")) o.max_packet_life_time = c["maxPacketLifeTime"].get<std::uint32_t>();
       if (c.value("negotiated", false)) o.id = c.at("id").get<std::uint16_t>();
       add(peer_.use(channel(c.at("label").get<std::string>(), o)), "local");
+    } else if (cmd == "offer") {
+      peer_.offer();  // a renegotiation after "track": the signal plugin sends it
     } else if (cmd == "join") {
       peer_.use(signal(c.at("room").get<std::string>(), c.at("url").get<std::string>()));
     } else if (cmd == "send") {

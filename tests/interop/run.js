@@ -276,6 +276,32 @@ function cases(chromium, native) {
           peer_cpu_per_wall: Number((cpu / Math.max(1, Date.now() - wallBefore)).toFixed(2)) });
       }
     }],
+    ['a track added later by each side: renegotiation over the running connection', async () => {
+      // peer adds the test pattern and offers again; Chromium answers and decodes it.
+      await native.cmd({ cmd: 'track', kind: 'video', source: 'pattern' });
+      await native.cmd({ cmd: 'offer' });
+      const until = async (side, pred, what) => {
+        const deadline = Date.now() + timeout(30000);
+        for (;;) {
+          const m = side === native ? await (async () => {
+            const since = native.events.length;
+            native.send({ cmd: 'media' });
+            return native.waitFor((e) => e.event === 'media', 'media counts', { since });
+          })() : await chromium.cmd({ cmd: 'media' });
+          if (pred(m)) return m;
+          if (Date.now() > deadline) throw new CaseFailure(side.name, `${what}: ${JSON.stringify(m)}`);
+          await new Promise((r) => setTimeout(r, 300));
+        }
+      };
+      const atChromium = await until(chromium, (m) => m.video.frames >= 30, 'Chromium decoded no 30 frames of the renegotiated track');
+      // Chromium adds its fake camera: its negotiationneeded makes web/peer.js offer again.
+      await chromium.cmd({ cmd: 'track', kind: 'video', source: 'fake' });
+      const atPeer = await until(native, (m) => m.video.frames >= 30, 'peer decoded no 30 frames of Chromium\'s later camera');
+      await openOn(native, both, 'after-renegotiation');  // data channels still open and carry
+      await exchange(both, 'after-renegotiation', 10, 10);
+      results.push({ case: 'renegotiation', chromium_frames: atChromium.video.frames, peer_frames: atPeer.video.frames,
+        size_at_peer: `${atPeer.video.width}x${atPeer.video.height}` });
+    }],
   ];
 }
 
