@@ -27,6 +27,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include <peer/store.hpp>
 
@@ -57,19 +58,36 @@ struct AudioFrame {
   std::int64_t timestamp_us = 0;
 };
 
+// An encoded video frame, valid only during the callback: VP8 (RFC 7741's frame) or H264
+// as an Annex B byte stream (4-byte start codes).
+struct EncodedFrame {
+  std::span<const std::byte> data;
+  bool keyframe = false;
+  std::string_view codec;  // "VP8" or "H264"
+  std::int64_t timestamp_us = 0;
+};
+
 class Track : public Store {
  public:
   using VideoCallback = std::function<void(const VideoFrame&)>;
   using AudioCallback = std::function<void(const AudioFrame&)>;
+  using EncodedCallback = std::function<void(const EncodedFrame&)>;
 
   std::string kind() const;
   std::string id() const;
   // Decoded frames of a remote track (and, for a local track, what it sends before encoding).
   [[nodiscard]] Subscription on_video(VideoCallback fn);
   [[nodiscard]] Subscription on_audio(AudioCallback fn);
+  // A remote video track's frames as they arrived, before decoding (H264 is not decoded:
+  // this is the only way to get it). Recording or forwarding without re-encoding.
+  [[nodiscard]] Subscription on_encoded(EncodedCallback fn);
   // A local track whose source is "push": the application's frames (copied).
   void push(const VideoFrame& frame);
   void push(const AudioFrame& frame);
+  // A local video track whose source is "encoded": a frame the application encoded itself
+  // (VP8, or H264 Annex B with SPS and PPS before each IDR), sent as it is (copied). When the
+  // remote asks for a keyframe (PLI, FIR) the track emits "keyframe request".
+  void push_encoded(std::span<const std::byte> frame, bool keyframe, std::int64_t timestamp_us);
   using Store::on;
 
  private:
@@ -80,9 +98,13 @@ class Track : public Store {
 
 struct VideoOptions {
   // "pattern" (colour bars, a moving box and the frame number), "y4m:PATH" (looped),
-  // "push" (Track::push), or "none": send nothing, only ask the remote for its video (a
-  // recvonly section, as a browser's addTransceiver("video", {direction: "recvonly"})).
+  // "push" (Track::push), "encoded" (Track::push_encoded: frames encoded by the application,
+  // in `codec`), or "none": send nothing, only ask the remote for its video (a recvonly
+  // section, as a browser's addTransceiver("video", {direction: "recvonly"})).
   std::string source = "pattern";
+  // "VP8" or "H264" (packetization-mode 1, RFC 6184; source "encoded" only: peer has no
+  // H264 encoder). Offered first; sent when the remote takes it.
+  std::string codec = "VP8";
   int width = 640;
   int height = 480;
   int fps = 30;

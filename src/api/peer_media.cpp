@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
 #include <random>
 #include <set>
 
@@ -54,6 +55,7 @@ struct PeerImpl::MediaLine {
   std::uint32_t local_ssrc = random_ssrc();
   std::uint32_t remote_ssrc = 0;  // from the remote's a=ssrc, or learnt from its first packet
   bool started = false;           // media_negotiated() built its streams (a renegotiation keeps them)
+  std::string receive_codec;      // what the remote sends: "VP8" or "H264"
   std::unique_ptr<session::VideoSender> video_sender;
   std::unique_ptr<session::VideoReceiver> video_receiver;
   std::unique_ptr<session::AudioSender> audio_sender;
@@ -81,6 +83,11 @@ struct PeerImpl::MediaLine {
     }
     m.cname = cname;
     m.codecs = session::supported_codecs(kind);
+    // The track's codec first: the answerer takes the offer's order of preference.
+    if (local && kind == session::MediaKind::video) {
+      std::stable_partition(m.codecs.begin(), m.codecs.end(),
+                            [&](const session::Codec& c) { return c.name == local->video.codec; });
+    }
     return m;
   }
 };
@@ -97,9 +104,16 @@ Track PeerImpl::add_track(session::MediaKind kind, const VideoOptions* video, co
                                           "bitrate_kbps positive");
     }
     if (video->source != "pattern" && video->source != "push" && video->source != "none" &&
-        !video->source.starts_with("y4m:")) {
+        video->source != "encoded" && !video->source.starts_with("y4m:")) {
       throw Error(Errc::invalid_argument,
-                  fmt::format("video(): source \"{}\" is not pattern, push, none or y4m:PATH", video->source));
+                  fmt::format("video(): source \"{}\" is not pattern, push, encoded, none or y4m:PATH", video->source));
+    }
+    if (video->codec != "VP8" && video->codec != "H264") {
+      throw Error(Errc::invalid_argument, fmt::format("video(): codec \"{}\" is not VP8 or H264", video->codec));
+    }
+    if (video->codec == "H264" && video->source != "encoded" && video->source != "none") {
+      throw Error(Errc::invalid_argument,
+                  "video(): H264 needs source \"encoded\" (frames the application encodes; peer has no H264 encoder)");
     }
     track->video = *video;
   } else {
@@ -305,7 +319,18 @@ void PeerImpl::media_negotiated() {
       line->local->store.set("direction", std::string(sdp::to_string(a.direction)));
     }
     if (a.sends() && line->local) {
-      const session::Codec& codec = a.codecs.front();
+      // Send in the track's codec when the remote took it (video: VP8 or H264), else say so.
+      const std::string want = line->kind == session::MediaKind::video ? line->local->video.codec : "opus";
+      const auto chosen = std::find_if(a.codecs.begin(), a.codecs.end(), [&](const session::Codec& c) {
+        return std::equal(c.name.begin(), c.name.end(), want.begin(), want.end(),
+                          [](char x, char y) { return std::tolower(x) == std::tolower(y); });
+      });
+      if (chosen == a.codecs.end()) {
+        report_error(Errc::bad_sdp, fmt::format("mid \"{}\": the remote did not take {}; the track sends nothing",
+                                                line->mid, want));
+        continue;
+      }
+      const session::Codec& codec = *chosen;
       session::SenderConfig c;
       c.ssrc = line->local_ssrc;
       c.payload_type = static_cast<std::uint8_t>(codec.payload_type);
@@ -313,18 +338,14 @@ void PeerImpl::media_negotiated() {
       c.mid = line->mid;
       c.mid_extension = a.extensions.mid;
       if (line->kind == session::MediaKind::video) {
-        if (codec.name != "VP8" && codec.name != "vp8") {
-          // H264 is carried for pre-encoded frames only, which the sources do not make.
-          report_error(Errc::invalid_argument, fmt::format("mid \"{}\": sending {} is not supported yet (VP8 is)",
-                                                       line->mid, codec.name));
-        } else {
-          const auto& v = line->local->video;
-          c.width = v.width;
-          c.height = v.height;
-          c.fps = v.fps;
-          c.bitrate_kbps = v.bitrate_kbps;
-          line->video_sender = std::make_unique<session::VideoSender>(c);
-        }
+        const auto& v = line->local->video;
+        c.codec = v.codec;
+        c.encoded = v.source == "encoded";
+        c.width = v.width;
+        c.height = v.height;
+        c.fps = v.fps;
+        c.bitrate_kbps = v.bitrate_kbps;
+        line->video_sender = std::make_unique<session::VideoSender>(c);
       } else {
         c.channels = line->local->audio.channels;
         line->audio_sender = std::make_unique<session::AudioSender>(c);
@@ -382,6 +403,14 @@ void PeerImpl::media_tick() {
   for (auto& line : media_) {
     if (!line->local) continue;
     const auto& t = *line->local;
+    if (line->video_sender && t.video.source == "encoded") {
+      // Frames the application encoded: sent as they come; a PLI/FIR is passed on to it.
+      for (auto& e : line->local->take_encoded()) {
+        line->video_sender->send_encoded(e.data, e.keyframe, e.timestamp_us, now, media_sink_);
+      }
+      if (line->video_sender->take_keyframe_request()) line->local->store.emit("keyframe request");
+      continue;
+    }
     if (line->video_sender && now >= line->next_capture) {
       const auto interval = std::chrono::microseconds(1000000 / t.video.fps);
       line->next_capture += interval;
@@ -450,6 +479,11 @@ void PeerImpl::poll_media(rtp::TimePoint now) {
     auto on_frame = [&line](const media::VideoFrame& f) {
       if (line->remote) line->remote->deliver(f);
     };
+    auto on_encoded = [&line](std::span<const std::byte> data, bool keyframe, std::int64_t timestamp_us) {
+      if (line->remote && line->remote->has_encoded_listeners()) {
+        line->remote->deliver_encoded({data, keyframe, line->receive_codec, timestamp_us});
+      }
+    };
     if (line->video_sender) {
       if (auto t = line->video_sender->next_timeout(); t && *t <= now) line->video_sender->handle_timeout(now);
       line->video_sender->poll(now, media_sink_);
@@ -462,7 +496,7 @@ void PeerImpl::poll_media(rtp::TimePoint now) {
       line->audio_sender->poll(now, media_sink_);
     }
     if (line->video_receiver) {
-      if (auto t = line->video_receiver->next_timeout(); t && *t <= now) line->video_receiver->handle_timeout(now, on_frame);
+      if (auto t = line->video_receiver->next_timeout(); t && *t <= now) line->video_receiver->handle_timeout(now, on_frame, on_encoded);
       line->video_receiver->poll(now, media_sink_);
     }
     if (line->audio_receiver) {
@@ -522,10 +556,23 @@ void PeerImpl::on_srtp(std::span<const std::byte> datagram) {
   const std::string cname = certificate_->fingerprint().substr(0, 16);
   if (line.kind == session::MediaKind::video) {
     if (!line.video_receiver) {
-      line.video_receiver = std::make_unique<session::VideoReceiver>(
-          session::ReceiverConfig{.remote_ssrc = line.remote_ssrc, .local_ssrc = line.local_ssrc, .cname = cname});
+      // The codec is the one the payload type names (the remote may send any it offered).
+      std::string codec = "VP8";
+      for (const auto& c : line.agreed->codecs) {
+        if (c.payload_type == packet->payload_type() && (c.name == "H264" || c.name == "h264")) codec = "H264";
+      }
+      line.video_receiver = std::make_unique<session::VideoReceiver>(session::ReceiverConfig{
+          .codec = codec, .remote_ssrc = line.remote_ssrc, .local_ssrc = line.local_ssrc, .cname = cname});
+      line.remote->store.set("codec", codec == "H264" ? "H264/90000" : "VP8/90000");
+      line.receive_codec = codec;
     }
-    line.video_receiver->handle_rtp(now, *packet, [&line](const media::VideoFrame& f) { line.remote->deliver(f); });
+    line.video_receiver->handle_rtp(
+        now, *packet, [&line](const media::VideoFrame& f) { line.remote->deliver(f); },
+        [&line](std::span<const std::byte> data, bool keyframe, std::int64_t timestamp_us) {
+          if (line.remote->has_encoded_listeners()) {
+            line.remote->deliver_encoded({data, keyframe, line.receive_codec, timestamp_us});
+          }
+        });
     line.video_receiver->poll(now, media_sink_);  // a NACK or PLI at once
   } else {
     if (!line.audio_receiver) {

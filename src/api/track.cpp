@@ -10,6 +10,15 @@ std::string Track::kind() const { return std::string(session::to_string(impl_->k
 std::string Track::id() const { return impl_->id; }
 Subscription Track::on_video(VideoCallback fn) { return impl_->on_video(std::move(fn)); }
 Subscription Track::on_audio(AudioCallback fn) { return impl_->on_audio(std::move(fn)); }
+Subscription Track::on_encoded(EncodedCallback fn) { return impl_->on_encoded(std::move(fn)); }
+
+void Track::push_encoded(std::span<const std::byte> frame, bool keyframe, std::int64_t timestamp_us) {
+  if (!impl_->local || impl_->kind != session::MediaKind::video || impl_->video.source != "encoded") {
+    throw Error(Errc::invalid_state, "Track::push_encoded: only a local video track with source \"encoded\"");
+  }
+  if (frame.empty()) throw Error(Errc::invalid_argument, "Track::push_encoded: an empty frame");
+  impl_->push_encoded(frame, keyframe, timestamp_us);
+}
 
 void Track::push(const VideoFrame& frame) {
   if (!impl_->local || impl_->kind != session::MediaKind::video || impl_->video.source != "push") {

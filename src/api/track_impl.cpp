@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 
 namespace peer::detail {
 
@@ -41,6 +42,20 @@ void TrackImpl::push(const AudioFrame& frame) {
   const std::size_t room = kMaxPushedSamples - std::min(kMaxPushedSamples, pushed_pcm_.size());
   const std::size_t n = std::min(room, frame.samples.size());
   pushed_pcm_.insert(pushed_pcm_.end(), frame.samples.begin(), frame.samples.begin() + static_cast<std::ptrdiff_t>(n));
+}
+
+void TrackImpl::push_encoded(std::span<const std::byte> frame, bool keyframe, std::int64_t timestamp_us) {
+  // At most a second of 30 fps queued: an application pushing faster than the loop sends
+  // loses its oldest frames rather than growing memory.
+  constexpr std::size_t kMaxQueued = 30;
+  std::lock_guard lock(mutex_);
+  if (pushed_encoded_.size() >= kMaxQueued) pushed_encoded_.erase(pushed_encoded_.begin());
+  pushed_encoded_.push_back({std::vector<std::byte>(frame.begin(), frame.end()), keyframe, timestamp_us});
+}
+
+std::vector<TrackImpl::Encoded> TrackImpl::take_encoded() {
+  std::lock_guard lock(mutex_);
+  return std::exchange(pushed_encoded_, {});
 }
 
 bool TrackImpl::take_pushed(media::VideoFrame& out) {

@@ -39,12 +39,24 @@ class TrackImpl : public std::enable_shared_from_this<TrackImpl> {
   // Any thread.
   Subscription on_video(Track::VideoCallback fn) { return video_listeners_.add(std::move(fn)); }
   Subscription on_audio(Track::AudioCallback fn) { return audio_listeners_.add(std::move(fn)); }
+  Subscription on_encoded(Track::EncodedCallback fn) { return encoded_listeners_.add(std::move(fn)); }
   void push(const VideoFrame& frame);  // copies; the next capture tick sends it
   void push(const AudioFrame& frame);  // appended to a bounded queue of PCM
+  void push_encoded(std::span<const std::byte> frame, bool keyframe, std::int64_t timestamp_us);
+
+  struct Encoded {
+    std::vector<std::byte> data;
+    bool keyframe = false;
+    std::int64_t timestamp_us = 0;
+  };
 
   // Loop thread.
   void deliver(const media::VideoFrame& frame);
   void deliver(std::span<const std::int16_t> pcm, int channels, int sample_rate, std::int64_t timestamp_us);
+  void deliver_encoded(const EncodedFrame& frame) { encoded_listeners_.call(frame); }
+  bool has_encoded_listeners() const { return !encoded_listeners_.empty(); }
+  // The encoded frames pushed since the last call, oldest first.
+  std::vector<Encoded> take_encoded();
   // The newest pushed frame, if one came since the last call.
   bool take_pushed(media::VideoFrame& out);
   // `out.size()` samples of pushed PCM (silence where there is not enough).
@@ -54,6 +66,8 @@ class TrackImpl : public std::enable_shared_from_this<TrackImpl> {
  private:
   ListenerList<Track::VideoCallback> video_listeners_;
   ListenerList<Track::AudioCallback> audio_listeners_;
+  ListenerList<Track::EncodedCallback> encoded_listeners_;
+  std::vector<Encoded> pushed_encoded_;
   std::mutex mutex_;
   media::VideoFrame pushed_;
   bool pushed_new_ = false;

@@ -7,9 +7,12 @@
 #include <condition_variable>
 #include <mutex>
 #include <atomic>
+#include <map>
 #include <set>
+#include <thread>
 
 #include "media/analysis.hpp"
+#include "media/vp8_encoder.hpp"
 #include "media/test_pattern.hpp"
 #include "media/video_frame.hpp"
 #include "peer/channel.hpp"
@@ -195,3 +198,98 @@ TEST(PeerMedia, TracksAddedAfterConnectingArriveByRenegotiationFromEitherSide) {
 }
 
 }  // namespace
+
+namespace {
+
+// A synthetic H264 access unit (Annex B, 4-byte start codes): SPS + PPS + an IDR slice for
+// a keyframe, else one non-IDR slice; the slice bytes carry the frame number and are big
+// enough (6,000 bytes for keyframes) to need FU-A fragments. Not decodable video: peer
+// carries H264 without decoding it, which is what is checked.
+std::vector<std::byte> h264_access_unit(std::uint32_t n, bool keyframe) {
+  std::vector<std::byte> out;
+  auto nal = [&](std::uint8_t header, std::size_t size) {
+    for (std::uint8_t b : {0, 0, 0, 1}) out.push_back(std::byte{b});
+    out.push_back(std::byte{header});
+    for (std::size_t i = 0; i < size; ++i) out.push_back(std::byte(static_cast<std::uint8_t>((n * 7 + i) % 251 + 1)));
+  };
+  if (keyframe) {
+    nal(0x67, 12);    // SPS (type 7)
+    nal(0x68, 4);     // PPS (type 8)
+    nal(0x65, 6000);  // IDR slice (type 5)
+  } else {
+    nal(0x41, 300 + n * 37 % 2500);  // non-IDR slice (type 1)
+  }
+  return out;
+}
+
+}  // namespace
+
+// Pre-encoded frames (source "encoded"): H264 packetization-mode 1 (RFC 6184, STAP-A and
+// FU-A) and VP8, each arriving byte for byte through the remote track's on_encoded; the
+// VP8 one is decoded too.
+TEST(PeerMedia, PreEncodedH264AndVp8FramesArriveByteForByte) {
+  peer::Peer a = loopback_peer(), b = loopback_peer();
+  std::mutex m;
+  std::condition_variable cv;
+  std::map<std::string, std::vector<std::vector<std::byte>>> got;  // by codec
+  std::map<std::string, int> keyframes;
+  int decoded = 0;
+  std::vector<peer::Subscription> subs;
+  auto s1 = b.on_track([&](peer::Track t) {
+    std::lock_guard lock(m);
+    subs.push_back(t.on_encoded([&](const peer::EncodedFrame& f) {
+      std::lock_guard lock(m);
+      got[std::string(f.codec)].emplace_back(f.data.begin(), f.data.end());
+      if (f.keyframe) ++keyframes[std::string(f.codec)];
+      cv.notify_all();
+    }));
+    subs.push_back(t.on_video([&](const peer::VideoFrame&) {
+      std::lock_guard lock(m);
+      ++decoded;
+    }));
+  });
+  auto h264 = a.use(peer::video({.source = "encoded", .codec = "H264"}));
+  auto vp8 = a.use(peer::video({.source = "encoded"}));
+  std::atomic<int> keyframe_requests{0};
+  auto s2 = h264.on("keyframe request", [&] { ++keyframe_requests; });
+  a.use(peer::connect(b));
+  for (int i = 0; i < 1000 && a.get("connection") != "connected"; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_EQ(a.get("connection"), "connected");
+  EXPECT_EQ(h264.get("codec"), "H264/90000");
+  EXPECT_EQ(vp8.get("codec"), "VP8/90000");
+
+  // VP8 frames from libvpx, the H264 ones made up; 30 of each, 30 per second.
+  peer::media::Vp8Encoder encoder({.width = 320, .height = 240, .bitrate_kbps = 500, .fps = 30});
+  peer::media::TestPattern pattern(320, 240, 30);
+  peer::media::VideoFrame picture(320, 240);
+  peer::media::EncodedFrame encoded;
+  std::vector<std::vector<std::byte>> sent_h264, sent_vp8;
+  for (std::uint32_t n = 0; n < 30; ++n) {
+    sent_h264.push_back(h264_access_unit(n, n % 10 == 0));
+    h264.push_encoded(sent_h264.back(), n % 10 == 0, n * 33333);
+    pattern.next(picture);
+    ASSERT_TRUE(encoder.encode(picture, encoded).ok());
+    sent_vp8.emplace_back(reinterpret_cast<const std::byte*>(encoded.data.data()),
+                          reinterpret_cast<const std::byte*>(encoded.data.data()) + encoded.data.size());
+    vp8.push_encoded(sent_vp8.back(), encoded.keyframe, n * 33333);
+    std::this_thread::sleep_for(33ms);
+  }
+  std::unique_lock wait_lock(m);
+  ASSERT_TRUE(cv.wait_for(wait_lock, 10s, [&] { return got["H264"].size() >= 30 && got["VP8"].size() >= 30; }))
+      << "H264 frames " << got["H264"].size() << ", VP8 frames " << got["VP8"].size();
+  EXPECT_EQ(got["H264"], sent_h264);
+  EXPECT_EQ(got["VP8"], sent_vp8);
+  EXPECT_EQ(keyframes["H264"], 3);
+  EXPECT_GE(keyframes["VP8"], 1);
+  EXPECT_GE(decoded, 29);  // the VP8 track decodes (the H264 one is handed on only)
+  EXPECT_EQ(keyframe_requests.load(), 0);  // nothing was lost
+}
+
+TEST(PeerMedia, H264NeedsEncodedFramesAndPushEncodedItsSource) {
+  peer::Peer p = loopback_peer();
+  EXPECT_THROW(p.use(peer::video({.codec = "H264"})), peer::Error);  // pattern: no H264 encoder
+  EXPECT_THROW(p.use(peer::video({.codec = "VP9"})), peer::Error);
+  auto pattern = p.use(peer::video());
+  const std::byte frame[4]{};
+  EXPECT_THROW(pattern.push_encoded(frame, true, 0), peer::Error);  // not an "encoded" track
+}

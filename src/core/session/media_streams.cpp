@@ -2,6 +2,7 @@
 
 #include <random>
 
+#include "core/rtp/payload_h264.hpp"
 #include "core/rtp/payload_opus.hpp"
 #include "core/rtp/payload_vp8.hpp"
 #include "core/rtp/rtp.hpp"
@@ -66,39 +67,65 @@ nlohmann::json receiver_stats(const rtp::RtpReceiverStats& s) {
 
 VideoSender::VideoSender(const SenderConfig& config)
     : config_(config),
-      encoder_(media::Vp8Config{.width = config.width,
-                                .height = config.height,
-                                .bitrate_kbps = config.bitrate_kbps,
-                                .fps = config.fps}),
       sender_(sender_config(config, kVideoClock)),
       picture_id_(static_cast<std::uint16_t>(random32() & 0x7fff)),
       timestamp_base_(random32()),
       payload_(kMaxRtpPayload),
-      packet_(kPacketRoom) {}
+      packet_(kPacketRoom) {
+  if (!config.encoded) {
+    encoder_.emplace(media::Vp8Config{
+        .width = config.width, .height = config.height, .bitrate_kbps = config.bitrate_kbps, .fps = config.fps});
+  }
+}
 
 void VideoSender::send_frame(const media::VideoFrame& frame, TimePoint now, const PacketSink& sink) {
-  if (sender_.take_keyframe_request()) encoder_.request_keyframe();
-  if (!encoder_.encode(frame, encoded_).ok() || encoded_.data.empty()) return;
-  if (first_us_ < 0) first_us_ = frame.timestamp_us;
-  // The RTP clock of video is 90 kHz (RFC 7741 section 4.1).
-  const auto timestamp = timestamp_base_ + static_cast<std::uint32_t>((frame.timestamp_us - first_us_) * 9 / 100);
+  if (!encoder_) return;
+  if (sender_.take_keyframe_request()) encoder_->request_keyframe();
+  if (!encoder_->encode(frame, encoded_).ok() || encoded_.data.empty()) return;
   const std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(encoded_.data.data()), encoded_.data.size());
-  auto packetizer = rtp::Vp8Packetizer::create(bytes, kMaxRtpPayload, picture_id_);
-  if (!packetizer.ok()) return;
-  picture_id_ = (picture_id_ + 1) & 0x7fff;
-  rtp::Vp8Packetizer p = *packetizer;
+  send_payloads(bytes, frame.timestamp_us, now, sink);
+  if (encoded_.keyframe) ++keyframes_sent_;
+}
+
+void VideoSender::send_encoded(std::span<const std::byte> frame, bool keyframe, std::int64_t timestamp_us,
+                               TimePoint now, const PacketSink& sink) {
+  send_payloads(frame, timestamp_us, now, sink);
+  if (keyframe) ++keyframes_sent_;
+}
+
+// Packetizes one encoded frame (RFC 7741 for VP8, RFC 6184 mode 1 for H264) and sends its
+// packets, the marker on the last, all with the frame's 90 kHz timestamp.
+void VideoSender::send_payloads(std::span<const std::byte> frame, std::int64_t timestamp_us, TimePoint now,
+                                const PacketSink& sink) {
+  if (first_us_ < 0) first_us_ = timestamp_us;
+  const auto timestamp = timestamp_base_ + static_cast<std::uint32_t>((timestamp_us - first_us_) * 9 / 100);
   const rtp::ExtensionElement mid{static_cast<std::uint8_t>(config_.mid_extension), rtp::mid_data(config_.mid)};
   const std::span<const rtp::ExtensionElement> extensions(&mid, config_.mid_extension != 0 ? 1 : 0);
-  while (!p.done()) {
-    auto piece = p.next(payload_);
-    if (!piece.ok()) return;
-    auto packet = sender_.send(std::span<const std::byte>(payload_.data(), piece->size), piece->marker, timestamp,
-                               now, std::span<std::byte>(packet_.data(), packet_.size() - kSrtpRoom), extensions);
-    if (!packet.ok()) return;
-    sink(packet_, packet->size(), false);
+  auto send_all = [&](auto& p) {
+    while (!p.done()) {
+      auto piece = p.next(payload_);
+      if (!piece.ok()) return false;
+      auto packet = sender_.send(std::span<const std::byte>(payload_.data(), piece->size), piece->marker, timestamp,
+                                 now, std::span<std::byte>(packet_.data(), packet_.size() - kSrtpRoom), extensions);
+      if (!packet.ok()) return false;
+      sink(packet_, packet->size(), false);
+    }
+    return true;
+  };
+  bool sent = false;
+  if (config_.codec == "H264") {
+    auto packetizer = rtp::H264Packetizer::create(frame, kMaxRtpPayload);
+    if (!packetizer.ok()) return;  // not Annex B, or a NAL unit type mode 1 cannot carry
+    rtp::H264Packetizer p = *packetizer;
+    sent = send_all(p);
+  } else {
+    auto packetizer = rtp::Vp8Packetizer::create(frame, kMaxRtpPayload, picture_id_);
+    if (!packetizer.ok()) return;
+    picture_id_ = (picture_id_ + 1) & 0x7fff;
+    rtp::Vp8Packetizer p = *packetizer;
+    sent = send_all(p);
   }
-  ++frames_sent_;
-  if (encoded_.keyframe) ++keyframes_sent_;
+  if (sent) ++frames_sent_;
 }
 
 void VideoSender::handle_rtcp(TimePoint now, std::span<const std::byte> compound) { sender_.handle_rtcp(now, compound); }
@@ -161,16 +188,29 @@ rtp::RtpReceiverConfig video_receiver_config(const ReceiverConfig& c) {
   r.local_ssrc = c.local_ssrc;
   r.clock_rate = kVideoClock;
   r.cname = c.cname;
-  // RFC 7741 section 4.4: a frame starts with S=1 and PID=0 and ends with the marker; a
-  // keyframe is told by the P bit of the VP8 payload header (section 4.3).
-  r.format.is_frame_start = [](const rtp::RtpView& p) {
-    auto vp8 = rtp::parse_vp8(p.payload());
-    return vp8.ok() && vp8->begins_frame();
-  };
-  r.format.is_keyframe = [](const rtp::RtpView& p) {
-    auto vp8 = rtp::parse_vp8(p.payload());
-    return vp8.ok() && vp8->begins_frame() && vp8->keyframe;
-  };
+  if (c.codec == "H264") {
+    // RFC 6184 section 5.1: the marker ends an access unit; it starts with anything but the
+    // middle or end of a FU-A. A keyframe carries an IDR slice or an SPS.
+    r.format.is_frame_start = [](const rtp::RtpView& p) {
+      auto h = rtp::parse_h264(p.payload());
+      return h.ok() && (h->kind != rtp::H264PacketKind::fu_a || h->fu_start);
+    };
+    r.format.is_keyframe = [](const rtp::RtpView& p) {
+      auto h = rtp::parse_h264(p.payload());
+      return h.ok() && h->keyframe;
+    };
+  } else {
+    // RFC 7741 section 4.4: a frame starts with S=1 and PID=0 and ends with the marker; a
+    // keyframe is told by the P bit of the VP8 payload header (section 4.3).
+    r.format.is_frame_start = [](const rtp::RtpView& p) {
+      auto vp8 = rtp::parse_vp8(p.payload());
+      return vp8.ok() && vp8->begins_frame();
+    };
+    r.format.is_keyframe = [](const rtp::RtpView& p) {
+      auto vp8 = rtp::parse_vp8(p.payload());
+      return vp8.ok() && vp8->begins_frame() && vp8->keyframe;
+    };
+  }
   r.buffer.max_packet_size = kPacketRoom;
   return r;
 }
@@ -195,17 +235,18 @@ rtp::RtpReceiverConfig audio_receiver_config(const ReceiverConfig& c) {
 VideoReceiver::VideoReceiver(const ReceiverConfig& config)
     : config_(config), receiver_(video_receiver_config(config)), packet_(kPacketRoom) {}
 
-void VideoReceiver::handle_rtp(TimePoint now, const rtp::RtpView& packet, const FrameSink& on_frame) {
+void VideoReceiver::handle_rtp(TimePoint now, const rtp::RtpView& packet, const FrameSink& on_frame,
+                               const EncodedSink& on_encoded) {
   receiver_.handle_rtp(now, packet);
-  drain(now, on_frame);
+  drain(now, on_frame, on_encoded);
 }
 
-void VideoReceiver::handle_timeout(TimePoint now, const FrameSink& on_frame) {
+void VideoReceiver::handle_timeout(TimePoint now, const FrameSink& on_frame, const EncodedSink& on_encoded) {
   receiver_.handle_timeout(now);
-  drain(now, on_frame);
+  drain(now, on_frame, on_encoded);
 }
 
-void VideoReceiver::drain(TimePoint now, const FrameSink& on_frame) {
+void VideoReceiver::drain(TimePoint now, const FrameSink& on_frame, const EncodedSink& on_encoded) {
   while (auto frame = receiver_.poll_frame()) {
     payloads_.clear();
     std::size_t total = 0;
@@ -213,9 +254,26 @@ void VideoReceiver::drain(TimePoint now, const FrameSink& on_frame) {
       payloads_.push_back(p.payload());
       total += p.payload().size();
     }
+    const auto timestamp_us = static_cast<std::int64_t>(frame->timestamp) * 100 / 9;
+    if (config_.codec == "H264") {
+      // Annex B grows each NAL unit by a 4-byte start code (less the 2-byte FU-A and STAP-A
+      // headers it replaces): twice the payload bytes and 8 per packet always hold it.
+      const std::size_t room = total * 2 + 8 * frame->packets.size();
+      if (assembled_.size() < room) assembled_.resize(room);
+      auto h264 = rtp::assemble_h264(payloads_, assembled_);
+      if (!h264.ok()) {
+        ++decode_errors_;
+        receiver_.request_keyframe(now);
+        continue;
+      }
+      ++frames_decoded_;  // handed on: peer does not decode H264
+      if (h264->keyframe) ++keyframes_decoded_;
+      if (on_encoded) on_encoded(std::span<const std::byte>(assembled_.data(), h264->size), h264->keyframe, timestamp_us);
+      continue;
+    }
     if (assembled_.size() < total) assembled_.resize(total);
     auto vp8 = rtp::assemble_vp8(payloads_, assembled_);
-    const auto timestamp_us = static_cast<std::int64_t>(frame->timestamp) * 100 / 9;
+    if (vp8.ok() && on_encoded) on_encoded(std::span<const std::byte>(assembled_.data(), vp8->size), vp8->keyframe, timestamp_us);
     if (!vp8.ok() ||
         !decoder_.decode(as_u8(std::span<const std::byte>(assembled_.data(), vp8->size)), timestamp_us, frame_).ok()) {
       ++decode_errors_;

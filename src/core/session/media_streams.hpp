@@ -44,6 +44,8 @@ struct SenderConfig {
   std::string mid;          // sent in the mid header extension when mid_extension != 0
   int mid_extension = 0;
   // video
+  std::string codec = "VP8";  // "VP8" or "H264" (H264: pre-encoded frames only)
+  bool encoded = false;       // frames come encoded (send_encoded), no encoder is made
   int width = 640;
   int height = 480;
   int fps = 30;
@@ -57,6 +59,11 @@ class VideoSender {
   explicit VideoSender(const SenderConfig& config);
   // Encodes `frame` (a keyframe if one was asked for by PLI/FIR) and sends its packets.
   void send_frame(const media::VideoFrame& frame, TimePoint now, const PacketSink& sink);
+  // Sends a frame encoded elsewhere (VP8 frame or H264 Annex B), packetized by the codec.
+  void send_encoded(std::span<const std::byte> frame, bool keyframe, std::int64_t timestamp_us, TimePoint now,
+                    const PacketSink& sink);
+  // A PLI or FIR came since the last call (for encoded sources: the application's encoder).
+  bool take_keyframe_request() { return sender_.take_keyframe_request(); }
   // RTCP from the remote: its receiver reports, NACKs (answered by poll), PLI and FIR.
   void handle_rtcp(TimePoint now, std::span<const std::byte> compound);
   // Retransmissions the remote asked for, and our sender reports when due.
@@ -68,8 +75,10 @@ class VideoSender {
   nlohmann::json stats() const;
 
  private:
+  void send_payloads(std::span<const std::byte> frame, std::int64_t timestamp_us, TimePoint now,
+                     const PacketSink& sink);
   SenderConfig config_;
-  media::Vp8Encoder encoder_;
+  std::optional<media::Vp8Encoder> encoder_;  // raw sources only
   media::EncodedFrame encoded_;
   rtp::RtpSender sender_;
   std::uint16_t picture_id_;
@@ -105,6 +114,7 @@ class AudioSender {
 };
 
 struct ReceiverConfig {
+  std::string codec = "VP8";  // video: "VP8" (decoded) or "H264" (handed on encoded only)
   std::uint32_t remote_ssrc = 0;
   std::uint32_t local_ssrc = 1;  // our RTCP's sender SSRC
   std::string cname;
@@ -114,21 +124,25 @@ struct ReceiverConfig {
 class VideoReceiver {
  public:
   using FrameSink = std::function<void(const media::VideoFrame&)>;
+  // A complete frame before decoding: bytes, keyframe, RTP timestamp in microseconds.
+  using EncodedSink = std::function<void(std::span<const std::byte>, bool keyframe, std::int64_t timestamp_us)>;
   explicit VideoReceiver(const ReceiverConfig& config);
-  // One RTP packet of this stream; complete frames are decoded and handed to `on_frame`.
-  // A frame that cannot be decoded makes the receiver ask for a keyframe (PLI).
-  void handle_rtp(TimePoint now, const rtp::RtpView& packet, const FrameSink& on_frame);
+  // One RTP packet of this stream; complete frames go to `on_encoded` (when set) and, VP8,
+  // are decoded and handed to `on_frame`. A frame that cannot be assembled or decoded makes
+  // the receiver ask for a keyframe (PLI).
+  void handle_rtp(TimePoint now, const rtp::RtpView& packet, const FrameSink& on_frame,
+                  const EncodedSink& on_encoded = {});
   void handle_rtcp(TimePoint now, std::span<const std::byte> compound) { receiver_.handle_rtcp(now, compound); }
   // Our receiver reports, NACKs and PLIs.
   void poll(TimePoint now, const PacketSink& sink);
   std::optional<TimePoint> next_timeout() const { return receiver_.next_timeout(); }
-  void handle_timeout(TimePoint now, const FrameSink& on_frame);
+  void handle_timeout(TimePoint now, const FrameSink& on_frame, const EncodedSink& on_encoded = {});
   void set_rtt(rtp::Duration rtt) { receiver_.set_rtt(rtt); }
   std::uint32_t remote_ssrc() const { return config_.remote_ssrc; }
   nlohmann::json stats() const;
 
  private:
-  void drain(TimePoint now, const FrameSink& on_frame);
+  void drain(TimePoint now, const FrameSink& on_frame, const EncodedSink& on_encoded);
   ReceiverConfig config_;
   rtp::RtpReceiver receiver_;
   media::Vp8Decoder decoder_;
