@@ -88,10 +88,13 @@ class Track : public Store {
   // (VP8, or H264 Annex B with SPS and PPS before each IDR), sent as it is (copied). When the
   // remote asks for a keyframe (PLI, FIR) the track emits "keyframe request".
   void push_encoded(std::span<const std::byte> frame, bool keyframe, std::int64_t timestamp_us);
+  // A remote video track: asks its sender for a keyframe (RTCP PLI, RFC 4585 section 6.3.1).
+  void request_keyframe();
   using Store::on;
 
  private:
   friend class detail::TrackImpl;
+  friend class Peer;  // stream()
   explicit Track(std::shared_ptr<detail::TrackImpl> impl);
   std::shared_ptr<detail::TrackImpl> impl_;
 };

@@ -126,6 +126,11 @@ class Peer : public Store {
   // Closes the connection: state "closed", sockets released, no callback after return.
   void close();
 
+  // The seed's stream(s): sends `track`, a remote video track of another Peer, on this one,
+  // forwarded as it arrives (its encoded frames, no decoding or re-encoding: what an SFU
+  // does); a keyframe asked of the returned local track is asked of the source's sender.
+  // Before offer()/answer(), or followed by a new offer (renegotiation).
+  Track stream(const Track& track);
   // Tracks the remote sends (include/peer/media.hpp), as each section carrying one is
   // negotiated; the queued event "remote stream" says the same as JSON.
   [[nodiscard]] Subscription on_track(std::function<void(Track)> fn);

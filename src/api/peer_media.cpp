@@ -294,6 +294,22 @@ void PeerImpl::add_remote_track(MediaLine& line) {
                             {"tracks", json::array({{{"kind", std::string(session::to_string(line.kind))},
                                                      {"id", line.remote->id},
                                                      {"mid", line.mid}}})}};
+  std::weak_ptr<PeerImpl> weak = weak_from_this();
+  line.remote->keyframe_requester = [weak, mid = line.mid] {
+    auto self = weak.lock();
+    if (!self) return;
+    self->loop_->post([weak, mid] {
+      auto peer = weak.lock();
+      if (!peer || peer->closed_) return;
+      for (auto& l : peer->media_) {
+        if (l->mid == mid && l->video_receiver) {
+          const auto now = Clock::now();
+          l->video_receiver->request_keyframe(now);
+          l->video_receiver->poll(now, peer->media_sink_);
+        }
+      }
+    });
+  };
   store_.queue("remote stream", {description});
   track_listeners_.call(line.remote->handle());
 }

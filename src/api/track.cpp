@@ -34,6 +34,35 @@ void Track::push(const AudioFrame& frame) {
   impl_->push(frame);
 }
 
+void Track::request_keyframe() {
+  if (impl_->local || !impl_->keyframe_requester) {
+    throw Error(Errc::invalid_state, "Track::request_keyframe: only a remote track asks its sender for keyframes");
+  }
+  impl_->keyframe_requester();
+}
+
+Track Peer::stream(const Track& source) {
+  const auto& from = source.impl_;
+  if (from->local || from->kind != session::MediaKind::video) {
+    throw Error(Errc::invalid_argument, "stream(): pass a remote video track of another peer (Peer::on_track)");
+  }
+  VideoOptions options;
+  options.source = "encoded";
+  options.codec = from->store.get("codec").get<std::string>().starts_with("H264") ? "H264" : "VP8";
+  options.stream = from->stream;
+  Track out = impl().add_track(session::MediaKind::video, &options, nullptr);
+  std::weak_ptr<detail::TrackImpl> to = out.impl_;
+  std::weak_ptr<detail::TrackImpl> back = from;
+  out.impl_->feeds.push_back(from->on_encoded([to](const EncodedFrame& f) {
+    if (auto t = to.lock()) t->push_encoded(f.data, f.keyframe, f.timestamp_us);
+  }));
+  // Downstream asks for a keyframe: ask upstream (the forwarded stream has none of its own).
+  out.impl_->feeds.push_back(out.on("keyframe request", [back] {
+    if (auto t = back.lock(); t && t->keyframe_requester) t->keyframe_requester();
+  }));
+  return out;
+}
+
 Track video::operator()(Peer& peer) const { return peer.impl().add_track(session::MediaKind::video, &options, nullptr); }
 Track audio::operator()(Peer& peer) const { return peer.impl().add_track(session::MediaKind::audio, nullptr, &options); }
 

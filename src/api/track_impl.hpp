@@ -4,6 +4,7 @@
 // and, for a "push" source, the last frame the application handed in.
 #include <cstdint>
 #include <memory>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <span>
@@ -62,6 +63,11 @@ class TrackImpl : public std::enable_shared_from_this<TrackImpl> {
   // `out.size()` samples of pushed PCM (silence where there is not enough).
   void take_pushed(std::span<std::int16_t> out);
   bool has_video_listeners() const { return !video_listeners_.empty(); }
+
+  // A remote track: asks its sender for a keyframe (set by the peer; posts to its loop).
+  std::function<void()> keyframe_requester;
+  // A forwarded track (Peer::stream): the subscriptions that feed it, kept as long as it is.
+  std::vector<Subscription> feeds;
 
  private:
   ListenerList<Track::VideoCallback> video_listeners_;

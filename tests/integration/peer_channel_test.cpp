@@ -32,30 +32,48 @@ Peer loopback_peer() {
   return p;
 }
 
-// Received messages of one channel, with a wait.
-struct Inbox {
+// Received messages of one channel, with a wait. The listeners share the state, not the
+// Inbox: a tests ends (destroying its Inbox) while the peers, declared before it, still
+// run, and a queued "channel open" dispatched on their loop at that moment must find it.
+struct InboxState {
   std::mutex m;
   std::condition_variable cv;
   std::vector<std::pair<bool, std::string>> messages;
   int opened = 0, closed = 0;
+};
+
+struct Inbox {
+  std::shared_ptr<InboxState> state = std::make_shared<InboxState>();
+  std::mutex& m = state->m;
+  std::condition_variable& cv = state->cv;
+  std::vector<std::pair<bool, std::string>>& messages = state->messages;
+  int& opened = state->opened;
+  int& closed = state->closed;
+  std::mutex subs_mutex;  // watch() runs on a peer's loop (on_channel)
   std::vector<peer::Subscription> subs;
 
   void watch(Channel& c) {
-    subs.push_back(c.on_message([this](const peer::Message& msg) {
-      std::lock_guard lock(m);
-      messages.emplace_back(msg.binary(), std::string(msg.text()));
-      cv.notify_all();
+    auto st = state;
+    std::lock_guard guard(subs_mutex);
+    subs.push_back(c.on_message([st](const peer::Message& msg) {
+      std::lock_guard lock(st->m);
+      st->messages.emplace_back(msg.binary(), std::string(msg.text()));
+      st->cv.notify_all();
     }));
-    subs.push_back(c.on("channel open", [this] {
-      std::lock_guard lock(m);
-      ++opened;
-      cv.notify_all();
+    subs.push_back(c.on("channel open", [st] {
+      std::lock_guard lock(st->m);
+      ++st->opened;
+      st->cv.notify_all();
     }));
-    subs.push_back(c.on("channel close", [this] {
-      std::lock_guard lock(m);
-      ++closed;
-      cv.notify_all();
+    subs.push_back(c.on("channel close", [st] {
+      std::lock_guard lock(st->m);
+      ++st->closed;
+      st->cv.notify_all();
     }));
+  }
+  ~Inbox() {
+    std::lock_guard guard(subs_mutex);
+    subs.clear();
   }
   template <class P>
   bool wait(P pred, std::chrono::milliseconds t = 10s) {

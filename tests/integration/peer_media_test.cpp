@@ -8,6 +8,7 @@
 #include <mutex>
 #include <atomic>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -85,8 +86,8 @@ struct Received {
 // `sender` adds VP8 + Opus and a channel; `receiver` asks for both (source "none" when it
 // is the offerer: a recvonly section, as a browser's recvonly transceiver).
 void run_case(bool sender_offers) {
+  Received got;  // before the peers: destroyed after them, so no callback outlives it
   peer::Peer sender = loopback_peer(), receiver = loopback_peer();
-  Received got;
   auto s1 = receiver.on_track([&](peer::Track t) { got.attach(t); });
   auto s2 = receiver.on("remote stream", [&](const json& d) {
     std::lock_guard lock(got.m);
@@ -150,11 +151,11 @@ TEST(PeerMedia, BadSourcesAndTracksDuringAnExchangeAreRefusedByName) {
 // turn adds a track and offers again. The channel keeps working, ICE and DTLS are not
 // restarted (the pair and the DTLS role stay), and each new track's frames arrive.
 TEST(PeerMedia, TracksAddedAfterConnectingArriveByRenegotiationFromEitherSide) {
+  Received at_a, at_b;  // before the peers: destroyed after them
+  std::atomic<int> needed{0};
   peer::Peer a = loopback_peer(), b = loopback_peer();
-  Received at_a, at_b;
   auto s1 = b.on_track([&](peer::Track t) { at_b.attach(t); });
   auto s2 = a.on_track([&](peer::Track t) { at_a.attach(t); });
-  std::atomic<int> needed{0};
   auto s3 = a.on("negotiationneeded", [&] { ++needed; });
   auto chat_a = a.use(peer::channel("chat"));
   auto chat_b = b.use(peer::channel("chat"));
@@ -228,13 +229,14 @@ std::vector<std::byte> h264_access_unit(std::uint32_t n, bool keyframe) {
 // FU-A) and VP8, each arriving byte for byte through the remote track's on_encoded; the
 // VP8 one is decoded too.
 TEST(PeerMedia, PreEncodedH264AndVp8FramesArriveByteForByte) {
-  peer::Peer a = loopback_peer(), b = loopback_peer();
-  std::mutex m;
+  std::mutex m;  // all the callbacks use: declared before the peers, destroyed after them
   std::condition_variable cv;
   std::map<std::string, std::vector<std::vector<std::byte>>> got;  // by codec
   std::map<std::string, int> keyframes;
   int decoded = 0;
   std::vector<peer::Subscription> subs;
+  std::atomic<int> keyframe_requests{0};
+  peer::Peer a = loopback_peer(), b = loopback_peer();
   auto s1 = b.on_track([&](peer::Track t) {
     std::lock_guard lock(m);
     subs.push_back(t.on_encoded([&](const peer::EncodedFrame& f) {
@@ -250,7 +252,6 @@ TEST(PeerMedia, PreEncodedH264AndVp8FramesArriveByteForByte) {
   });
   auto h264 = a.use(peer::video({.source = "encoded", .codec = "H264"}));
   auto vp8 = a.use(peer::video({.source = "encoded"}));
-  std::atomic<int> keyframe_requests{0};
   auto s2 = h264.on("keyframe request", [&] { ++keyframe_requests; });
   a.use(peer::connect(b));
   for (int i = 0; i < 1000 && a.get("connection") != "connected"; ++i) std::this_thread::sleep_for(10ms);
@@ -292,4 +293,38 @@ TEST(PeerMedia, H264NeedsEncodedFramesAndPushEncodedItsSource) {
   auto pattern = p.use(peer::video());
   const std::byte frame[4]{};
   EXPECT_THROW(pattern.push_encoded(frame, true, 0), peer::Error);  // not an "encoded" track
+}
+
+// The seed's stream(s) as forwarding: a -> b with the test pattern; b2 (a second peer of
+// b's process) streams b's remote track on to c without decoding. c starts mid-stream with no
+// keyframe: its PLI goes to b2, which asks b's receiver, whose PLI reaches a's encoder; then
+// c decodes the pattern (bars and frame numbers intact).
+TEST(PeerMedia, StreamForwardsARemoteTrackWithoutReencodingAndKeyframesFlowBack) {
+  std::mutex m;  // all the callbacks use: declared before the peers, destroyed after them
+  std::condition_variable cv;
+  std::optional<peer::Track> at_b;
+  Received at_c;
+  peer::Peer a = loopback_peer(), b = loopback_peer(), b2 = loopback_peer(), c = loopback_peer();
+  auto s1 = b.on_track([&](peer::Track t) {
+    std::lock_guard lock(m);
+    at_b = t;
+    cv.notify_all();
+  });
+  auto s2 = c.on_track([&](peer::Track t) { at_c.attach(t); });
+  auto camera = a.use(peer::video());
+  a.use(peer::connect(b));
+  {
+    std::unique_lock lock(m);
+    ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return at_b.has_value(); }));
+  }
+  std::this_thread::sleep_for(500ms);  // let a's keyframe go by: c must ask for one
+  auto forwarded = b2.stream(*at_b);
+  EXPECT_EQ(forwarded.get("stream"), at_b->get("stream"));
+  b2.use(peer::connect(c));
+  ASSERT_TRUE(at_c.wait([](Received& r) { return r.video_frames >= 60; })) << "frames at c: " << at_c.video_frames;
+  std::lock_guard lock(at_c.m);
+  EXPECT_EQ(at_c.width, 640);
+  EXPECT_TRUE(at_c.bars_ok);
+  EXPECT_GE(at_c.numbers.size(), 55u);
+  EXPECT_GE(camera.get("stats").value("pliCount", 0), 1);  // the keyframe came from a's encoder
 }

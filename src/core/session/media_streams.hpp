@@ -138,6 +138,7 @@ class VideoReceiver {
   std::optional<TimePoint> next_timeout() const { return receiver_.next_timeout(); }
   void handle_timeout(TimePoint now, const FrameSink& on_frame, const EncodedSink& on_encoded = {});
   void set_rtt(rtp::Duration rtt) { receiver_.set_rtt(rtt); }
+  void request_keyframe(TimePoint now) { receiver_.request_keyframe(now); }
   std::uint32_t remote_ssrc() const { return config_.remote_ssrc; }
   nlohmann::json stats() const;
 
