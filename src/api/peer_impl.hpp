@@ -121,6 +121,7 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   void poll_media(rtp::TimePoint now);
   void publish_media_stats();
   void stop_media();
+  const std::string& media_cname();
 
   std::vector<std::shared_ptr<TrackImpl>> local_tracks_;
   std::vector<std::shared_ptr<MediaLine>> media_;  // shared_ptr: MediaLine is complete only in peer_media.cpp
@@ -132,6 +133,7 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   ListenerList<std::function<void(Track)>> track_listeners_;
   bool data_ = true;  // the negotiated session has a data section
   bool renegotiation_ = false;  // the pending remote offer is a subsequent one
+  std::string cname_;           // media_cname()
 
   Store store_;
   std::shared_ptr<runtime::EventLoop> loop_;

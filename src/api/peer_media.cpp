@@ -8,7 +8,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <cctype>
 #include <random>
 #include <set>
 
@@ -92,6 +91,13 @@ struct PeerImpl::MediaLine {
   }
 };
 
+// RTCP CNAME (RFC 3550 section 6.5.1): one per peer, from its certificate's fingerprint;
+// made once (on_srtp needs it for a receiver created by the first packet of a stream).
+const std::string& PeerImpl::media_cname() {
+  if (cname_.empty()) cname_ = certificate_->fingerprint().substr(0, 16);
+  return cname_;
+}
+
 // --- tracks --------------------------------------------------------------------------------
 
 Track PeerImpl::add_track(session::MediaKind kind, const VideoOptions* video, const AudioOptions* audio) {
@@ -152,7 +158,7 @@ std::vector<sdp::Media> PeerImpl::offer_media_sections() {
     line->index = static_cast<int>(media_.size());
     line->kind = track->kind;
     if (track->sends()) line->local = track;  // "none": a receive-only section (recvonly)
-    sections.push_back(session::media_section(transport, line->our_section(certificate_->fingerprint().substr(0, 16))));
+    sections.push_back(session::media_section(transport, line->our_section(media_cname())));
     media_.push_back(std::move(line));
   }
   return sections;
@@ -164,7 +170,7 @@ std::vector<sdp::Media> PeerImpl::offer_media_sections() {
 // since. Lines of the last negotiation keep their streams.
 sdp::Description PeerImpl::reoffer_description() {
   const auto transport = local_transport("actpass");
-  const std::string cname = certificate_->fingerprint().substr(0, 16);
+  const std::string& cname = media_cname();
   sdp::Description d = *local_description_;
   d.origin.session_version = session_version_;
   // Lines offered but never agreed (a second offer() before an answer) are offered again.
@@ -219,7 +225,7 @@ std::vector<std::pair<int, sdp::Media>> PeerImpl::answer_media_sections(const sd
     const bool placed = std::any_of(media_.begin(), media_.end(), [&](const auto& l) { return l->local == t; });
     if (t->sends() && !placed) unsent.push_back(t);
   }
-  const std::string cname = certificate_->fingerprint().substr(0, 16);
+  const std::string& cname = media_cname();
   for (std::size_t i = 0; i < offer.media.size(); ++i) {
     const sdp::Media& m = offer.media[i];
     const auto kind = session::media_kind(m.kind);
@@ -316,7 +322,7 @@ void PeerImpl::add_remote_track(MediaLine& line) {
 
 void PeerImpl::media_negotiated() {
   bool any = false;
-  const std::string cname = certificate_->fingerprint().substr(0, 16);
+  const std::string& cname = media_cname();
   for (auto& line : media_) {
     if (!line->agreed) continue;
     any = true;
@@ -337,10 +343,8 @@ void PeerImpl::media_negotiated() {
     if (a.sends() && line->local) {
       // Send in the track's codec when the remote took it (video: VP8 or H264), else say so.
       const std::string want = line->kind == session::MediaKind::video ? line->local->video.codec : "opus";
-      const auto chosen = std::find_if(a.codecs.begin(), a.codecs.end(), [&](const session::Codec& c) {
-        return std::equal(c.name.begin(), c.name.end(), want.begin(), want.end(),
-                          [](char x, char y) { return std::tolower(x) == std::tolower(y); });
-      });
+      const auto chosen = std::find_if(a.codecs.begin(), a.codecs.end(),
+                                       [&](const session::Codec& c) { return session::named(c, want); });
       if (chosen == a.codecs.end()) {
         report_error(Errc::bad_sdp, fmt::format("mid \"{}\": the remote did not take {}; the track sends nothing",
                                                 line->mid, want));
@@ -569,13 +573,13 @@ void PeerImpl::on_srtp(std::span<const std::byte> datagram) {
     target->remote_ssrc = packet->ssrc();
   }
   MediaLine& line = *target;
-  const std::string cname = certificate_->fingerprint().substr(0, 16);
+  const std::string& cname = media_cname();
   if (line.kind == session::MediaKind::video) {
     if (!line.video_receiver) {
       // The codec is the one the payload type names (the remote may send any it offered).
       std::string codec = "VP8";
       for (const auto& c : line.agreed->codecs) {
-        if (c.payload_type == packet->payload_type() && (c.name == "H264" || c.name == "h264")) codec = "H264";
+        if (c.payload_type == packet->payload_type() && session::named(c, "H264")) codec = "H264";
       }
       line.video_receiver = std::make_unique<session::VideoReceiver>(session::ReceiverConfig{
           .codec = codec, .remote_ssrc = line.remote_ssrc, .local_ssrc = line.local_ssrc, .cname = cname});

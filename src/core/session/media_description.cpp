@@ -114,6 +114,8 @@ bool is_rtp_savpf(const sdp::Media& m) {
 
 }  // namespace
 
+bool named(const Codec& codec, std::string_view name) noexcept { return iequals(codec.name, name); }
+
 std::string_view to_string(MediaKind kind) noexcept { return kind == MediaKind::audio ? "audio" : "video"; }
 
 std::optional<MediaKind> media_kind(std::string_view kind) noexcept {

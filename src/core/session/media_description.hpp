@@ -36,6 +36,9 @@ struct Codec {
   bool operator==(const Codec&) const = default;
 };
 
+// The codec's encoding name is `name` (case-insensitive, as SDP writes it: RFC 8866 6.6).
+bool named(const Codec& codec, std::string_view name) noexcept;
+
 // What peer sends and receives, best first, with the payload types it offers.
 const std::vector<Codec>& supported_codecs(MediaKind kind);
 
