@@ -14,8 +14,8 @@ namespace peer::test {
 namespace {
 
 TEST(SignalCli, HealthzThenSigtermExitsZeroAndTellsMembers) {
-  const auto port = free_port();
-  Child server({PEER_CLI, "signal", "--listen", "127.0.0.1:" + std::to_string(port), "--log-level", "warn"});
+  SignalProcess server(PEER_CLI, {"--log-level", "warn"});
+  const auto port = server.port();
   ASSERT_TRUE(wait_healthz(port));
   EXPECT_EQ(http_get(port, "/healthz").body, "ok\n");
   Recorder recorder;
@@ -47,9 +47,8 @@ TEST(SignalCli, TokenCommandMintsWhatTheServerAccepts) {
   }
   std::string token;
   std::getline(std::ifstream(out), token);
-  const auto port = free_port();
-  Child server({PEER_CLI, "signal", "--listen", "127.0.0.1:" + std::to_string(port), "--secret-file", secret,
-                "--log-level", "warn"});
+  SignalProcess server(PEER_CLI, {"--secret-file", secret, "--log-level", "warn"});
+  const auto port = server.port();
   ASSERT_TRUE(wait_healthz(port));
   RawWs member(port);
   EXPECT_FALSE(member.join("room", token).empty()) << token;
@@ -64,14 +63,12 @@ TEST(SignalCli, TokenCommandMintsWhatTheServerAccepts) {
 TEST(SignalCli, SigtermOfOneOfTwoRedisNodesAnnouncesPeerLeft) {
   if (RedisServer::binary().empty()) GTEST_SKIP() << "redis-server is not installed (apt-get install redis-server)";
   RedisServer redis;
-  const auto port_one = free_port();
-  const auto port_two = free_port();
-  auto node = [&](unsigned short port) {
-    return std::vector<std::string>{PEER_CLI, "signal", "--listen", "127.0.0.1:" + std::to_string(port), "--redis",
-                                    redis.url(), "--heartbeat-ms", "600000", "--shutdown-grace-ms", "500",
-                                    "--log-level", "warn"};
-  };
-  Child one(node(port_one)), two(node(port_two));
+  const std::vector<std::string> node{"--redis", redis.url(), "--heartbeat-ms", "600000", "--shutdown-grace-ms", "500",
+                                     "--log-level", "warn"};
+  SignalProcess one(PEER_CLI, node), two(PEER_CLI, node);
+  const auto port_one = one.port();
+  const auto port_two = two.port();
+  ASSERT_NE(port_one, port_two);
   ASSERT_TRUE(wait_healthz(port_one));
   ASSERT_TRUE(wait_healthz(port_two));
   RawWs a(port_one);

@@ -4,7 +4,9 @@
 // frames, an abrupt TCP close), a one-shot HTTP GET, and a real redis-server on a free
 // loopback port. Every wait has a generous timeout and no test sleeps to let time pass.
 
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -178,6 +180,8 @@ inline HttpResult http_get(unsigned short port, const std::string& target) {
   return {static_cast<int>(response.result_int()), std::string(response[http::field::content_type]), response.body()};
 }
 
+// A loopback TCP port that was free a moment ago. Only a probe: another process may take it
+// before the caller binds it, so callers that can should bind port 0 instead.
 inline unsigned short free_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
@@ -191,22 +195,31 @@ inline unsigned short free_port() {
 }
 
 // A child process, killed (SIGTERM then SIGKILL) and reaped on destruction; the kernel
-// kills it too if the test dies (PR_SET_PDEATHSIG).
+// kills it too if the test dies (PR_SET_PDEATHSIG). With `capture_stdout` its standard
+// output goes to a pipe that read_line() reads.
 class Child {
  public:
-  explicit Child(std::vector<std::string> argv) {
+  explicit Child(std::vector<std::string> argv, bool capture_stdout = false) {
+    int out[2] = {-1, -1};
+    if (capture_stdout && ::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
     pid_ = ::fork();
     if (pid_ == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (capture_stdout) ::dup2(out[1], 1);
       std::vector<char*> args;
       for (auto& a : argv) args.push_back(a.data());
       args.push_back(nullptr);
       ::execv(args[0], args.data());
       ::_exit(127);
     }
+    if (capture_stdout) {
+      ::close(out[1]);
+      stdout_ = out[0];
+    }
     if (pid_ < 0) throw std::runtime_error("fork failed");
   }
   ~Child() {
+    if (stdout_ >= 0) ::close(stdout_);
     if (pid_ <= 0) return;
     ::kill(pid_, SIGTERM);
     for (int i = 0; i < 500; ++i) {  // up to 5 s, then SIGKILL
@@ -216,7 +229,29 @@ class Child {
     ::kill(pid_, SIGKILL);
     ::waitpid(pid_, nullptr, 0);
   }
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
   pid_t pid() const { return pid_; }
+  // The next line of the child's standard output (without the newline), or nothing when
+  // the child closed it or `timeout` passed.
+  std::optional<std::string> read_line(std::chrono::seconds timeout = kWait) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (true) {
+      if (auto newline = pending_.find('\n'); newline != std::string::npos) {
+        std::string line = pending_.substr(0, newline);
+        pending_.erase(0, newline + 1);
+        return line;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (stdout_ < 0 || left.count() <= 0) return std::nullopt;
+      pollfd pfd{stdout_, POLLIN, 0};
+      if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) continue;
+      char chunk[512];
+      const ssize_t n = ::read(stdout_, chunk, sizeof chunk);
+      if (n <= 0) return std::nullopt;
+      pending_.append(chunk, static_cast<std::size_t>(n));
+    }
+  }
   // Sends `signal` and returns the exit status (-1 if it did not exit within `timeout`).
   int stop(int signal_number, std::chrono::seconds timeout = kWait) {
     ::kill(pid_, signal_number);
@@ -234,6 +269,35 @@ class Child {
 
  private:
   pid_t pid_ = 0;
+  int stdout_ = -1;
+  std::string pending_;
+};
+
+// A real `peer signal` process on a port the kernel chose (--listen 127.0.0.1:0): the port
+// comes from the "listening on HOST:PORT" line it prints. Probing a free port first and
+// passing it on races with every other test running at the same time (ctest -j): two
+// probes can even return the same port.
+class SignalProcess {
+ public:
+  explicit SignalProcess(const std::string& binary, std::vector<std::string> extra_args = {})
+      : child_(arguments(binary, std::move(extra_args)), /*capture_stdout=*/true) {
+    const auto line = child_.read_line();
+    const std::string prefix = "listening on ";
+    if (!line || line->rfind(prefix, 0) != 0) throw std::runtime_error("peer signal did not start: " + line.value_or("(no output)"));
+    port_ = static_cast<unsigned short>(std::stoi(line->substr(line->rfind(':') + 1)));
+  }
+  unsigned short port() const { return port_; }
+  std::string url() const { return "ws://127.0.0.1:" + std::to_string(port_) + "/"; }
+  int stop(int signal_number) { return child_.stop(signal_number); }
+
+ private:
+  static std::vector<std::string> arguments(const std::string& binary, std::vector<std::string> extra) {
+    std::vector<std::string> argv{binary, "signal", "--listen", "127.0.0.1:0"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
+  }
+  Child child_;
+  unsigned short port_ = 0;
 };
 
 // Polls `ready` until it holds (10 ms steps) or `timeout` passes.
@@ -266,11 +330,19 @@ class RedisServer {
     }
     return {};
   }
-  RedisServer()
-      : port_(free_port()),
-        child_({binary(), "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                "no", "--daemonize", "no", "--loglevel", "warning", "--logfile", "/dev/null"}) {
-    if (!eventually([&] { return ping(); })) throw std::runtime_error("redis-server did not start");
+  // redis-server cannot be told to pick its own port, so a probed port may be taken by a
+  // test running alongside; a PING could then reach that other server. The server is ours
+  // only when its INFO names our child's pid; otherwise try another port.
+  RedisServer() {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      port_ = free_port();
+      child_.emplace(std::vector<std::string>{binary(), "--port", std::to_string(port_), "--bind", "127.0.0.1", "--save",
+                                              "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning",
+                                              "--logfile", "/dev/null"});
+      if (eventually([&] { return serves_pid(child_->pid()); }, std::chrono::seconds(5))) return;
+      child_.reset();
+    }
+    throw std::runtime_error("redis-server did not start on a free port in 5 attempts");
   }
   std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
   unsigned short port() const { return port_; }
@@ -298,20 +370,24 @@ class RedisServer {
   }
 
  private:
-  bool ping() {
+  // True when the server on port_ answers INFO with process_id equal to `pid`.
+  bool serves_pid(pid_t pid) {
     timeval tv{0, 200000};
     redisContext* ctx = redisConnectWithTimeout("127.0.0.1", port_, tv);
-    bool ok = false;
+    bool ours = false;
     if (ctx != nullptr && ctx->err == 0) {
-      auto* reply = static_cast<redisReply*>(redisCommand(ctx, "PING"));
-      ok = reply != nullptr && reply->type == REDIS_REPLY_STATUS;
+      auto* reply = static_cast<redisReply*>(redisCommand(ctx, "INFO server"));
+      if (reply != nullptr && reply->type == REDIS_REPLY_STRING) {
+        const std::string info(reply->str, reply->len);
+        ours = info.find("process_id:" + std::to_string(pid) + "\r\n") != std::string::npos;
+      }
       if (reply != nullptr) freeReplyObject(reply);
     }
     if (ctx != nullptr) redisFree(ctx);
-    return ok;
+    return ours;
   }
-  unsigned short port_;
-  Child child_;
+  unsigned short port_ = 0;
+  std::optional<Child> child_;
 };
 
 }  // namespace peer::test
