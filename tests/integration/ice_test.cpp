@@ -123,23 +123,27 @@ TEST(EventLoop, TimersFireInDeadlineOrderAndCancel) {
   std::vector<EventLoop::Timer> timers;
   std::promise<void> done;
   loop->run_sync([&] {
-    timers.push_back(loop->call_after(30ms, [&] { fired.push_back(30); }));
-    timers.push_back(loop->call_after(10ms, [&] { fired.push_back(10); }));
-    timers.push_back(loop->call_after(20ms, [&] { fired.push_back(20); }));
-    auto cancelled = loop->call_after(15ms, [&] { fired.push_back(15); });
+    // Deadlines from one base: relative delays taken one after another would reorder if
+    // this thread were descheduled between two calls (seen on a loaded machine).
+    const auto base = Clock::now();
+    auto at = [&](std::chrono::milliseconds offset, std::function<void()> fn) { return loop->call_at(base + offset, std::move(fn)); };
+    timers.push_back(at(30ms, [&] { fired.push_back(30); }));
+    timers.push_back(at(10ms, [&] { fired.push_back(10); }));
+    timers.push_back(at(20ms, [&] { fired.push_back(20); }));
+    auto cancelled = at(15ms, [&] { fired.push_back(15); });
     EXPECT_TRUE(cancelled.pending());
     cancelled.cancel();
     EXPECT_FALSE(cancelled.pending());
     {
-      auto dropped = loop->call_after(5ms, [&] { fired.push_back(5); });
+      auto dropped = at(5ms, [&] { fired.push_back(5); });
     }
     // Moving keeps it armed; re-assigning cancels the old one.
-    auto moved = loop->call_after(25ms, [&] { fired.push_back(25); });
+    auto moved = at(25ms, [&] { fired.push_back(25); });
     timers.push_back(std::move(moved));
-    auto reassigned = loop->call_after(12ms, [&] { fired.push_back(12); });
-    reassigned = loop->call_after(1ms, [&] { fired.push_back(1); });
+    auto reassigned = at(12ms, [&] { fired.push_back(12); });
+    reassigned = at(1ms, [&] { fired.push_back(1); });
     timers.push_back(std::move(reassigned));
-    timers.push_back(loop->call_after(40ms, [&] { done.set_value(); }));
+    timers.push_back(at(40ms, [&] { done.set_value(); }));
   });
   ASSERT_EQ(done.get_future().wait_for(2s), std::future_status::ready);
   loop->run_sync([&] {
