@@ -92,6 +92,13 @@ int run_video_demo(const std::string& address, double seconds, double timeout_s)
               received.value("pliCount", 0), sent.value("keyFramesEncoded", 0),
               sent.contains("roundTripTime") ? fmt::format("{:.2f}", sent["roundTripTime"].get<double>() * 1000).c_str()
                                              : "-");
+  // Congestion control: the receiver's delay-based estimate (sent as REMB) and the target
+  // the encoder was given (at most the configured bitrate).
+  auto kbps = [](const json& stats, const char* key) {
+    return stats.contains(key) ? fmt::format("{} kbit/s", stats[key].get<std::uint64_t>() / 1000) : std::string("-");
+  };
+  std::printf("       bandwidth estimate %s, encoder target %s\n", kbps(received, "estimatedBitrate").c_str(),
+              kbps(sent, "targetBitrate").c_str());
   std::printf("audio: %d Opus packets decoded\n", audio_packets);
   const bool ok = encoded > 0 && static_cast<int>(numbers.size()) >= encoded * 95 / 100 && audio_packets > 0;
   std::printf("%s\n", ok ? "ok (at least 95% of the frames decoded)" : "FAILED (fewer than 95% of the frames decoded)");

@@ -365,6 +365,7 @@ void PeerImpl::media_negotiated() {
         c.height = v.height;
         c.fps = v.fps;
         c.bitrate_kbps = v.bitrate_kbps;
+        c.abs_send_time_extension = a.extensions.abs_send_time;
         line->video_sender = std::make_unique<session::VideoSender>(c);
       } else {
         c.channels = line->local->audio.channels;
@@ -582,7 +583,11 @@ void PeerImpl::on_srtp(std::span<const std::byte> datagram) {
         if (c.payload_type == packet->payload_type() && session::named(c, "H264")) codec = "H264";
       }
       line.video_receiver = std::make_unique<session::VideoReceiver>(session::ReceiverConfig{
-          .codec = codec, .remote_ssrc = line.remote_ssrc, .local_ssrc = line.local_ssrc, .cname = cname});
+          .codec = codec,
+          .remote_ssrc = line.remote_ssrc,
+          .local_ssrc = line.local_ssrc,
+          .cname = cname,
+          .abs_send_time_extension = line.agreed->extensions.abs_send_time});
       line.remote->store.set("codec", codec == "H264" ? "H264/90000" : "VP8/90000");
       line.receive_codec = codec;
     }

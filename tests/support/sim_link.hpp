@@ -1,6 +1,7 @@
 #pragma once
 // An in-memory datagram link between two endpoints (side 0 and side 1) with seeded
-// impairments: loss, duplication, reordering and a per-hop delay. No sockets, no threads,
+// impairments: loss, duplication, reordering, a per-hop delay and a bottleneck (a rate
+// with a drop-tail queue in front of it). No sockets, no threads,
 // no clock of its own: every call takes the caller's `now`, which may be a virtual clock.
 //
 // Determinism: each direction has its own std::mt19937_64, seeded from (seed, direction),
@@ -34,6 +35,11 @@ struct Impairments {
   std::chrono::steady_clock::duration max_hold = std::chrono::milliseconds(20);
   std::chrono::steady_clock::duration delay{0};  // one-way delay of every datagram
   std::uint64_t drop_first = 0;  // drop this direction's first n datagrams (a lost flight)
+  // Bottleneck: datagrams leave one after another at rate_bps (0: no limit), queued behind
+  // each other; one that would find more than queue_bytes waiting ahead of it is dropped
+  // (drop-tail; 0: no limit). The queueing delay adds to `delay`.
+  std::uint64_t rate_bps = 0;
+  std::size_t queue_bytes = 0;
 };
 
 struct LinkStats {
@@ -42,6 +48,7 @@ struct LinkStats {
   std::uint64_t dropped = 0;
   std::uint64_t duplicated = 0;
   std::uint64_t reordered = 0;
+  std::uint64_t queue_dropped = 0;  // dropped because the bottleneck queue was full (not in `dropped`)
   // FNV-1a over the per-datagram decisions (dropped/duplicated/reordered bits), so two
   // runs can be compared by more than their counts.
   std::uint64_t trace = 14695981039346656037ull;
@@ -53,6 +60,7 @@ struct LinkStats {
     dropped += o.dropped;
     duplicated += o.duplicated;
     reordered += o.reordered;
+    queue_dropped += o.queue_dropped;
     trace = (trace ^ o.trace) * 1099511628211ull;
     return *this;
   }
@@ -86,6 +94,10 @@ class SimLink {
                     1099511628211ull;
     if (drop) {
       ++d.stats.dropped;
+      return;
+    }
+    if (im.rate_bps != 0 && im.queue_bytes != 0 && d.backlog_bytes(now) + data.size() > im.queue_bytes) {
+      ++d.stats.queue_dropped;
       return;
     }
     // Datagrams sent after a held one count towards its release.
@@ -178,9 +190,23 @@ class SimLink {
     std::deque<InFlight> queue;  // sorted by due (enqueue keeps it so)
     std::vector<Held> held;
     LinkStats stats;
+    Clock::time_point link_free{};  // when the bottleneck has sent everything queued
 
+    // Bytes still waiting for the bottleneck at `now`.
+    std::size_t backlog_bytes(Clock::time_point now) const {
+      if (link_free <= now) return 0;
+      const auto wait_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(link_free - now).count();
+      return static_cast<std::size_t>(static_cast<double>(wait_ns) * 1e-9 * static_cast<double>(impairments.rate_bps) / 8);
+    }
     void enqueue(Clock::time_point now, Datagram data) {
       auto due = now + impairments.delay;
+      if (impairments.rate_bps != 0) {
+        // Serialized behind what is queued: it leaves the bottleneck at link_free.
+        const auto transmit = std::chrono::nanoseconds(
+            static_cast<std::int64_t>(static_cast<double>(data.size()) * 8e9 / static_cast<double>(impairments.rate_bps)));
+        link_free = std::max(link_free, now) + transmit;
+        due = link_free + impairments.delay;
+      }
       // A caller's clock that went backwards must not reorder what we did not choose to.
       if (!queue.empty()) due = std::max(due, queue.back().due);
       queue.push_back({due, std::move(data)});

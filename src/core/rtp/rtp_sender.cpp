@@ -34,7 +34,7 @@ Result<std::span<const std::byte>> RtpSender::send(std::span<const std::byte> pa
   Slot& slot = slots_[index];
   if (size <= config_.max_packet_size) {
     std::memcpy(slot_bytes(index).data(), out.data(), size);
-    slot = Slot{next_seq_, now, {}, false, false, size};
+    slot = Slot{next_seq_, now, {}, false, false, false, size};
   } else {
     slot = Slot{};  // too large to cache: a NACK for it will miss
   }
@@ -59,6 +59,10 @@ void RtpSender::on_nack(TimePoint now, uint16_t seq) noexcept {
     ++stats_.nack_misses;
     return;
   }
+  if (!slot.nacked) {
+    slot.nacked = true;
+    ++stats_.packets_nacked;
+  }
   if (slot.pending) return;
   // The same packet again within half an RTT is a NACK that crossed our retransmission.
   if (slot.resent && stats_.rtt && now - slot.resent_at < *stats_.rtt / 2) return;
@@ -67,6 +71,7 @@ void RtpSender::on_nack(TimePoint now, uint16_t seq) noexcept {
 
 void RtpSender::on_report_block(TimePoint now, const ReportBlock& block) noexcept {
   if (block.ssrc != config_.ssrc) return;
+  ++stats_.reports_received;
   stats_.fraction_lost = block.fraction_lost;
   stats_.cumulative_lost = block.cumulative_lost;
   stats_.remote_jitter = block.jitter;
@@ -114,6 +119,17 @@ void RtpSender::handle_rtcp(TimePoint now, std::span<const std::byte> compound) 
             fir_sequence_ = entry.sequence;
             ++stats_.firs_received;
             keyframe_requested_ = true;
+          }
+        }
+        break;
+      case RtcpKind::remb:
+        // draft-alvestrand-rmcat-remb-03 section 2.2: the estimate covers the SSRCs listed.
+        if (auto remb = parse_remb(packet)) {
+          for (std::size_t i = 0; i < remb->size(); ++i) {
+            if (remb->ssrc(i) != config_.ssrc) continue;
+            ++stats_.rembs_received;
+            stats_.remb_bps = remb->bitrate_bps;
+            break;
           }
         }
         break;

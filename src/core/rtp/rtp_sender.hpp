@@ -4,7 +4,7 @@
 // (RFC 4585 section 6.2.1) by sending them again, writes sender reports (RFC 3550 section
 // 6.4.1) on the section 6.3 timer, and reads what the remote receiver reports: RTT and loss
 // from its report blocks, keyframe requests from PLI (RFC 4585 section 6.3.1) and FIR
-// (RFC 5104 section 4.3.1).
+// (RFC 5104 section 4.3.1), and the receiver's bandwidth estimate from REMB.
 //
 //   RtpSender s(config);
 //   auto pkt = s.send(payload, marker, rtp_ts, now, buffer);   // -> the packet's bytes
@@ -56,9 +56,16 @@ struct RtpSenderStats {
   uint64_t nacks_received = 0;       // NACK messages
   uint64_t nacked_packets = 0;       // sequence numbers asked for
   uint64_t nack_misses = 0;          // asked for but no longer (or never) in the cache
+  // Distinct cached packets asked for: lost at least once on the way. Against packets_sent
+  // this is the loss before retransmission, which the report blocks' fraction lost hides
+  // (a retransmission on the same SSRC counts as received, RFC 3550 appendix A.3).
+  uint64_t packets_nacked = 0;
   uint64_t plis_received = 0;
   uint64_t firs_received = 0;
   uint64_t srs_sent = 0;
+  uint64_t reports_received = 0;  // report blocks about this SSRC
+  uint64_t rembs_received = 0;    // REMBs listing this SSRC
+  std::optional<uint64_t> remb_bps;  // the latest of them
   // From the latest report block about this SSRC:
   uint8_t fraction_lost = 0;  // 1/256 units
   int32_t cumulative_lost = 0;
@@ -113,6 +120,7 @@ class RtpSender {
     TimePoint resent_at{};
     bool resent = false;
     bool pending = false;  // queued for retransmission
+    bool nacked = false;   // asked for at least once (counted in packets_nacked)
     std::size_t size = 0;
   };
   std::span<std::byte> slot_bytes(std::size_t index) noexcept {

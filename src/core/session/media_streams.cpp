@@ -1,5 +1,7 @@
 #include "core/session/media_streams.hpp"
 
+#include <algorithm>
+#include <array>
 #include <random>
 
 #include "core/rtp/payload_h264.hpp"
@@ -11,7 +13,6 @@ namespace peer::session {
 namespace {
 
 constexpr std::uint32_t kVideoClock = 90000;
-constexpr std::uint64_t kRembBitrate = 2'500'000;  // bit/s, announced to the video sender
 
 // RFC 3550 section 5.1: initial sequence number and timestamp are random.
 std::uint32_t random32() {
@@ -68,6 +69,9 @@ nlohmann::json receiver_stats(const rtp::RtpReceiverStats& s) {
 VideoSender::VideoSender(const SenderConfig& config)
     : config_(config),
       sender_(sender_config(config, kVideoClock)),
+      rate_({.start_bps = static_cast<std::uint64_t>(config.bitrate_kbps) * 1000,
+             .max_bps = static_cast<std::uint64_t>(config.bitrate_kbps) * 1000}),
+      encoder_bps_(rate_.target_bps()),
       picture_id_(static_cast<std::uint16_t>(random32() & 0x7fff)),
       timestamp_base_(random32()),
       payload_(kMaxRtpPayload),
@@ -99,8 +103,16 @@ void VideoSender::send_payloads(std::span<const std::byte> frame, std::int64_t t
                                 const PacketSink& sink) {
   if (first_us_ < 0) first_us_ = timestamp_us;
   const auto timestamp = timestamp_base_ + static_cast<std::uint32_t>((timestamp_us - first_us_) * 9 / 100);
-  const rtp::ExtensionElement mid{static_cast<std::uint8_t>(config_.mid_extension), rtp::mid_data(config_.mid)};
-  const std::span<const rtp::ExtensionElement> extensions(&mid, config_.mid_extension != 0 ? 1 : 0);
+  // abs-send-time: all of a frame's packets leave now (there is no pacer).
+  const auto send_time = rtp::abs_send_time_data(rtp::abs_send_time_from_us(static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count())));
+  std::array<rtp::ExtensionElement, 2> elements;
+  std::size_t count = 0;
+  if (config_.mid_extension != 0) elements[count++] = {static_cast<std::uint8_t>(config_.mid_extension), rtp::mid_data(config_.mid)};
+  if (config_.abs_send_time_extension != 0) {
+    elements[count++] = {static_cast<std::uint8_t>(config_.abs_send_time_extension), send_time};
+  }
+  const std::span<const rtp::ExtensionElement> extensions(elements.data(), count);
   auto send_all = [&](auto& p) {
     while (!p.done()) {
       auto piece = p.next(payload_);
@@ -128,7 +140,28 @@ void VideoSender::send_payloads(std::span<const std::byte> frame, std::int64_t t
   if (sent) ++frames_sent_;
 }
 
-void VideoSender::handle_rtcp(TimePoint now, std::span<const std::byte> compound) { sender_.handle_rtcp(now, compound); }
+void VideoSender::handle_rtcp(TimePoint now, std::span<const std::byte> compound) {
+  const auto before = sender_.stats();
+  sender_.handle_rtcp(now, compound);
+  const auto& after = sender_.stats();
+  if (after.reports_received != before.reports_received) {
+    // The loss GCC's loss-based control sees: the report's fraction lost, or, when more,
+    // the share of packets sent since the last report that the receiver NACKed (loss
+    // before retransmission, which the report's count hides).
+    const std::uint64_t sent = after.packets_sent - loss_mark_.packets_sent;
+    const std::uint64_t nacked = after.packets_nacked - loss_mark_.packets_nacked;
+    std::uint64_t fraction = after.fraction_lost;
+    if (sent >= 10) fraction = std::max<std::uint64_t>(fraction, std::min<std::uint64_t>(255, nacked * 256 / sent));
+    loss_mark_ = {after.packets_sent, after.packets_nacked};
+    rate_.on_loss_report(static_cast<std::uint8_t>(fraction), now);
+  }
+  if (after.rembs_received != before.rembs_received && after.remb_bps) rate_.on_remb(*after.remb_bps);
+  // The encoder follows the target; moves under 3% are not worth a rate-control update.
+  const std::uint64_t target = rate_.target_bps();
+  if (encoder_ && (target * 100 < encoder_bps_ * 97 || target * 100 > encoder_bps_ * 103)) {
+    if (encoder_->set_bitrate(static_cast<int>(target / 1000)).ok()) encoder_bps_ = target;
+  }
+}
 
 void VideoSender::poll(TimePoint now, const PacketSink& sink) {
   while (auto packet = sender_.poll_retransmission(now)) emit(*packet, packet_, false, sink);
@@ -141,6 +174,8 @@ nlohmann::json VideoSender::stats() const {
   auto j = sender_stats(sender_.stats());
   j["framesEncoded"] = frames_sent_;
   j["keyFramesEncoded"] = keyframes_sent_;
+  j["targetBitrate"] = rate_.target_bps();
+  if (rate_.remb_bps()) j["rembBitrate"] = *rate_.remb_bps();
   return j;
 }
 
@@ -237,6 +272,19 @@ VideoReceiver::VideoReceiver(const ReceiverConfig& config)
 
 void VideoReceiver::handle_rtp(TimePoint now, const rtp::RtpView& packet, const FrameSink& on_frame,
                                const EncodedSink& on_encoded) {
+  if (packet.ssrc() == config_.remote_ssrc) {
+    std::optional<std::uint32_t> send_time;
+    if (config_.abs_send_time_extension != 0) {
+      if (auto data = packet.find_extension(static_cast<std::uint8_t>(config_.abs_send_time_extension))) {
+        send_time = rtp::read_abs_send_time(*data);
+      }
+    }
+    if (send_time) {
+      estimator_.on_packet(now, *send_time, packet.bytes().size());
+    } else {
+      estimator_.on_packet_without_send_time(now, packet.bytes().size());
+    }
+  }
   receiver_.handle_rtp(now, packet);
   drain(now, on_frame, on_encoded);
 }
@@ -291,13 +339,26 @@ void VideoReceiver::drain(TimePoint now, const FrameSink& on_frame, const Encode
 void VideoReceiver::poll(TimePoint now, const PacketSink& sink) {
   const std::span<std::byte> room(packet_.data(), packet_.size() - kSrtpRoom);
   std::size_t n = receiver_.poll_rtcp(now, room);
-  if (n == 0) return;
-  // goog-remb is negotiated (media_description.hpp): with each compound we send, a REMB
-  // (draft-alvestrand-rmcat-remb) with a fixed estimate, so a browser's sender ramps up to
-  // its own maximum instead of staying at its start rate. We do not estimate bandwidth yet.
-  rtp::RtcpWriter remb(room.subspan(n));
-  const std::uint32_t ssrc = config_.remote_ssrc;
-  if (remb.remb(config_.local_ssrc, kRembBitrate, std::span<const std::uint32_t>(&ssrc, 1))) n += remb.size();
+  // The delay-based estimate (congestion.hpp) rides on every compound we send as a REMB
+  // (draft-alvestrand-rmcat-remb-03); a fall of 3% or more goes out at once, in a compound
+  // of its own (an RR without report blocks first, RFC 3550 section 6.1). Without
+  // abs-send-time there is no estimate and no REMB: the sender's own control decides.
+  const auto estimate = estimator_.estimate_bps();
+  if (n == 0 && !estimator_.decrease_pending()) return;
+  if (n == 0) {
+    rtp::RtcpWriter rr(room);
+    rr.receiver_report(config_.local_ssrc);
+    if (rr.error()) return;
+    n = rr.size();
+  }
+  if (estimate) {
+    rtp::RtcpWriter remb(room.subspan(n));
+    const std::uint32_t ssrc = config_.remote_ssrc;
+    if (remb.remb(config_.local_ssrc, *estimate, std::span<const std::uint32_t>(&ssrc, 1))) {
+      n += remb.size();
+      estimator_.reported();
+    }
+  }
   sink(packet_, n, true);
 }
 
@@ -308,6 +369,7 @@ nlohmann::json VideoReceiver::stats() const {
   j["decodeErrors"] = decode_errors_;
   j["frameWidth"] = width_;
   j["frameHeight"] = height_;
+  if (auto estimate = estimator_.estimate_bps()) j["estimatedBitrate"] = *estimate;
   return j;
 }
 

@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/rtp/congestion.hpp"
 #include "core/rtp/rtp_receiver.hpp"
 #include "core/rtp/rtp_sender.hpp"
 #include "core/rtp/rtp_stream.hpp"
@@ -43,13 +44,14 @@ struct SenderConfig {
   std::string cname;
   std::string mid;          // sent in the mid header extension when mid_extension != 0
   int mid_extension = 0;
+  int abs_send_time_extension = 0;  // video: stamped on each packet when != 0 (for the receiver's estimate)
   // video
   std::string codec = "VP8";  // "VP8" or "H264" (H264: pre-encoded frames only)
   bool encoded = false;       // frames come encoded (send_encoded), no encoder is made
   int width = 640;
   int height = 480;
   int fps = 30;
-  int bitrate_kbps = 1000;
+  int bitrate_kbps = 1000;  // the most the encoder is given; congestion control may give less
   // audio
   int channels = 1;
 };
@@ -64,8 +66,11 @@ class VideoSender {
                     const PacketSink& sink);
   // A PLI or FIR came since the last call (for encoded sources: the application's encoder).
   bool take_keyframe_request() { return sender_.take_keyframe_request(); }
-  // RTCP from the remote: its receiver reports, NACKs (answered by poll), PLI and FIR.
+  // RTCP from the remote: its receiver reports, NACKs (answered by poll), PLI and FIR, and
+  // REMB. The loss in the reports and the REMB set the encoder's target (congestion.hpp).
   void handle_rtcp(TimePoint now, std::span<const std::byte> compound);
+  // What congestion control allows now, bit/s (at most the configured bitrate).
+  std::uint64_t target_bps() const { return rate_.target_bps(); }
   // Retransmissions the remote asked for, and our sender reports when due.
   void poll(TimePoint now, const PacketSink& sink);
   std::optional<TimePoint> next_timeout() const { return sender_.next_timeout(); }
@@ -81,6 +86,12 @@ class VideoSender {
   std::optional<media::Vp8Encoder> encoder_;  // raw sources only
   media::EncodedFrame encoded_;
   rtp::RtpSender sender_;
+  rtp::SendRateController rate_;
+  std::uint64_t encoder_bps_;  // what the encoder was last given
+  struct LossMark {
+    std::uint64_t packets_sent = 0;
+    std::uint64_t packets_nacked = 0;
+  } loss_mark_;  // the sender's counts at the last report block
   std::uint16_t picture_id_;
   std::uint32_t timestamp_base_;
   std::int64_t first_us_ = -1;
@@ -118,6 +129,7 @@ struct ReceiverConfig {
   std::uint32_t remote_ssrc = 0;
   std::uint32_t local_ssrc = 1;  // our RTCP's sender SSRC
   std::string cname;
+  int abs_send_time_extension = 0;  // video: when != 0 the delay-based estimate is sent as REMB
   int channels = 2;  // audio: what the decoder outputs (Opus decodes to any count)
 };
 
@@ -140,12 +152,15 @@ class VideoReceiver {
   void set_rtt(rtp::Duration rtt) { receiver_.set_rtt(rtt); }
   void request_keyframe(TimePoint now) { receiver_.request_keyframe(now); }
   std::uint32_t remote_ssrc() const { return config_.remote_ssrc; }
+  // The delay-based bandwidth estimate sent as REMB (estimator().estimate_bps()).
+  const rtp::DelayBasedEstimator& estimator() const { return estimator_; }
   nlohmann::json stats() const;
 
  private:
   void drain(TimePoint now, const FrameSink& on_frame, const EncodedSink& on_encoded);
   ReceiverConfig config_;
   rtp::RtpReceiver receiver_;
+  rtp::DelayBasedEstimator estimator_;
   media::Vp8Decoder decoder_;
   media::VideoFrame frame_;
   std::vector<std::byte> assembled_;
