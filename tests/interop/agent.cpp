@@ -15,7 +15,8 @@
 //   {"cmd":"track","kind":"video"|"audio","source":S}  a local track (before join, or before "offer"): S is the
 //                                                 video()/audio() source ("pattern", "tone:440", "none")
 //   {"cmd":"offer"}                              offer again (after "track" on a connected peer)
-//   {"cmd":"media"}                              answered with a "media" event: what the remote's
+//   {"cmd":"media"}                              answered with a "media" event: our video track's
+//                                                stats ("sent") and what the remote's
 //                                                 tracks brought (frames, size, varied pictures, audio)
 //   {"cmd":"quit"}
 // Events: ready, signal {state}, connection {state}, channel {label, state, id},
@@ -160,8 +161,15 @@ class Agent {
         tracks_.push_back(peer_.use(audio({.source = c.value("source", "tone:440")})));
       }
     } else if (cmd == "media") {
+      // Our own video track's stats (refreshed once a second): what congestion control made
+      // of the remote's feedback (rembBitrate: Chromium's REMB; targetBitrate).
+      json sent = json::object();
+      for (auto& t : tracks_) {
+        if (t.kind() == "video" && t.has("stats")) sent = t.get("stats");
+      }
       std::lock_guard lock(mutex_);
       emit({{"event", "media"},
+            {"sent", sent},
             {"video", {{"frames", media_.frames}, {"width", media_.width}, {"height", media_.height},
                        {"varied", media_.varied}}},
             {"audio", {{"packets", media_.audio_packets}, {"loud", media_.loud_packets}}},

@@ -447,6 +447,21 @@ async function runMedia(context) {
     ['a data channel works alongside', async () => {
       await exchange([chromium, native], 'rel', 20, 20);
     }],
+    // goog-remb without transport-cc: Chromium estimates what it receives and sends REMB;
+    // peer's sender reads it and keeps its encoder's target at or under it.
+    ["Chromium's REMB reaches peer's video sender", async () => {
+      const deadline = Date.now() + timeout(15000);
+      for (;;) {
+        last = await media();
+        if (last.native.sent.rembBitrate > 0) break;
+        if (Date.now() > deadline) throw new CaseFailure('peer', `no REMB after 15 s: ${JSON.stringify(last.native.sent)}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      const s = last.native.sent;
+      if (!(s.targetBitrate > 0 && s.targetBitrate <= Math.max(s.rembBitrate, 50000))) {
+        throw new CaseFailure('peer', `target ${s.targetBitrate} bit/s is above the REMB ${s.rembBitrate} bit/s`);
+      }
+    }],
   ]);
   results.push({ case: 'media', native: last.native, chromium: last.chromium });
   await finish(pair);
