@@ -1,12 +1,14 @@
 #pragma once
 // A copy-on-write list of callbacks: adding and removing (any thread) copy the list under a
 // mutex; calling them (the loop thread, per frame or message) takes a reference to the
-// current list without allocating. Removal through the returned Subscription.
+// current list without allocating. Removal through the returned Subscription, which
+// waits for a call in progress on another thread (call_guard.hpp).
 #include <atomic>
 #include <memory>
 #include <mutex>
 #include <vector>
 
+#include "call_guard.hpp"
 #include "peer/store.hpp"
 
 namespace peer::detail {
@@ -25,15 +27,16 @@ class ListenerList {
     }
     std::weak_ptr<State> weak = state_;
     return Subscription::from([weak, listener] {
-      listener->removed.store(true);
-      auto state = weak.lock();
-      if (!state) return;
-      std::lock_guard lock(state->mutex);
-      auto next = std::make_shared<Listeners>();
-      for (const auto& l : *state->listeners) {
-        if (l != listener) next->push_back(l);
+      listener->guard.mark_removed();
+      if (auto state = weak.lock()) {
+        std::lock_guard lock(state->mutex);
+        auto next = std::make_shared<Listeners>();
+        for (const auto& l : *state->listeners) {
+          if (l != listener) next->push_back(l);
+        }
+        state->listeners = std::move(next);
       }
-      state->listeners = std::move(next);
+      listener->guard.wait_idle();  // no lock held
     });
   }
 
@@ -49,15 +52,13 @@ class ListenerList {
       std::lock_guard lock(state_->mutex);
       current = state_->listeners;
     }
-    for (const auto& l : *current) {
-      if (!l->removed.load()) l->fn(args...);
-    }
+    for (const auto& l : *current) l->guard.call(l->fn, args...);
   }
 
  private:
   struct Listener {
     Fn fn;
-    std::atomic<bool> removed{false};
+    CallGuard guard;
   };
   using Listeners = std::vector<std::shared_ptr<Listener>>;
   struct State {

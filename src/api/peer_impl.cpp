@@ -812,11 +812,12 @@ Subscription PeerImpl::on_channel(std::function<void(Channel)> fn) {
   }
   std::weak_ptr<PeerImpl> weak = weak_from_this();
   return Subscription::from([weak, listener] {
-    listener->removed.store(true);
+    listener->guard.mark_removed();
     if (auto self = weak.lock()) {
       std::lock_guard lock(self->channel_listeners_mutex_);
       std::erase(self->channel_listeners_, listener);
     }
+    listener->guard.wait_idle();  // no lock held (call_guard.hpp)
   });
 }
 
@@ -841,7 +842,7 @@ session::DataChannels::Callbacks PeerImpl::channel_callbacks() {
       }
       for (const auto& l : listeners) {
         if (closed_) break;  // a listener closed the peer
-        if (!l->removed.load()) l->fn(channel->handle());
+        l->guard.call(l->fn, channel->handle());
       }
     }
   };

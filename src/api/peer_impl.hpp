@@ -177,7 +177,7 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   std::map<std::string, std::shared_ptr<ChannelImpl>> remote_by_label_;
   struct ChannelListener {
     std::function<void(Channel)> fn;
-    std::atomic<bool> removed{false};
+    detail::CallGuard guard;
   };
   std::mutex channel_listeners_mutex_;
   std::vector<std::shared_ptr<ChannelListener>> channel_listeners_;

@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 
+#include "call_guard.hpp"
 #include "peer/error.hpp"
 
 namespace peer {
@@ -18,10 +19,11 @@ struct ListenerEntry {
   std::string name;  // to find our list again on unsubscribe
   ListenerFn fn;     // never changed after construction (read without the lock)
   bool once;
-  // Set (under the mutex, or by the exchange that claims a `once`) when the entry leaves
-  // its list; checked right before each call so that a listener removed during an
-  // emission, even from another thread, is not called afterwards.
-  std::atomic<bool> removed{false};
+  // Marked removed (under the mutex, or by the claim of a `once`) when the entry leaves its
+  // list; checked right before each call so that a listener removed during an emission,
+  // even from another thread, is not called afterwards; Subscription::reset() also waits
+  // for a call in progress on another thread (call_guard.hpp).
+  CallGuard guard;
 };
 
 using EntryPtr = std::shared_ptr<ListenerEntry>;
@@ -52,7 +54,7 @@ struct StoreState {
 
   // Caller holds the mutex.
   void remove_locked(const EntryPtr& entry) {
-    entry->removed.store(true);
+    entry->guard.mark_removed();
     auto it = listeners.find(entry->name);
     if (it == listeners.end()) return;
     auto& list = it->second;
@@ -105,11 +107,15 @@ void run(StoreState& state, const std::vector<EntryPtr>& entries, std::span<cons
   for (const auto& entry : entries) {
     if (state.silenced.load()) return;
     if (entry->once) {
-      if (entry->removed.exchange(true)) continue;  // claimed by another emission
-      state.remove(entry);                          // removed before it is called
-    } else if (entry->removed.load()) {
+      if (!entry->guard.enter_once()) continue;  // claimed by another emission
+      state.remove(entry);                       // removed before it is called
+    } else if (!entry->guard.enter()) {
       continue;
     }
+    struct Leave {
+      detail::ListenerEntry& entry;
+      ~Leave() { entry.guard.leave(); }
+    } leave{*entry};
     entry->fn(args);
   }
 }
@@ -268,10 +274,12 @@ void Subscription::reset() {
   state_.reset();
   if (!entry) return;  // store gone (entries die with it), or already removed
   if (state) {
-    state->remove(entry);
+    state->remove(entry);  // marks it removed, under the store's lock
   } else {
-    entry->removed.store(true);  // only a pending dispatched call still holds it
+    entry->guard.mark_removed();  // only a pending dispatched call still holds it
   }
+  // With no lock held: a call already running on another thread finishes before we return.
+  entry->guard.wait_idle();
 }
 
 void Subscription::detach() {
@@ -283,7 +291,7 @@ void Subscription::detach() {
 bool Subscription::active() const {
   if (remove_) return true;
   auto entry = entry_.lock();
-  return entry && !entry->removed.load() && !state_.expired();
+  return entry && !entry->guard.removed() && !state_.expired();
 }
 
 // --- Store: data -------------------------------------------------------------------------
@@ -437,14 +445,14 @@ void Store::off(std::string_view name) {
   std::lock_guard lock(state_->mutex);
   auto it = state_->listeners.find(name);
   if (it == state_->listeners.end()) return;
-  for (auto& entry : it->second) entry->removed.store(true);
+  for (auto& entry : it->second) entry->guard.mark_removed();
   state_->listeners.erase(it);
 }
 
 void Store::off() {
   std::lock_guard lock(state_->mutex);
   for (auto& [name, list] : state_->listeners)
-    for (auto& entry : list) entry->removed.store(true);
+    for (auto& entry : list) entry->guard.mark_removed();
   state_->listeners.clear();
 }
 

@@ -28,7 +28,7 @@ void check_config(const Vp8Config& c) {
   if (c.bitrate_kbps < 10 || c.bitrate_kbps > 100000)
     bad(fmt::format("bitrate {} kbit/s is not within 10..100000", c.bitrate_kbps));
   if (c.fps < 1 || c.fps > 240) bad(fmt::format("fps {} is not within 1..240", c.fps));
-  if (c.cpu_used < 0 || c.cpu_used > 16) bad(fmt::format("cpu_used {} is not within 0..16", c.cpu_used));
+  if (c.cpu_used < -16 || c.cpu_used > 16) bad(fmt::format("cpu_used {} is not within -16..16", c.cpu_used));
   if (c.threads < 1 || c.threads > 2) bad(fmt::format("threads {} is not 1 or 2", c.threads));
   if (c.max_keyframe_interval < 1)
     bad(fmt::format("max_keyframe_interval {} is below 1", c.max_keyframe_interval));

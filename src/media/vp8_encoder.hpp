@@ -23,7 +23,11 @@ struct Vp8Config {
   int height = 480;
   int bitrate_kbps = 1000;     // target (CBR), settable later with set_bitrate()
   int fps = 30;                // nominal rate, used until timestamps give the real spacing
-  int cpu_used = 8;            // 0..16: higher is faster and worse (VP8E_SET_CPUUSED)
+  // VP8E_SET_CPUUSED, -16..16. In realtime mode a negative value is a fixed speed (higher
+  // magnitude: faster, worse); a positive one lets libvpx pick the speed from how long
+  // frames take to encode, so the output depends on the machine's load. -6 is what
+  // WebRTC's VP8 encoder uses on desktops, and keeps the output reproducible.
+  int cpu_used = -6;
   int threads = 1;             // 1..2 (2 splits the frame by token partitions/rows)
   int max_keyframe_interval = 3000;  // frames
   int min_quantizer = 2;       // 0..63, as WebRTC's VP8 wrapper
