@@ -91,7 +91,11 @@ class Subscription {
   // reset() (or destruction) calls `remove` once; detach() forgets it.
   static Subscription from(std::function<void()> remove);
 
-  void reset();         // unsubscribe now (no-op if already gone)
+  // Unsubscribe now (no-op if already gone). When it returns, the listener is not running
+  // on any other thread and will not be called again, so what it uses may be destroyed. A
+  // listener may reset its own subscription; do not reset one while holding a lock the
+  // listener takes (the wait would deadlock).
+  void reset();
   void detach();        // keep the listener for the store's lifetime; we no longer own it
   bool active() const;  // still subscribed (false after reset, after a `once` fired, or
                         // when the store is gone)
