@@ -67,6 +67,8 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
 
   // Media (peer_media.cpp). add_track: any thread, before the first offer/answer.
   Track add_track(session::MediaKind kind, const VideoOptions* video, const AudioOptions* audio);
+  // Peer::remove (any thread).
+  void remove_track(const std::shared_ptr<TrackImpl>& track);
   Subscription on_track(std::function<void(Track)> fn) { return track_listeners_.add(std::move(fn)); }
 
  private:
@@ -114,6 +116,10 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   void read_media_answer(const sdp::Description& answer);
   void media_negotiated();   // streams and remote tracks for what was agreed
   void add_remote_track(MediaLine& line);
+  // The remote stopped sending on `line` (BYE, or a description): its track ends.
+  void end_remote_track(MediaLine& line);
+  // An RTCP BYE for our sender on `line` (RFC 3550 section 6.6), when SRTP runs.
+  void send_bye(MediaLine& line);
   void start_media();        // DTLS connected: SRTP keys, the media tick
   void media_tick();
   void on_srtp(std::span<const std::byte> datagram);

@@ -8,11 +8,13 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <random>
 #include <set>
 
 #include "api/peer_impl.hpp"
 #include "core/demux.hpp"
+#include "core/rtp/rtcp.hpp"
 #include "core/rtp/rtp.hpp"
 #include "media/audio_source.hpp"
 #include "media/test_pattern.hpp"
@@ -146,6 +148,59 @@ Track PeerImpl::add_track(session::MediaKind kind, const VideoOptions* video, co
   return track->handle();
 }
 
+void PeerImpl::remove_track(const std::shared_ptr<TrackImpl>& track) {
+  call([this, track] {
+    require_open("remove");
+    const auto it = std::find(local_tracks_.begin(), local_tracks_.end(), track);
+    if (it == local_tracks_.end()) {
+      throw Error(Errc::invalid_argument, "remove(): not a local track of this peer, or removed already");
+    }
+    if (signaling_ != Signaling::stable) {
+      throw Error(Errc::invalid_state,
+                  "a track can be removed while no offer is pending (signaling stable); answer or finish the "
+                  "current exchange first");
+    }
+    local_tracks_.erase(it);
+    bool negotiated = false;
+    for (auto& line : media_) {
+      if (line->local != track) continue;
+      negotiated = negotiated || line->agreed.has_value();
+      send_bye(*line);
+      line->video_sender.reset();
+      line->audio_sender.reset();
+      line->pattern.reset();
+      line->y4m.reset();
+      line->tone.reset();
+      line->wav.reset();
+      line->local = nullptr;  // the section stays; the next offer says it no longer sends
+    }
+    track->store.set("state", "ended");
+    track->store.queue("ended");
+    if (negotiated) store_.queue("negotiationneeded");
+  });
+}
+
+void PeerImpl::send_bye(MediaLine& line) {
+  if (!srtp_ || closed_ || (!line.video_sender && !line.audio_sender)) return;
+  std::array<std::byte, 64 + session::kSrtpRoom> buffer{};
+  rtp::RtcpWriter writer(std::span<std::byte>(buffer.data(), 64));
+  const std::uint32_t ssrc = line.local_ssrc;
+  writer.receiver_report(ssrc);  // a compound starts with a report (RFC 3550 section 6.1)
+  writer.bye(std::span<const std::uint32_t>(&ssrc, 1));
+  if (writer.error()) return;
+  send_media_packet(buffer, writer.size(), true);
+}
+
+void PeerImpl::end_remote_track(MediaLine& line) {
+  if (!line.remote) return;
+  line.remote->store.set("state", "ended");
+  line.remote->store.queue("ended");
+  line.remote = nullptr;  // sending again later brings a new track (new SSRC, new id)
+  line.video_receiver.reset();
+  line.audio_receiver.reset();
+  line.remote_ssrc = 0;
+}
+
 // --- negotiation ---------------------------------------------------------------------------
 
 std::vector<sdp::Media> PeerImpl::offer_media_sections() {
@@ -183,7 +238,14 @@ sdp::Description PeerImpl::reoffer_description() {
     const auto line = std::find_if(media_.begin(), media_.end(), [&](const auto& l) { return l->mid == m.mid; });
     if (line != media_.end() && (*line)->agreed) {
       session::LocalMedia ours = session::answer_media(*(*line)->agreed, (*line)->our_section(cname));
-      if ((*line)->local) ours.direction = (*line)->agreed->receives() ? sdp::Direction::sendrecv : sdp::Direction::sendonly;
+      // Our direction: whether we send now (a removed track no longer does), and whether the
+      // remote sends as agreed last time.
+      const bool receives = (*line)->agreed->receives();
+      if ((*line)->local) {
+        ours.direction = receives ? sdp::Direction::sendrecv : sdp::Direction::sendonly;
+      } else {
+        ours.direction = receives ? sdp::Direction::recvonly : sdp::Direction::inactive;
+      }
       m = session::media_section(transport, ours);
     }
   }
@@ -272,7 +334,6 @@ std::vector<std::pair<int, sdp::Media>> PeerImpl::answer_media_sections(const sd
 
 void PeerImpl::read_media_answer(const sdp::Description& answer) {
   for (auto& line : media_) {
-    if (line->started) continue;  // agreed before: a renegotiation does not change it
     const sdp::Media* ours = nullptr;
     if (local_description_ && line->index < static_cast<int>(local_description_->media.size())) {
       ours = &local_description_->media[static_cast<std::size_t>(line->index)];
@@ -283,7 +344,17 @@ void PeerImpl::read_media_answer(const sdp::Description& answer) {
       continue;
     }
     std::string why;
-    line->agreed = session::negotiate_answered(*ours, *theirs, line->index, &why);
+    auto agreed = session::negotiate_answered(*ours, *theirs, line->index, &why);
+    if (line->started) {
+      // Agreed before: the streams stay; only the directions may have changed (either side
+      // stopped or started sending).
+      if (agreed && line->agreed) {
+        line->agreed->direction = agreed->direction;
+        if (line->agreed->remote_ssrcs.empty()) line->agreed->remote_ssrcs = agreed->remote_ssrcs;
+      }
+      continue;
+    }
+    line->agreed = std::move(agreed);
     if (!line->agreed) spdlog::info("peer: the answer did not take {}", why);
   }
 }
@@ -331,6 +402,7 @@ void PeerImpl::media_negotiated() {
       // A renegotiation may turn a section we only sent on into one the remote sends on too
       // (a browser's addTrack reuses the recvonly transceiver of that kind).
       if (a.receives() && !line->remote) add_remote_track(*line);
+      if (!a.receives() && line->remote) end_remote_track(*line);
       if (line->local) line->local->store.set("direction", std::string(sdp::to_string(a.direction)));
       continue;
     }
@@ -535,6 +607,19 @@ void PeerImpl::on_srtp(std::span<const std::byte> datagram) {
   if (is_rtcp(datagram)) {
     if (srtp_->unprotect_rtcp(srtp_scratch_, length)) return;  // forged, replayed: dropped
     const std::span<const std::byte> compound(srtp_scratch_.data(), length);
+    // A BYE (RFC 3550 section 6.6) for a remote sender ends its track at once.
+    rtp::RtcpReader reader(compound);
+    rtp::RtcpPacket rtcp;
+    while (reader.next(rtcp)) {
+      if (rtp::kind_of(rtcp) != rtp::RtcpKind::bye) continue;
+      if (auto bye = rtp::parse_bye(rtcp)) {
+        for (std::size_t i = 0; i < bye->size(); ++i) {
+          for (auto& line : media_) {
+            if (line->remote && line->remote_ssrc != 0 && line->remote_ssrc == bye->ssrc(i)) end_remote_track(*line);
+          }
+        }
+      }
+    }
     for (auto& line : media_) {
       if (line->video_sender) line->video_sender->handle_rtcp(now, compound);
       if (line->audio_sender) line->audio_sender->handle_rtcp(now, compound);

@@ -63,6 +63,8 @@ Track Peer::stream(const Track& source) {
   return out;
 }
 
+void Peer::remove(const Track& track) { impl().remove_track(track.impl_); }
+
 Track video::operator()(Peer& peer) const { return peer.impl().add_track(session::MediaKind::video, &options, nullptr); }
 Track audio::operator()(Peer& peer) const { return peer.impl().add_track(session::MediaKind::audio, nullptr, &options); }
 

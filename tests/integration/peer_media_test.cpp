@@ -198,6 +198,75 @@ TEST(PeerMedia, TracksAddedAfterConnectingArriveByRenegotiationFromEitherSide) {
   EXPECT_TRUE(at_b.bars_ok);
 }
 
+// Peer::remove: a's camera stops (BYE: b's track ends at once); a offers again and the
+// section stays, inactive (b sends nothing on it either); the data channel goes on, and a
+// track added afterwards gets a new section (a new mid) and arrives.
+TEST(PeerMedia, ARemovedTrackEndsOnBothSidesAndItsSectionStays) {
+  Received at_b;
+  std::atomic<int> ended_local{0}, ended_remote{0}, needed{0};
+  std::vector<peer::Track> remote_tracks;  // guarded by at_b.m
+  peer::Peer a = loopback_peer(), b = loopback_peer();
+  auto s1 = b.on_track([&](peer::Track t) {
+    at_b.attach(t);
+    std::lock_guard lock(at_b.m);
+    remote_tracks.push_back(t);
+  });
+  auto camera = a.use(peer::video());
+  auto s2 = camera.on("ended", [&] { ++ended_local; });
+  auto s3 = a.on("negotiationneeded", [&] { ++needed; });
+  auto chat_a = a.use(peer::channel("chat"));
+  auto chat_b = b.use(peer::channel("chat"));
+  auto s4 = chat_b.on_message([&](const peer::Message& m) {
+    std::lock_guard lock(at_b.m);
+    at_b.messages.emplace_back(m.text());
+    at_b.cv.notify_all();
+  });
+  a.use(peer::connect(b));
+  ASSERT_TRUE(at_b.wait([](Received& r) { return r.video_frames >= 15; }));
+  peer::Track first = [&] {
+    std::lock_guard lock(at_b.m);
+    return remote_tracks.at(0);
+  }();
+  auto s5 = first.on("ended", [&] { ++ended_remote; });
+  const std::string first_mid = camera.get("mid");
+
+  a.remove(camera);
+  EXPECT_EQ(camera.get("state"), "ended");
+  EXPECT_THROW(a.remove(camera), peer::Error);  // removed already
+  // The BYE ends b's track before any renegotiation.
+  ASSERT_TRUE(at_b.wait([&](Received&) { return ended_remote.load() == 1; })) << "no \"ended\" at b";
+  EXPECT_EQ(first.get("state"), "ended");
+  EXPECT_TRUE(at_b.wait([&](Received&) { return needed.load() == 1 && ended_local.load() == 1; }));
+
+  a.offer();  // the connect plugin carries it to b and the answer back
+  ASSERT_TRUE(at_b.wait([&](Received&) { return a.get("signaling") == "stable" && b.get("signaling") == "stable"; }));
+  const json local = a.get("local");
+  ASSERT_TRUE(local.is_object()) << local.dump();
+  const std::string sdp = local.value("sdp", "");
+  // The m= section holding our first mid (up to the next m= line).
+  const auto at = sdp.find("a=mid:" + first_mid + "\r\n");
+  ASSERT_NE(at, std::string::npos) << sdp;
+  const auto begin = sdp.rfind("m=", at);
+  const std::string section = sdp.substr(begin, sdp.find("\r\nm=", at) - begin);
+  EXPECT_NE(section.find("a=inactive"), std::string::npos) << section;
+  EXPECT_EQ(section.find("a=ssrc:"), std::string::npos) << section;
+  const int frames_then = [&] {
+    std::lock_guard lock(at_b.m);
+    return at_b.video_frames;
+  }();
+
+  // The channel goes on; a new track gets a new section (mids are not reused) and arrives.
+  chat_a.send("after");
+  ASSERT_TRUE(at_b.wait([](Received& r) { return r.messages.size() == 1; }));
+  auto second = a.use(peer::video());
+  a.offer();
+  ASSERT_TRUE(at_b.wait([&](Received& r) { return r.video_frames >= frames_then + 15; }));
+  EXPECT_NE(second.get("mid"), first_mid);
+  std::lock_guard lock(at_b.m);
+  EXPECT_EQ(remote_tracks.size(), 2u);
+  EXPECT_EQ(ended_remote.load(), 1);
+}
+
 }  // namespace
 
 namespace {
