@@ -106,16 +106,12 @@ Snapshot snapshot(const StoreState& state, std::string_view name) {
 void run(StoreState& state, const std::vector<EntryPtr>& entries, std::span<const json> args) {
   for (const auto& entry : entries) {
     if (state.silenced.load()) return;
-    if (entry->once) {
-      if (!entry->guard.enter_once()) continue;  // claimed by another emission
-      state.remove(entry);                       // removed before it is called
-    } else if (!entry->guard.enter()) {
-      continue;
-    }
+    if (entry->once ? !entry->guard.enter_once() : !entry->guard.enter()) continue;  // removed, or claimed
     struct Leave {
       detail::ListenerEntry& entry;
       ~Leave() { entry.guard.leave(); }
-    } leave{*entry};
+    } leave{*entry};  // before anything that may throw
+    if (entry->once) state.remove(entry);  // out of its list before it is called
     entry->fn(args);
   }
 }

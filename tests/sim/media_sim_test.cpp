@@ -13,6 +13,7 @@
 
 #include "../support/sim_link.hpp"
 #include "core/demux.hpp"
+#include "core/rtp/rtcp.hpp"
 #include "core/rtp/rtp.hpp"
 #include "core/session/media_streams.hpp"
 #include "media/analysis.hpp"
@@ -194,10 +195,18 @@ TEST(MediaSim, TheSenderSettlesUnderABottleneckAndTheQueueDrains) {
   sim.bitrate_kbps = 2000;
   // The link is fine for 3 s, then its capacity drops under the sender's rate.
   sim.media.queue_bytes = 45'000;
-  sim.at_step = [](std::chrono::milliseconds t, peer::test::SimLink& link) {
+  std::uint64_t queue_dropped_at_10s = 0, queue_dropped_at_end = 0;
+  sim.at_step = [&](std::chrono::milliseconds t, peer::test::SimLink& link) {
     if (t == 3000ms) link.impairments(0).rate_bps = 600'000;
+    if (t == 10000ms) queue_dropped_at_10s = link.stats(0).queue_dropped;
+    queue_dropped_at_end = link.stats(0).queue_dropped;
   };
   const auto r = sim.run();
+  // The delay-based estimate did the work: its REMB reached the sender, and once settled the
+  // queue no longer overflows (loss alone would keep filling it before cutting).
+  ASSERT_TRUE(r.sender.contains("rembBitrate"));
+  EXPECT_LE(r.sender["targetBitrate"].get<std::uint64_t>(), r.sender["rembBitrate"].get<std::uint64_t>());
+  EXPECT_EQ(queue_dropped_at_end, queue_dropped_at_10s) << "the queue still overflowed after 10 s";
   const auto target = r.sender["targetBitrate"].get<std::uint64_t>();
   std::printf("target %llu bit/s, estimate %s\n", static_cast<unsigned long long>(target),
               r.receiver.value("estimatedBitrate", nlohmann::json()).dump().c_str());
@@ -225,6 +234,45 @@ TEST(MediaSim, TheSenderSettlesUnderABottleneckAndTheQueueDrains) {
   EXPECT_GE(decoded, 135);          // 90% of 150
   EXPECT_LE(median, 150ms);         // 10 ms of propagation + a frame's transmission, not 600 ms of queue
   EXPECT_TRUE(r.numbers_in_order);
+}
+
+// A retransmission leaves later than the original: its abs-send-time must say when, or the
+// receiver's estimator reads the time it spent (a round trip) as queueing delay.
+TEST(MediaSim, ARetransmissionCarriesItsOwnSendTime) {
+  peer::session::SenderConfig sc;
+  sc.ssrc = 1111;
+  sc.abs_send_time_extension = 2;
+  peer::session::VideoSender sender(sc);
+  peer::media::TestPattern pattern(320, 240, 30);
+  peer::media::VideoFrame frame(320, 240);
+  pattern.next(frame);
+  std::vector<std::vector<std::byte>> sent;
+  auto keep = [&](std::span<std::byte> b, std::size_t n, bool rtcp) {
+    if (!rtcp) sent.emplace_back(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(n));
+  };
+  const TimePoint t0 = TimePoint{} + 1s;
+  sender.send_frame(frame, t0, keep);
+  ASSERT_FALSE(sent.empty());
+  auto first = peer::rtp::parse_rtp(sent.front());
+  ASSERT_TRUE(first.ok());
+  auto stamp = [](const peer::rtp::RtpView& p) { return peer::rtp::read_abs_send_time(*p.find_extension(2)); };
+  EXPECT_EQ(stamp(*first), peer::rtp::abs_send_time_from_us(1'000'000));
+
+  std::vector<std::byte> nack(64);
+  peer::rtp::RtcpWriter w(nack);
+  w.receiver_report(2222);
+  const std::vector<std::uint16_t> lost = {first->sequence()};
+  ASSERT_TRUE(w.nack(2222, 1111, lost));
+  const TimePoint t1 = t0 + 50ms;
+  sender.handle_rtcp(t1, std::span<const std::byte>(nack.data(), w.size()));
+  const std::size_t before = sent.size();
+  sender.poll(t1, keep);
+  ASSERT_EQ(sent.size(), before + 1);
+  auto again = peer::rtp::parse_rtp(sent.back());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->sequence(), first->sequence());
+  EXPECT_EQ(stamp(*again), peer::rtp::abs_send_time_from_us(1'050'000));
+  EXPECT_TRUE(std::equal(again->payload().begin(), again->payload().end(), first->payload().begin(), first->payload().end()));
 }
 
 }  // namespace

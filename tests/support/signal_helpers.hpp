@@ -6,7 +6,6 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -196,30 +195,34 @@ inline unsigned short free_port() {
 
 // A child process, killed (SIGTERM then SIGKILL) and reaped on destruction; the kernel
 // kills it too if the test dies (PR_SET_PDEATHSIG). With `capture_stdout` its standard
-// output goes to a pipe that read_line() reads.
+// output goes to a temporary file that read_line() reads (a file, not a pipe: a child that
+// keeps logging after the lines we wait for can never block on a full pipe).
 class Child {
  public:
   explicit Child(std::vector<std::string> argv, bool capture_stdout = false) {
-    int out[2] = {-1, -1};
-    if (capture_stdout && ::pipe2(out, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+    int out = -1;
+    if (capture_stdout) {
+      char path[] = "/tmp/peer-test-stdout-XXXXXX";
+      out = ::mkstemp(path);
+      if (out < 0) throw std::runtime_error("mkstemp failed");
+      ::unlink(path);  // gone when both ends close
+      stdout_ = ::open(("/proc/self/fd/" + std::to_string(out)).c_str(), O_RDONLY | O_CLOEXEC);
+    }
     pid_ = ::fork();
     if (pid_ == 0) {
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (capture_stdout) ::dup2(out[1], 1);
+      if (capture_stdout) ::dup2(out, 1);
       std::vector<char*> args;
       for (auto& a : argv) args.push_back(a.data());
       args.push_back(nullptr);
       ::execv(args[0], args.data());
       ::_exit(127);
     }
-    if (capture_stdout) {
-      ::close(out[1]);
-      stdout_ = out[0];
-    }
+    if (out >= 0) ::close(out);
     if (pid_ < 0) throw std::runtime_error("fork failed");
   }
   ~Child() {
-    if (stdout_ >= 0) ::close(stdout_);
+    if (stdout_ >= 0) ::close(stdout_);  // a file: the child may go on writing to it
     if (pid_ <= 0) return;
     ::kill(pid_, SIGTERM);
     for (int i = 0; i < 500; ++i) {  // up to 5 s, then SIGKILL
@@ -233,7 +236,7 @@ class Child {
   Child& operator=(const Child&) = delete;
   pid_t pid() const { return pid_; }
   // The next line of the child's standard output (without the newline), or nothing when
-  // the child closed it or `timeout` passed.
+  // the child exited without writing one or `timeout` passed.
   std::optional<std::string> read_line(std::chrono::seconds timeout = kWait) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (true) {
@@ -242,25 +245,33 @@ class Child {
         pending_.erase(0, newline + 1);
         return line;
       }
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (stdout_ < 0 || left.count() <= 0) return std::nullopt;
-      pollfd pfd{stdout_, POLLIN, 0};
-      if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0) continue;
+      if (stdout_ < 0 || std::chrono::steady_clock::now() >= deadline) return std::nullopt;
       char chunk[512];
-      const ssize_t n = ::read(stdout_, chunk, sizeof chunk);
-      if (n <= 0) return std::nullopt;
-      pending_.append(chunk, static_cast<std::size_t>(n));
+      const ssize_t n = ::read(stdout_, chunk, sizeof chunk);  // at the end of the file: 0
+      if (n > 0) {
+        pending_.append(chunk, static_cast<std::size_t>(n));
+      } else {
+        if (pid_ <= 0) return std::nullopt;  // exited, and all it wrote has been read
+        if (::waitpid(pid_, &status_, WNOHANG) == pid_) {
+          pid_ = 0;
+          reaped_ = true;
+          continue;  // one more read for what it wrote last
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
     }
   }
   // Sends `signal` and returns the exit status (-1 if it did not exit within `timeout`).
   int stop(int signal_number, std::chrono::seconds timeout = kWait) {
+    if (reaped_) return exit_code(status_);  // it had exited already (seen by read_line)
+    if (pid_ <= 0) return -1;  // never kill(0, ...): that is our own process group
     ::kill(pid_, signal_number);
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     int status = 0;
     while (std::chrono::steady_clock::now() < deadline) {
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = 0;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        return exit_code(status);
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
@@ -268,9 +279,12 @@ class Child {
   }
 
  private:
+  static int exit_code(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status); }
   pid_t pid_ = 0;
   int stdout_ = -1;
   std::string pending_;
+  int status_ = 0;
+  bool reaped_ = false;
 };
 
 // A real `peer signal` process on a port the kernel chose (--listen 127.0.0.1:0): the port

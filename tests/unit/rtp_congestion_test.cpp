@@ -120,6 +120,25 @@ TEST(DelayBasedEstimator, ReorderedAndRetransmittedPacketsDoNotLookLikeAQueue) {
   EXPECT_EQ(e.overuse_count(), 0u);
 }
 
+TEST(DelayBasedEstimator, AfterAGapTheStreamStartsOverAndTheEstimateDoesNotCollapse) {
+  DelayBasedEstimator e;
+  Feed feed;
+  feed.frames(e, 60);
+  feed.link_bps = 600'000;
+  feed.frames(e, 30);  // overusing when the stream stops
+  ASSERT_EQ(e.usage(), BandwidthUsage::overusing);
+  const uint64_t before = *e.estimate_bps();
+  // 40 s of silence (longer than half the send-time wrap), then the same stream again,
+  // with the link free.
+  feed.t += 40s;
+  feed.link_bps = 0;
+  feed.frames(e, 60);
+  EXPECT_EQ(e.usage(), BandwidthUsage::normal);
+  ASSERT_TRUE(e.estimate_bps());
+  EXPECT_GE(*e.estimate_bps(), before);  // kept (and grown), not 0.85 x an empty window
+  EXPECT_EQ(e.overuse_count(), 1u);
+}
+
 TEST(DelayBasedEstimator, PacketsWithoutSendTimeCountOnlyTowardsTheRate) {
   DelayBasedEstimator e;
   for (int ms = 0; ms < 3000; ms += 10) e.on_packet_without_send_time(at(std::chrono::milliseconds(ms)), 1000);

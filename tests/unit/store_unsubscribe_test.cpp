@@ -26,7 +26,7 @@ bool wait_for(const std::atomic<bool>& flag) {
 // reset() must return only after the call ended: the order of the two events is recorded.
 template <class Emit, class Subscribe>
 void reset_waits_for_a_call_in_progress(Subscribe subscribe, Emit emit) {
-  std::atomic<bool> inside{false}, release{false};
+  std::atomic<bool> inside{false}, release{false}, resetting{false};
   std::atomic<int> sequence{0};
   int call_ended = -1, reset_returned = -1;
   Subscription sub = subscribe([&] {
@@ -35,12 +35,16 @@ void reset_waits_for_a_call_in_progress(Subscribe subscribe, Emit emit) {
     call_ended = sequence++;
   });
   std::thread emitter(emit);
-  ASSERT_TRUE(wait_for(inside));
+  const bool entered = wait_for(inside);
+  EXPECT_TRUE(entered) << "the listener was never called";
   std::thread resetter([&] {
+    resetting = true;
     sub.reset();
     reset_returned = sequence++;
   });
-  std::this_thread::sleep_for(50ms);  // time for a broken reset() to return early
+  // The resetter is running; give a broken reset() time to return while the call is open.
+  EXPECT_TRUE(wait_for(resetting));
+  std::this_thread::sleep_for(50ms);
   release = true;
   resetter.join();
   emitter.join();

@@ -17,6 +17,10 @@ constexpr double kThresholdDown = 0.039;     // section 5.4: K_d
 constexpr double kBeta = 0.85;               // section 5.5: decrease to 0.85 x incoming
 constexpr double kIncreasePerSecond = 1.08;  // section 5.5: eta, 8% a second
 constexpr auto kDecreaseInterval = std::chrono::milliseconds(200);  // at most one decrease per RTT-ish
+// A stream quiet this long starts over (libwebrtc's stream timeout is 2 s): the send-time
+// unwrap may be off by a wrap, the groups and the trend describe another time, and a stale
+// "overusing" must not cut the estimate to what a nearly empty rate window holds.
+constexpr auto kStreamGap = std::chrono::seconds(2);
 
 double ms(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
@@ -58,6 +62,8 @@ std::optional<uint64_t> IncomingRate::bps(TimePoint now) const noexcept {
 // --- delay-based estimate (receiver) ------------------------------------------------------
 
 void DelayBasedEstimator::on_packet(TimePoint arrival, uint32_t abs_send_time, std::size_t size) noexcept {
+  if (last_arrival_ && arrival - *last_arrival_ > kStreamGap) restart();
+  if (!last_arrival_ || arrival > *last_arrival_) last_arrival_ = arrival;
   rate_.add(arrival, size);
   // Unwrap the 24-bit 6.18 send time: a step is taken as the shorter way round (+-32 s).
   abs_send_time &= 0xFFFFFF;
@@ -86,6 +92,22 @@ void DelayBasedEstimator::on_packet(TimePoint arrival, uint32_t abs_send_time, s
     current_ = {send, send, arrival, arrival, true};
   }
   update_rate(arrival);
+}
+
+void DelayBasedEstimator::restart() noexcept {
+  last_abs_.reset();
+  send_us_ = 0;
+  current_ = previous_ = Group{};
+  sample_count_ = 0;
+  first_arrival_.reset();
+  accumulated_delay_ = smoothed_delay_ = 0;
+  deltas_ = 0;
+  previous_trend_ = detect_trend_ = modified_trend_ = 0;
+  time_over_ms_ = -1;
+  overuse_counter_ = 0;
+  usage_ = BandwidthUsage::normal;
+  if (state_ == RateState::decrease) state_ = RateState::hold;
+  last_rate_update_.reset();  // no growth credited for the silence
 }
 
 void DelayBasedEstimator::on_group_delta(double send_delta_ms, double arrival_delta_ms, TimePoint now) noexcept {
@@ -195,10 +217,12 @@ void DelayBasedEstimator::update_rate(TimePoint now) noexcept {
   last_rate_update_ = now;
   switch (state_) {
     case RateState::increase: {
-      estimate_value_ *= std::pow(kIncreasePerSecond, dt);
-      // Never far above what actually arrives: an estimate the sender cannot fill says
-      // nothing (section 5.5: A_hat < 1.5 R_hat).
-      if (incoming) estimate_value_ = std::min(estimate_value_, 1.5 * static_cast<double>(*incoming) + 10'000);
+      // Growth stops at 1.5x what actually arrives (section 5.5: A_hat < 1.5 R_hat): an
+      // estimate the sender cannot fill says nothing. The cap stops a rise; it does not
+      // pull an estimate down when the sender makes less for a while (libwebrtc the same).
+      double grown = estimate_value_ * std::pow(kIncreasePerSecond, dt);
+      if (incoming) grown = std::min(grown, 1.5 * static_cast<double>(*incoming) + 10'000);
+      estimate_value_ = std::max(estimate_value_, grown);
       break;
     }
     case RateState::decrease:
@@ -244,7 +268,8 @@ void SendRateController::on_loss_report(uint8_t fraction_lost, TimePoint now) no
 }
 
 void SendRateController::set_max(uint64_t bps) noexcept {
-  config_.max_bps = std::max(bps, config_.min_bps);
+  config_.max_bps = bps;
+  config_.min_bps = std::min(config_.min_bps, bps);
   loss_based_ = std::min(loss_based_, config_.max_bps);
   recompute();
 }

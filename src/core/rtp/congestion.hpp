@@ -21,6 +21,7 @@
 // of that and the latest REMB, within [min, max] (max: the track's configured bitrate).
 //
 // Pure: no I/O, no clock reads, no allocation after construction. One thread.
+#include <algorithm>
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -85,6 +86,7 @@ class DelayBasedEstimator {
     TimePoint last_arrival{};
     bool valid = false;
   };
+  void restart() noexcept;  // after a gap in arrivals: everything but the estimate
   void on_group_delta(double send_delta_ms, double arrival_delta_ms, TimePoint now) noexcept;
   void detect(double send_delta_ms, TimePoint now) noexcept;
   void update_threshold(double modified_trend, TimePoint now) noexcept;
@@ -92,6 +94,7 @@ class DelayBasedEstimator {
 
   DelayEstimatorConfig config_;
   IncomingRate rate_;
+  std::optional<TimePoint> last_arrival_;
   // Send-time unwrapping (the 24-bit value wraps every 64 s).
   std::optional<uint32_t> last_abs_;
   int64_t send_us_ = 0;
@@ -134,8 +137,9 @@ struct SendRateConfig {
 
 class SendRateController {
  public:
+  // A minimum above the maximum (a track configured under 50 kbit/s) is lowered to it.
   explicit SendRateController(SendRateConfig config) noexcept
-      : config_(config), loss_based_(config.start_bps), target_(config.start_bps) {}
+      : config_(normalized(config)), loss_based_(config_.start_bps), target_(config_.start_bps) {}
   // A REMB for our SSRC.
   void on_remb(uint64_t bps) noexcept;
   // A receiver report's fraction lost (1/256 units) about our SSRC.
@@ -146,6 +150,11 @@ class SendRateController {
 
  private:
   void recompute() noexcept;
+  static SendRateConfig normalized(SendRateConfig c) noexcept {
+    c.min_bps = std::min(c.min_bps, c.max_bps);
+    c.start_bps = std::clamp(c.start_bps, c.min_bps, c.max_bps);
+    return c;
+  }
   SendRateConfig config_;
   uint64_t loss_based_;
   std::optional<uint64_t> remb_;

@@ -38,6 +38,21 @@ void emit(std::span<const std::byte> packet, std::vector<std::byte>& room, bool 
   sink(room, packet.size(), rtcp);
 }
 
+std::uint32_t abs_send_time_at(TimePoint now) {
+  return rtp::abs_send_time_from_us(
+      static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count()));
+}
+
+// Rewrites the abs-send-time element of the RTP packet in `packet` (when it has one).
+void stamp_abs_send_time(std::span<std::byte> packet, int id, TimePoint now) {
+  auto view = rtp::parse_rtp(packet);
+  if (!view.ok()) return;
+  auto element = view->find_extension(static_cast<std::uint8_t>(id));
+  if (!element || element->size() != 3) return;
+  const auto value = rtp::abs_send_time_data(abs_send_time_at(now));
+  std::copy(value.begin(), value.end(), packet.begin() + (element->data() - packet.data()));
+}
+
 std::span<const std::uint8_t> as_u8(std::span<const std::byte> b) {
   return {reinterpret_cast<const std::uint8_t*>(b.data()), b.size()};
 }
@@ -104,8 +119,7 @@ void VideoSender::send_payloads(std::span<const std::byte> frame, std::int64_t t
   if (first_us_ < 0) first_us_ = timestamp_us;
   const auto timestamp = timestamp_base_ + static_cast<std::uint32_t>((timestamp_us - first_us_) * 9 / 100);
   // abs-send-time: all of a frame's packets leave now (there is no pacer).
-  const auto send_time = rtp::abs_send_time_data(rtp::abs_send_time_from_us(static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::microseconds>(now.time_since_epoch()).count())));
+  const auto send_time = rtp::abs_send_time_data(abs_send_time_at(now));
   std::array<rtp::ExtensionElement, 2> elements;
   std::size_t count = 0;
   if (config_.mid_extension != 0) elements[count++] = {static_cast<std::uint8_t>(config_.mid_extension), rtp::mid_data(config_.mid)};
@@ -164,7 +178,16 @@ void VideoSender::handle_rtcp(TimePoint now, std::span<const std::byte> compound
 }
 
 void VideoSender::poll(TimePoint now, const PacketSink& sink) {
-  while (auto packet = sender_.poll_retransmission(now)) emit(*packet, packet_, false, sink);
+  while (auto packet = sender_.poll_retransmission(now)) {
+    if (packet->size() + kSrtpRoom > packet_.size()) continue;
+    std::copy(packet->begin(), packet->end(), packet_.begin());
+    // A retransmission leaves now: its abs-send-time says so, or the receiver's estimator
+    // would read the round trip it spent as queueing delay (libwebrtc stamps it again too).
+    if (config_.abs_send_time_extension != 0) {
+      stamp_abs_send_time(std::span<std::byte>(packet_.data(), packet->size()), config_.abs_send_time_extension, now);
+    }
+    sink(packet_, packet->size(), false);
+  }
   if (const std::size_t n = sender_.poll_rtcp(now, std::span<std::byte>(packet_.data(), packet_.size() - kSrtpRoom))) {
     sink(packet_, n, true);
   }
