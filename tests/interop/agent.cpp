@@ -15,6 +15,8 @@
 //   {"cmd":"track","kind":"video"|"audio","source":S}  a local track (before join, or before "offer"): S is the
 //                                                 video()/audio() source ("pattern", "tone:440", "none")
 //   {"cmd":"offer"}                              offer again (after "track" on a connected peer)
+//   {"cmd":"remove","kind":K}                    Peer::remove of our first live track of kind K,
+//                                                once signaling is stable, then offer again
 //   {"cmd":"media"}                              answered with a "media" event: our video track's
 //                                                stats ("sent") and what the remote's
 //                                                 tracks brought (frames, size, varied pictures, audio)
@@ -30,6 +32,7 @@
 #include <cstdio>
 #include <iostream>
 #include <map>
+#include <thread>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -138,6 +141,17 @@ class Agent {
       add(peer_.use(channel(c.at("label").get<std::string>(), o)), "local");
     } else if (cmd == "offer") {
       peer_.offer();  // a renegotiation after "track": the signal plugin sends it
+    } else if (cmd == "remove") {
+      const std::string kind = c.at("kind").get<std::string>();
+      auto it = std::find_if(tracks_.begin(), tracks_.end(),
+                             [&](Track& t) { return t.kind() == kind && t.get("state") == "live"; });
+      if (it == tracks_.end()) throw std::invalid_argument("no live local " + kind + " track");
+      // An exchange the remote started may still be running: remove() wants it finished.
+      for (int i = 0; i < 1000 && peer_.get("signaling") != "stable"; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      peer_.remove(*it);
+      peer_.offer();
     } else if (cmd == "join") {
       peer_.use(signal(c.at("room").get<std::string>(), c.at("url").get<std::string>()));
     } else if (cmd == "send") {
@@ -173,7 +187,8 @@ class Agent {
             {"video", {{"frames", media_.frames}, {"width", media_.width}, {"height", media_.height},
                        {"varied", media_.varied}}},
             {"audio", {{"packets", media_.audio_packets}, {"loud", media_.loud_packets}}},
-            {"tracks", media_.tracks}});
+            {"tracks", media_.tracks},
+            {"ended", {{"video", media_.ended["video"]}, {"audio", media_.ended["audio"]}}}});
     } else {
       throw std::invalid_argument("unknown command \"" + cmd + "\"");
     }
@@ -309,6 +324,10 @@ class Agent {
       media_.height = f.height;
       if (hi - lo > 64) ++media_.varied;
     }));
+    media_subs_.push_back(t.on("ended", [this, kind = t.kind()] {
+      std::lock_guard lock(mutex_);
+      ++media_.ended[kind];
+    }));
     media_subs_.push_back(t.on_audio([this](const AudioFrame& a) {
       double energy = 0;
       for (auto s : a.samples) energy += double(s) * s;
@@ -322,6 +341,7 @@ class Agent {
   struct MediaCounts {
     int frames = 0, width = 0, height = 0, varied = 0, audio_packets = 0, loud_packets = 0;
     std::vector<std::string> tracks;
+    std::map<std::string, int> ended;  // remote tracks that ended, by kind
   } media_;
   std::vector<Subscription> media_subs_;
   std::vector<Track> tracks_;

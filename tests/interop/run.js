@@ -462,6 +462,30 @@ async function runMedia(context) {
         throw new CaseFailure('peer', `target ${s.targetBitrate} bit/s is above the REMB ${s.rembBitrate} bit/s`);
       }
     }],
+    ['a video track removed by each side ends on the other; the data channel goes on', async () => {
+      // Chromium's removeTrack: it offers again (or answers); peer's remote video track ends.
+      await chromium.cmd({ cmd: 'untrack', kind: 'video' });
+      let deadline = Date.now() + timeout(15000);
+      for (;;) {
+        last = await media();
+        if (last.native.ended.video >= 1) break;
+        if (Date.now() > deadline) throw new CaseFailure('peer', `remote video not ended 15 s after removeTrack: ${JSON.stringify(last.native)}`);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      // peer's remove() and offer: Chromium's video transceiver no longer receives.
+      await native.cmd({ cmd: 'remove', kind: 'video' });
+      deadline = Date.now() + timeout(15000);
+      for (;;) {
+        last = await media();
+        if (!last.chromium.receiving.video) break;
+        if (Date.now() > deadline) throw new CaseFailure('chromium', `still receiving video 15 s after peer's remove: ${JSON.stringify(last.chromium)}`);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      if (!last.chromium.receiving.audio) throw new CaseFailure('chromium', 'audio stopped too');
+      await openOn(native, [chromium, native], 'after-removal');  // a channel opens and carries
+      await exchange([chromium, native], 'after-removal', 10, 10);
+      results.push({ case: 'removal', native_ended: last.native.ended, chromium_receiving: last.chromium.receiving });
+    }],
   ]);
   results.push({ case: 'media', native: last.native, chromium: last.chromium });
   await finish(pair);

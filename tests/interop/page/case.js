@@ -171,9 +171,20 @@ const commands = {
       }
     }
   },
-  // What the remote's tracks brought, from getStats (inbound-rtp).
+  // removeTrack of our senders of `kind`; negotiationneeded makes web/peer.js offer again.
+  untrack({ kind }) {
+    for (const sender of peer.pc.getSenders()) {
+      if (sender.track && sender.track.kind === kind) peer.pc.removeTrack(sender);
+    }
+  },
+  // What the remote's tracks brought, from getStats (inbound-rtp), and whether a transceiver
+  // of each kind still receives (its negotiated direction).
   async media() {
     const out = { video: { frames: 0, width: 0, height: 0 }, audio: { packets: 0, energy: 0, level: 0, rms: 0 } };
+    out.receiving = { video: false, audio: false };
+    for (const t of peer.pc.getTransceivers()) {
+      if (t.currentDirection === 'recvonly' || t.currentDirection === 'sendrecv') out.receiving[t.receiver.track.kind] = true;
+    }
     let rms = 0;
     if (analyser) {
       const samples = new Float32Array(analyser.fftSize);
