@@ -81,6 +81,14 @@ struct Received {
     std::unique_lock lock(m);
     return cv.wait_for(lock, s, [&] { return pred(*this); });
   }
+  // Records the text of every message on `channel`.
+  [[nodiscard]] peer::Subscription record(peer::Channel& channel) {
+    return channel.on_message([this](const peer::Message& msg) {
+      std::lock_guard lock(m);
+      messages.emplace_back(msg.text());
+      cv.notify_all();
+    });
+  }
 };
 
 // `sender` adds VP8 + Opus and a channel; `receiver` asks for both (source "none" when it
@@ -101,11 +109,7 @@ void run_case(bool sender_offers) {
   }
   auto chat_out = sender.use(peer::channel("chat"));
   auto chat_in = receiver.use(peer::channel("chat"));
-  auto s3 = chat_in.on_message([&](const peer::Message& m) {
-    std::lock_guard lock(got.m);
-    got.messages.emplace_back(m.text());
-    got.cv.notify_all();
-  });
+  auto s3 = got.record(chat_in);
   if (sender_offers) {
     sender.use(peer::connect(receiver));
   } else {
@@ -159,11 +163,7 @@ TEST(PeerMedia, TracksAddedAfterConnectingArriveByRenegotiationFromEitherSide) {
   auto s3 = a.on("negotiationneeded", [&] { ++needed; });
   auto chat_a = a.use(peer::channel("chat"));
   auto chat_b = b.use(peer::channel("chat"));
-  auto s4 = chat_b.on_message([&](const peer::Message& m) {
-    std::lock_guard lock(at_b.m);
-    at_b.messages.emplace_back(m.text());
-    at_b.cv.notify_all();
-  });
+  auto s4 = at_b.record(chat_b);
   a.use(peer::connect(b));
   chat_a.send("before");
   ASSERT_TRUE(at_b.wait([](Received& r) { return r.messages.size() == 1; }));
@@ -216,11 +216,7 @@ TEST(PeerMedia, ARemovedTrackEndsOnBothSidesAndItsSectionStays) {
   auto s3 = a.on("negotiationneeded", [&] { ++needed; });
   auto chat_a = a.use(peer::channel("chat"));
   auto chat_b = b.use(peer::channel("chat"));
-  auto s4 = chat_b.on_message([&](const peer::Message& m) {
-    std::lock_guard lock(at_b.m);
-    at_b.messages.emplace_back(m.text());
-    at_b.cv.notify_all();
-  });
+  auto s4 = at_b.record(chat_b);
   a.use(peer::connect(b));
   ASSERT_TRUE(at_b.wait([](Received& r) { return r.video_frames >= 15; }));
   peer::Track first = [&] {
