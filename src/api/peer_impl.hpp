@@ -120,6 +120,9 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   void end_remote_track(MediaLine& line);
   // An RTCP BYE for our sender on `line` (RFC 3550 section 6.6), when SRTP runs.
   void send_bye(MediaLine& line);
+  void notify_track(const std::shared_ptr<TrackImpl>& track, const char* event);
+  // The sender of a line whose agreed direction sends (media_negotiated).
+  void start_sender(MediaLine& line);
   void start_media();        // DTLS connected: SRTP keys, the media tick
   void media_tick();
   void on_srtp(std::span<const std::byte> datagram);

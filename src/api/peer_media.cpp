@@ -56,6 +56,7 @@ struct PeerImpl::MediaLine {
   std::uint32_t local_ssrc = random_ssrc();
   std::uint32_t remote_ssrc = 0;  // from the remote's a=ssrc, or learnt from its first packet
   bool started = false;           // media_negotiated() built its streams (a renegotiation keeps them)
+  bool remote_muted = false;      // the remote's sender said BYE; its next packet unmutes
   std::string receive_codec;      // what the remote sends: "VP8" or "H264"
   std::unique_ptr<session::VideoSender> video_sender;
   std::unique_ptr<session::VideoReceiver> video_receiver;
@@ -105,6 +106,9 @@ const std::string& PeerImpl::media_cname() {
 Track PeerImpl::add_track(session::MediaKind kind, const VideoOptions* video, const AudioOptions* audio) {
   const std::string stream = video ? video->stream : audio->stream;
   auto track = std::make_shared<TrackImpl>(kind, random_id(), stream, true);
+  // Its events run from the top of the loop, as the peer's (docs/architecture.md section 3):
+  // a listener may close the peer, which must not happen in the middle of our own work.
+  dispatch_on_loop(track->store);
   if (video) {
     if (video->width <= 0 || video->height <= 0 || video->width % 2 || video->height % 2 || video->fps <= 0 ||
         video->fps > 120 || video->bitrate_kbps <= 0) {
@@ -174,18 +178,21 @@ void PeerImpl::remove_track(const std::shared_ptr<TrackImpl>& track) {
       line->wav.reset();
       line->local = nullptr;  // the section stays; the next offer says it no longer sends
     }
+    track->feeds.clear();  // a forwarded track (Peer::stream) stops taking its source's frames
     track->store.set("state", "ended");
-    track->store.queue("ended");
+    track->store.emit("ended");
+    loop_->post([track] {});  // until the events have run (notify_track)
     if (negotiated) store_.queue("negotiationneeded");
   });
 }
 
 void PeerImpl::send_bye(MediaLine& line) {
   if (!srtp_ || closed_ || (!line.video_sender && !line.audio_sender)) return;
-  std::array<std::byte, 64 + session::kSrtpRoom> buffer{};
-  rtp::RtcpWriter writer(std::span<std::byte>(buffer.data(), 64));
+  std::array<std::byte, 128 + session::kSrtpRoom> buffer{};
+  rtp::RtcpWriter writer(std::span<std::byte>(buffer.data(), 128));
   const std::uint32_t ssrc = line.local_ssrc;
   writer.receiver_report(ssrc);  // a compound starts with a report (RFC 3550 section 6.1)
+  writer.sdes_cname(ssrc, media_cname());
   writer.bye(std::span<const std::uint32_t>(&ssrc, 1));
   if (writer.error()) return;
   send_media_packet(buffer, writer.size(), true);
@@ -193,12 +200,33 @@ void PeerImpl::send_bye(MediaLine& line) {
 
 void PeerImpl::end_remote_track(MediaLine& line) {
   if (!line.remote) return;
-  line.remote->store.set("state", "ended");
-  line.remote->store.queue("ended");
+  notify_track(line.remote, "ended");  // its listeners run later, from the top of the loop
   line.remote = nullptr;  // sending again later brings a new track (new SSRC, new id)
+  line.remote_muted = false;
   line.video_receiver.reset();
   line.audio_receiver.reset();
   line.remote_ssrc = 0;
+  if (line.agreed) {  // the next description says who sends next
+    line.agreed->remote_ssrcs.clear();
+    line.agreed->remote_track_id.clear();
+    line.agreed->remote_stream_id.clear();
+  }
+}
+
+// A remote track's state change and its event: "ended" (state "ended"), "mute" / "unmute"
+// (key "muted"). Track stores dispatch on the loop, so listeners run after our work.
+void PeerImpl::notify_track(const std::shared_ptr<TrackImpl>& track, const char* event) {
+  const std::string_view e = event;
+  if (e == "ended") {
+    track->store.set("state", "ended");
+  } else {
+    track->store.set("muted", e == "mute");
+  }
+  track->store.emit(event);
+  // A posted event holds its store weakly, and the application may hold only a
+  // subscription, not the Track: keep the track until the events above have run (the
+  // loop runs posted work in order).
+  loop_->post([track] {});
 }
 
 // --- negotiation ---------------------------------------------------------------------------
@@ -238,14 +266,9 @@ sdp::Description PeerImpl::reoffer_description() {
     const auto line = std::find_if(media_.begin(), media_.end(), [&](const auto& l) { return l->mid == m.mid; });
     if (line != media_.end() && (*line)->agreed) {
       session::LocalMedia ours = session::answer_media(*(*line)->agreed, (*line)->our_section(cname));
-      // Our direction: whether we send now (a removed track no longer does), and whether the
-      // remote sends as agreed last time.
-      const bool receives = (*line)->agreed->receives();
-      if ((*line)->local) {
-        ours.direction = receives ? sdp::Direction::sendrecv : sdp::Direction::sendonly;
-      } else {
-        ours.direction = receives ? sdp::Direction::recvonly : sdp::Direction::inactive;
-      }
+      // Our direction (JSEP 5.2.2, from the transceiver): we always take what the remote
+      // sends, and send while the section has a local track (a removed one no longer does).
+      ours.direction = (*line)->local ? sdp::Direction::sendrecv : sdp::Direction::recvonly;
       m = session::media_section(transport, ours);
     }
   }
@@ -296,14 +319,19 @@ std::vector<std::pair<int, sdp::Media>> PeerImpl::answer_media_sections(const sd
     const auto known = std::find_if(media_.begin(), media_.end(), [&](const auto& l) { return l->mid == m.mid; });
     if (known != media_.end()) {
       auto& line = **known;
-      if (!line.agreed || (m.port == 0 && !m.bundle_only)) continue;
+      if (!line.agreed) continue;
+      if (m.port == 0 && !m.bundle_only) {
+        line.agreed->direction = sdp::Direction::inactive;  // stopped (RFC 8829 5.2.2): ends both ways
+        continue;
+      }
       // Negotiated again: the remote may have changed its direction (started sending).
       std::string why;
       if (auto again = session::negotiate_offered(m, static_cast<int>(i), line.local != nullptr, true, &why)) {
         line.agreed->direction = again->direction;
-        if (line.agreed->remote_ssrcs.empty()) line.agreed->remote_ssrcs = again->remote_ssrcs;
-        if (line.agreed->remote_stream_id.empty()) line.agreed->remote_stream_id = again->remote_stream_id;
-        if (line.agreed->remote_track_id.empty()) line.agreed->remote_track_id = again->remote_track_id;
+        // The remote's sender as this description names it (a new one after a removal).
+        if (!again->remote_ssrcs.empty()) line.agreed->remote_ssrcs = again->remote_ssrcs;
+        if (!again->remote_stream_id.empty()) line.agreed->remote_stream_id = again->remote_stream_id;
+        if (!again->remote_track_id.empty()) line.agreed->remote_track_id = again->remote_track_id;
       }
       accepted.emplace_back(static_cast<int>(i),
                             session::media_section(transport, session::answer_media(*line.agreed, line.our_section(cname))));
@@ -348,9 +376,15 @@ void PeerImpl::read_media_answer(const sdp::Description& answer) {
     if (line->started) {
       // Agreed before: the streams stay; only the directions may have changed (either side
       // stopped or started sending).
-      if (agreed && line->agreed) {
+      if (line->agreed && theirs->port == 0 && !theirs->bundle_only) {
+        line->agreed->direction = sdp::Direction::inactive;  // the remote stopped the section
+      } else if (agreed && line->agreed) {
         line->agreed->direction = agreed->direction;
-        if (line->agreed->remote_ssrcs.empty()) line->agreed->remote_ssrcs = agreed->remote_ssrcs;
+        if (!agreed->remote_ssrcs.empty()) line->agreed->remote_ssrcs = agreed->remote_ssrcs;
+        if (!agreed->remote_stream_id.empty()) line->agreed->remote_stream_id = agreed->remote_stream_id;
+        if (!agreed->remote_track_id.empty()) line->agreed->remote_track_id = agreed->remote_track_id;
+      } else if (!agreed) {
+        spdlog::info("peer: the answer to our re-offer did not take {}", why);
       }
       continue;
     }
@@ -363,6 +397,8 @@ void PeerImpl::add_remote_track(MediaLine& line) {
   const auto& a = *line.agreed;
   line.remote = std::make_shared<TrackImpl>(line.kind, a.remote_track_id.empty() ? "remote-" + line.mid : a.remote_track_id,
                                             a.remote_stream_id.empty() ? "-" : a.remote_stream_id, false);
+  dispatch_on_loop(line.remote->store);  // events from the top of the loop, as add_track's
+  line.remote->store.set("muted", false);
   line.remote->store.set("mid", line.mid);
   line.remote->store.set("direction", std::string(sdp::to_string(a.direction)));
   line.remote->store.set("codec", codec_name(a.codecs.front()));
@@ -388,7 +424,49 @@ void PeerImpl::add_remote_track(MediaLine& line) {
     });
   };
   store_.queue("remote stream", {description});
-  track_listeners_.call(line.remote->handle());
+  // on_track from the top of the loop too: we are inside negotiation (or a packet) here.
+  std::weak_ptr<PeerImpl> self_weak = weak_from_this();
+  loop_->post([self_weak, track = line.remote] {
+    auto self = self_weak.lock();
+    if (self && !self->closed_) self->track_listeners_.call(track->handle());
+  });
+}
+
+// The sender of a line that sends: in the track's codec when the remote took it (video: VP8
+// or H264), else an error saying so.
+void PeerImpl::start_sender(MediaLine& line) {
+  const auto& a = *line.agreed;
+  const std::string& cname = media_cname();
+  const std::string want = line.kind == session::MediaKind::video ? line.local->video.codec : "opus";
+  const auto chosen = std::find_if(a.codecs.begin(), a.codecs.end(),
+                                   [&](const session::Codec& c) { return session::named(c, want); });
+  if (chosen == a.codecs.end()) {
+    report_error(Errc::bad_sdp, fmt::format("mid \"{}\": the remote did not take {}; the track sends nothing",
+                                            line.mid, want));
+    return;
+  }
+  const session::Codec& codec = *chosen;
+  session::SenderConfig c;
+  c.ssrc = line.local_ssrc;
+  c.payload_type = static_cast<std::uint8_t>(codec.payload_type);
+  c.cname = cname;
+  c.mid = line.mid;
+  c.mid_extension = a.extensions.mid;
+  if (line.kind == session::MediaKind::video) {
+    const auto& v = line.local->video;
+    c.codec = v.codec;
+    c.encoded = v.source == "encoded";
+    c.width = v.width;
+    c.height = v.height;
+    c.fps = v.fps;
+    c.bitrate_kbps = v.bitrate_kbps;
+    c.abs_send_time_extension = a.extensions.abs_send_time;
+    line.video_sender = std::make_unique<session::VideoSender>(c);
+  } else {
+    c.channels = line.local->audio.channels;
+    line.audio_sender = std::make_unique<session::AudioSender>(c);
+  }
+  line.local->store.set("codec", codec_name(codec));
 }
 
 void PeerImpl::media_negotiated() {
@@ -403,6 +481,16 @@ void PeerImpl::media_negotiated() {
       // (a browser's addTrack reuses the recvonly transceiver of that kind).
       if (a.receives() && !line->remote) add_remote_track(*line);
       if (!a.receives() && line->remote) end_remote_track(*line);
+      // The remote may also stop or resume taking what we send (RFC 3264 section 6.1: send
+      // only where the agreed direction says so).
+      if (!a.sends()) {
+        if (line->video_sender || line->audio_sender) send_bye(*line);
+        line->video_sender.reset();
+        line->audio_sender.reset();
+      } else if (line->local && !line->video_sender && !line->audio_sender) {
+        line->next_capture = Clock::now();
+        start_sender(*line);
+      }
       if (line->local) line->local->store.set("direction", std::string(sdp::to_string(a.direction)));
       continue;
     }
@@ -412,39 +500,7 @@ void PeerImpl::media_negotiated() {
       line->local->store.set("mid", line->mid);
       line->local->store.set("direction", std::string(sdp::to_string(a.direction)));
     }
-    if (a.sends() && line->local) {
-      // Send in the track's codec when the remote took it (video: VP8 or H264), else say so.
-      const std::string want = line->kind == session::MediaKind::video ? line->local->video.codec : "opus";
-      const auto chosen = std::find_if(a.codecs.begin(), a.codecs.end(),
-                                       [&](const session::Codec& c) { return session::named(c, want); });
-      if (chosen == a.codecs.end()) {
-        report_error(Errc::bad_sdp, fmt::format("mid \"{}\": the remote did not take {}; the track sends nothing",
-                                                line->mid, want));
-        continue;
-      }
-      const session::Codec& codec = *chosen;
-      session::SenderConfig c;
-      c.ssrc = line->local_ssrc;
-      c.payload_type = static_cast<std::uint8_t>(codec.payload_type);
-      c.cname = cname;
-      c.mid = line->mid;
-      c.mid_extension = a.extensions.mid;
-      if (line->kind == session::MediaKind::video) {
-        const auto& v = line->local->video;
-        c.codec = v.codec;
-        c.encoded = v.source == "encoded";
-        c.width = v.width;
-        c.height = v.height;
-        c.fps = v.fps;
-        c.bitrate_kbps = v.bitrate_kbps;
-        c.abs_send_time_extension = a.extensions.abs_send_time;
-        line->video_sender = std::make_unique<session::VideoSender>(c);
-      } else {
-        c.channels = line->local->audio.channels;
-        line->audio_sender = std::make_unique<session::AudioSender>(c);
-      }
-      line->local->store.set("codec", codec_name(codec));
-    }
+    if (a.sends() && line->local) start_sender(*line);
     if (a.receives()) add_remote_track(*line);
   }
   // SRTP packets do not delimit themselves: no UDP GRO merging under them (IceConfig).
@@ -607,7 +663,9 @@ void PeerImpl::on_srtp(std::span<const std::byte> datagram) {
   if (is_rtcp(datagram)) {
     if (srtp_->unprotect_rtcp(srtp_scratch_, length)) return;  // forged, replayed: dropped
     const std::span<const std::byte> compound(srtp_scratch_.data(), length);
-    // A BYE (RFC 3550 section 6.6) for a remote sender ends its track at once.
+    // A BYE (RFC 3550 section 6.6): the remote's sender stopped. Its track is muted, not
+    // ended (W3C webrtc: a description or a stopped transceiver ends it; a browser also says
+    // BYE when a sender is merely paused); its next packet unmutes it.
     rtp::RtcpReader reader(compound);
     rtp::RtcpPacket rtcp;
     while (reader.next(rtcp)) {
@@ -615,7 +673,10 @@ void PeerImpl::on_srtp(std::span<const std::byte> datagram) {
       if (auto bye = rtp::parse_bye(rtcp)) {
         for (std::size_t i = 0; i < bye->size(); ++i) {
           for (auto& line : media_) {
-            if (line->remote && line->remote_ssrc != 0 && line->remote_ssrc == bye->ssrc(i)) end_remote_track(*line);
+            if (line->remote && !line->remote_muted && line->remote_ssrc != 0 && line->remote_ssrc == bye->ssrc(i)) {
+              line->remote_muted = true;
+              notify_track(line->remote, "mute");
+            }
           }
         }
       }
@@ -659,6 +720,10 @@ void PeerImpl::on_srtp(std::span<const std::byte> datagram) {
     target->remote_ssrc = packet->ssrc();
   }
   MediaLine& line = *target;
+  if (line.remote_muted) {
+    line.remote_muted = false;
+    notify_track(line.remote, "unmute");
+  }
   const std::string& cname = media_cname();
   if (line.kind == session::MediaKind::video) {
     if (!line.video_receiver) {
@@ -716,8 +781,10 @@ void PeerImpl::stop_media() {
   media_timer_.cancel();
   for (auto& line : media_) {
     for (auto* t : {line->local.get(), line->remote.get()}) {
-      if (t == nullptr) continue;
+      if (t == nullptr || t->store.get("state") == "ended") continue;
       t->store.set("state", "ended");
+      t->store.emit("ended");
+      loop_->post([keep = t->shared_from_this()] {});  // until the events have run (notify_track)
     }
   }
   media_.clear();

@@ -198,12 +198,12 @@ TEST(PeerMedia, TracksAddedAfterConnectingArriveByRenegotiationFromEitherSide) {
   EXPECT_TRUE(at_b.bars_ok);
 }
 
-// Peer::remove: a's camera stops (BYE: b's track ends at once); a offers again and the
-// section stays, inactive (b sends nothing on it either); the data channel goes on, and a
-// track added afterwards gets a new section (a new mid) and arrives.
+// Peer::remove: a's camera stops (its BYE mutes b's track at once); a offers again: the
+// section stays, recvonly (a would still take what b sends), and b's track ends; the data
+// channel goes on, and a track added afterwards gets a new section (a new mid) and arrives.
 TEST(PeerMedia, ARemovedTrackEndsOnBothSidesAndItsSectionStays) {
   Received at_b;
-  std::atomic<int> ended_local{0}, ended_remote{0}, needed{0};
+  std::atomic<int> ended_local{0}, ended_remote{0}, muted_remote{0}, needed{0};
   std::vector<peer::Track> remote_tracks;  // guarded by at_b.m
   peer::Peer a = loopback_peer(), b = loopback_peer();
   auto s1 = b.on_track([&](peer::Track t) {
@@ -224,6 +224,7 @@ TEST(PeerMedia, ARemovedTrackEndsOnBothSidesAndItsSectionStays) {
     return remote_tracks.at(0);
   }();
   auto s5 = first.on("ended", [&] { ++ended_remote; });
+  auto s6 = first.on("mute", [&] { ++muted_remote; });
   const std::string first_mid = camera.get("mid");
 
   // Conditions nothing notifies at_b.cv about (once the video stops, nothing does): polled.
@@ -234,16 +235,17 @@ TEST(PeerMedia, ARemovedTrackEndsOnBothSidesAndItsSectionStays) {
   a.remove(camera);
   EXPECT_EQ(camera.get("state"), "ended");
   EXPECT_THROW(a.remove(camera), peer::Error);  // removed already
-  // The BYE ends b's track before any renegotiation.
-  ASSERT_TRUE(eventually([&] { return ended_remote.load() == 1; })) << "no \"ended\" at b";
-  EXPECT_EQ(first.get("state"), "ended");
+  // The BYE mutes b's track before any renegotiation; it is not ended yet.
+  ASSERT_TRUE(eventually([&] { return muted_remote.load() == 1; })) << "no \"mute\" at b";
+  EXPECT_EQ(first.get("muted"), true);
+  EXPECT_EQ(first.get("state"), "live");
   EXPECT_TRUE(eventually([&] { return needed.load() == 1 && ended_local.load() == 1; }));
 
   a.offer();  // the connect plugin carries it to b and the answer back
-  // Stable on both sides, with a's new description in place (its first mid inactive).
+  // Stable on both sides, with a's new description in place (its first mid recvonly).
   ASSERT_TRUE(eventually([&] {
     return a.get("signaling") == "stable" && b.get("signaling") == "stable" &&
-           a.get("local").value("sdp", "").find("a=inactive") != std::string::npos;
+           a.get("local").value("sdp", "").find("a=recvonly") != std::string::npos;
   }));
   const json local = a.get("local");
   ASSERT_TRUE(local.is_object()) << local.dump();
@@ -253,8 +255,11 @@ TEST(PeerMedia, ARemovedTrackEndsOnBothSidesAndItsSectionStays) {
   ASSERT_NE(at, std::string::npos) << sdp;
   const auto begin = sdp.rfind("m=", at);
   const std::string section = sdp.substr(begin, sdp.find("\r\nm=", at) - begin);
-  EXPECT_NE(section.find("a=inactive"), std::string::npos) << section;
+  EXPECT_NE(section.find("a=recvonly"), std::string::npos) << section;
   EXPECT_EQ(section.find("a=ssrc:"), std::string::npos) << section;
+  // The description ends b's track.
+  ASSERT_TRUE(eventually([&] { return ended_remote.load() == 1; })) << "no \"ended\" at b";
+  EXPECT_EQ(first.get("state"), "ended");
   const int frames_then = [&] {
     std::lock_guard lock(at_b.m);
     return at_b.video_frames;
@@ -267,9 +272,55 @@ TEST(PeerMedia, ARemovedTrackEndsOnBothSidesAndItsSectionStays) {
   a.offer();
   ASSERT_TRUE(at_b.wait([&](Received& r) { return r.video_frames >= frames_then + 15; }));
   EXPECT_NE(second.get("mid"), first_mid);
-  std::lock_guard lock(at_b.m);
-  EXPECT_EQ(remote_tracks.size(), 2u);
+  peer::Track second_at_b = [&] {
+    std::lock_guard lock(at_b.m);
+    EXPECT_EQ(remote_tracks.size(), 2u);
+    return remote_tracks.back();
+  }();
   EXPECT_EQ(ended_remote.load(), 1);
+
+  // A listener may close its peer from a track's event: b closes when a's second camera says
+  // BYE (the event runs from the top of b's loop, not inside its packet handling).
+  std::atomic<bool> closed_from_listener{false};
+  auto s7 = second_at_b.on("mute", [&] {
+    b.close();
+    closed_from_listener = true;
+  });
+  a.remove(second);
+  ASSERT_TRUE(eventually([&] { return closed_from_listener.load(); }));
+  EXPECT_EQ(b.get("connection"), "closed");
+  EXPECT_EQ(second_at_b.get("state"), "ended");
+}
+
+// The remote removes its track and the other side offers next: the answerer's removal
+// travels in its answer (its section no longer sends) and the offerer's remote track ends.
+TEST(PeerMedia, ATrackRemovedByTheAnswererEndsWhenTheOffererOffersAgain) {
+  std::atomic<int> ended{0};
+  std::atomic<int> frames{0};
+  std::vector<peer::Subscription> subs;  // guarded by the test's sequence (set before the end)
+  std::mutex m;
+  peer::Peer a = loopback_peer(), b = loopback_peer();
+  auto s1 = a.on_track([&](peer::Track t) {
+    std::lock_guard lock(m);
+    subs.push_back(t.on_video([&](const peer::VideoFrame&) { ++frames; }));
+    subs.push_back(t.on("ended", [&] { ++ended; }));  // the Track handle itself is not kept
+  });
+  a.use(peer::video({.source = "none"}));  // a asks to receive video
+  auto camera = b.use(peer::video());
+  a.use(peer::connect(b));  // a offers, b answers with its camera
+  auto eventually = [](auto pred) {
+    for (int i = 0; i < 2000 && !pred(); ++i) std::this_thread::sleep_for(10ms);
+    return pred();
+  };
+  ASSERT_TRUE(eventually([&] { return frames.load() >= 15; }));
+  b.remove(camera);
+  a.offer();  // a offers again; b's answer says its section no longer sends
+  ASSERT_TRUE(eventually([&] { return ended.load() == 1; })) << "a's remote track did not end";
+  const std::string answer = b.get("local").value("sdp", "");
+  EXPECT_EQ(answer.find("a=sendonly"), std::string::npos) << answer;
+  EXPECT_EQ(answer.find("a=sendrecv"), std::string::npos) << answer;
+  std::lock_guard lock(m);
+  subs.clear();
 }
 
 }  // namespace

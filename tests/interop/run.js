@@ -484,7 +484,20 @@ async function runMedia(context) {
       if (!last.chromium.receiving.audio) throw new CaseFailure('chromium', 'audio stopped too');
       await openOn(native, [chromium, native], 'after-removal');  // a channel opens and carries
       await exchange([chromium, native], 'after-removal', 10, 10);
-      results.push({ case: 'removal', native_ended: last.native.ended, chromium_receiving: last.chromium.receiving });
+      // Chromium sends video again on the same transceiver (same mid): peer gets a new remote
+      // track and decodes it.
+      const before = last.native;
+      await chromium.cmd({ cmd: 'resend', kind: 'video' });
+      deadline = Date.now() + timeout(15000);
+      for (;;) {
+        last = await media();
+        const n = last.native;
+        if (n.tracks.length > before.tracks.length && n.video.frames >= before.video.frames + 30) break;
+        if (Date.now() > deadline) throw new CaseFailure('peer', `no new video track decoded 15 s after Chromium sent again: ${JSON.stringify(n)}`);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      results.push({ case: 'removal', native_ended: last.native.ended, chromium_receiving: last.chromium.receiving,
+        native_tracks: last.native.tracks });
     }],
   ]);
   results.push({ case: 'media', native: last.native, chromium: last.chromium });

@@ -177,6 +177,17 @@ const commands = {
       if (sender.track && sender.track.kind === kind) peer.pc.removeTrack(sender);
     }
   },
+  // Sends `kind` again on the transceiver removeTrack left (same mid): a new camera track on
+  // its sender, direction sendrecv; negotiationneeded makes web/peer.js offer again.
+  async resend({ kind }) {
+    const t = peer.pc.getTransceivers().find((x) => x.receiver.track.kind === kind && !x.sender.track);
+    if (!t) throw new Error(`no ${kind} transceiver without a track`);
+    const constraints = kind === 'video' ? { video: { width: 640, height: 480, frameRate: 30 } } : { audio: true };
+    const stream = await navigator.mediaDevices.getUserMedia(constraints);
+    await t.sender.replaceTrack(stream.getTracks()[0]);
+    t.sender.setStreams(stream);
+    t.direction = 'sendrecv';
+  },
   // What the remote's tracks brought, from getStats (inbound-rtp), and whether a transceiver
   // of each kind still receives (its negotiated direction).
   async media() {
