@@ -10,11 +10,13 @@
 //
 // A Track is a Store (as the seed's objects are): keys `kind` ("video" | "audio"), `id`,
 // `stream` (the MediaStream id), `mid`, `direction`, `codec` ("VP8/90000", "opus/48000/2"),
-// `state` ("live" | "ended", with the event "ended") and `stats` (updated once a second:
-// packets, bytes, frames, lost, NACKs, PLIs, RTT, bitrates). The peer emits the queued event
-// "remote stream" with {"id": stream id, "tracks": [{"kind", "id", "mid"}]} when a remote
-// track appears. Peer::remove(track) stops a local one; a remote one ends when its sender
-// says BYE or a description stops it.
+// `state` ("live" | "ended", with the event "ended"), `muted` (remote tracks: true after
+// the sender's RTCP BYE until its next packet, events "mute" / "unmute") and `stats`
+// (updated once a second: packets, bytes, frames, lost, NACKs, PLIs, RTT, bitrates). The
+// peer emits the queued event "remote stream" with {"id": stream id, "tracks": [{"kind",
+// "id", "mid"}]} when a remote track appears. Peer::remove(track) stops a local one; a
+// remote one ends when a description stops it (or the peer closes). A track's events run
+// from the top of the peer's loop, like the peer's, so a listener may close the peer.
 //
 // Negotiation: tracks added before offer()/answer() go into that description; one added
 // later emits "negotiationneeded" on the peer and goes into the next offer() (either side

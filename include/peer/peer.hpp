@@ -134,10 +134,11 @@ class Peer : public Store {
   // Stops sending `track`, a local track of this peer (the browser's removeTrack): its
   // sender sends an RTCP BYE (RFC 3550 section 6.6) and stops, the track's `state` becomes
   // "ended" (event "ended"), and once negotiated, "negotiationneeded" asks for an offer
-  // whose section for it no longer sends (recvonly, or inactive; JSEP 5.2.2: the m= line
-  // stays and its mid is not reused). The remote's track ends on the BYE or on that
-  // description, whichever comes first. Throws invalid_argument for a track that is not a
-  // local track of this peer (or was removed already), invalid_state during an exchange.
+  // whose section for it no longer sends (recvonly: we still take what the remote sends;
+  // JSEP 5.2.2: the m= line stays and its mid is not reused). On the remote side the BYE
+  // mutes its track and that description ends it. Throws invalid_argument for a track that
+  // is not a local track of this peer (or was removed already), invalid_state during an
+  // exchange.
   void remove(const Track& track);
   // Tracks the remote sends (include/peer/media.hpp), as each section carrying one is
   // negotiated; the queued event "remote stream" says the same as JSON.
