@@ -149,8 +149,10 @@ std::optional<ProtocolError> Hub::relay(const Member& from, signaling::Relay&& r
   relay.body["from"] = from.id();  // the server's word, never the client's
   const Text text = make_text(relay.body.dump());
   if (auto target = members_.find(relay.to); target != members_.end() && target->second.room == room) {
-    target->second.member->deliver(text);
+    // Counted before it is handed on: the receiver may read it (and a test the counter)
+    // before this thread runs again.
     metrics_.messages_relayed.fetch_add(1, std::memory_order_relaxed);
+    target->second.member->deliver(text);
     return std::nullopt;
   }
   lock.unlock();

@@ -52,6 +52,10 @@ struct LinkStats {
   // FNV-1a over the per-datagram decisions (dropped/duplicated/reordered bits), so two
   // runs can be compared by more than their counts.
   std::uint64_t trace = 14695981039346656037ull;
+  // The decisions themselves, one byte per datagram sent (bits as in `trace`): two runs on
+  // the real clock may send different numbers of datagrams (a timer that fired late), and
+  // then only their common prefix can be compared.
+  std::vector<std::uint8_t> decisions;
 
   bool operator==(const LinkStats&) const = default;
   LinkStats& operator+=(const LinkStats& o) {
@@ -62,6 +66,7 @@ struct LinkStats {
     reordered += o.reordered;
     queue_dropped += o.queue_dropped;
     trace = (trace ^ o.trace) * 1099511628211ull;
+    decisions.insert(decisions.end(), o.decisions.begin(), o.decisions.end());
     return *this;
   }
 };
@@ -89,9 +94,9 @@ class SimLink {
     const bool dup = !drop && u_dup < im.duplicate;
     const bool hold = !drop && u_reorder < im.reorder;
     ++d.stats.sent;
-    d.stats.trace = (d.stats.trace ^ (std::uint64_t{drop} | std::uint64_t{dup} << 1 |
-                                      std::uint64_t{hold} << 2)) *
-                    1099511628211ull;
+    const auto decision = static_cast<std::uint8_t>(std::uint8_t{drop} | std::uint8_t{dup} << 1 | std::uint8_t{hold} << 2);
+    d.stats.trace = (d.stats.trace ^ decision) * 1099511628211ull;
+    d.stats.decisions.push_back(decision);
     if (drop) {
       ++d.stats.dropped;
       return;
