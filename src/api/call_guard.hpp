@@ -52,13 +52,9 @@ class CallGuard {
   }
 
   bool removed() const noexcept { return removed_.load(); }
-  // Marks it removed without waiting (under a lock the listener might need).
+  // Marks it removed without waiting (under a lock the listener might need); wait_idle()
+  // afterwards, with no lock held.
   void mark_removed() noexcept { removed_.store(true); }
-  // Marks it removed, then waits until no call is in progress on another thread.
-  void remove_and_wait() noexcept {
-    removed_.store(true);
-    wait_idle();
-  }
   // Waits until no call is in progress on another thread (after mark_removed()).
   void wait_idle() noexcept {
     const auto& open = open_here();
@@ -69,14 +65,23 @@ class CallGuard {
     }
   }
 
-  // Runs `fn(args...)` if not removed, between enter() and leave() (also when it throws).
+  // Closes a call that enter() opened, also when the listener throws.
+  class Leave {
+   public:
+    explicit Leave(CallGuard& guard) noexcept : guard_(guard) {}
+    ~Leave() { guard_.leave(); }
+    Leave(const Leave&) = delete;
+    Leave& operator=(const Leave&) = delete;
+
+   private:
+    CallGuard& guard_;
+  };
+
+  // Runs `fn(args...)` if not removed, between enter() and leave().
   template <class Fn, class... Args>
   void call(Fn& fn, const Args&... args) {
     if (!enter()) return;
-    struct Leave {
-      CallGuard* guard;
-      ~Leave() { guard->leave(); }
-    } leave{this};
+    Leave leave(*this);
     fn(args...);
   }
 

@@ -44,6 +44,14 @@ std::string codec_name(const session::Codec& c) {
   return s;
 }
 
+// A section negotiated again: the remote's sender as the new description names it (a new
+// one after a removal); what it leaves out stays as agreed before.
+void adopt_remote_sender(session::NegotiatedMedia& agreed, const session::NegotiatedMedia& again) {
+  if (!again.remote_ssrcs.empty()) agreed.remote_ssrcs = again.remote_ssrcs;
+  if (!again.remote_stream_id.empty()) agreed.remote_stream_id = again.remote_stream_id;
+  if (!again.remote_track_id.empty()) agreed.remote_track_id = again.remote_track_id;
+}
+
 }  // namespace
 
 struct PeerImpl::MediaLine {
@@ -179,9 +187,7 @@ void PeerImpl::remove_track(const std::shared_ptr<TrackImpl>& track) {
       line->local = nullptr;  // the section stays; the next offer says it no longer sends
     }
     track->feeds.clear();  // a forwarded track (Peer::stream) stops taking its source's frames
-    track->store.set("state", "ended");
-    track->store.emit("ended");
-    loop_->post([track] {});  // until the events have run (notify_track)
+    notify_track(track, "ended");
     if (negotiated) store_.queue("negotiationneeded");
   });
 }
@@ -213,7 +219,7 @@ void PeerImpl::end_remote_track(MediaLine& line) {
   }
 }
 
-// A remote track's state change and its event: "ended" (state "ended"), "mute" / "unmute"
+// A track's state change and its event: "ended" (state "ended"), "mute" / "unmute"
 // (key "muted"). Track stores dispatch on the loop, so listeners run after our work.
 void PeerImpl::notify_track(const std::shared_ptr<TrackImpl>& track, const char* event) {
   const std::string_view e = event;
@@ -328,10 +334,7 @@ std::vector<std::pair<int, sdp::Media>> PeerImpl::answer_media_sections(const sd
       std::string why;
       if (auto again = session::negotiate_offered(m, static_cast<int>(i), line.local != nullptr, true, &why)) {
         line.agreed->direction = again->direction;
-        // The remote's sender as this description names it (a new one after a removal).
-        if (!again->remote_ssrcs.empty()) line.agreed->remote_ssrcs = again->remote_ssrcs;
-        if (!again->remote_stream_id.empty()) line.agreed->remote_stream_id = again->remote_stream_id;
-        if (!again->remote_track_id.empty()) line.agreed->remote_track_id = again->remote_track_id;
+        adopt_remote_sender(*line.agreed, *again);
       }
       accepted.emplace_back(static_cast<int>(i),
                             session::media_section(transport, session::answer_media(*line.agreed, line.our_section(cname))));
@@ -380,9 +383,7 @@ void PeerImpl::read_media_answer(const sdp::Description& answer) {
         line->agreed->direction = sdp::Direction::inactive;  // the remote stopped the section
       } else if (agreed && line->agreed) {
         line->agreed->direction = agreed->direction;
-        if (!agreed->remote_ssrcs.empty()) line->agreed->remote_ssrcs = agreed->remote_ssrcs;
-        if (!agreed->remote_stream_id.empty()) line->agreed->remote_stream_id = agreed->remote_stream_id;
-        if (!agreed->remote_track_id.empty()) line->agreed->remote_track_id = agreed->remote_track_id;
+        adopt_remote_sender(*line->agreed, *agreed);
       } else if (!agreed) {
         spdlog::info("peer: the answer to our re-offer did not take {}", why);
       }
@@ -471,7 +472,6 @@ void PeerImpl::start_sender(MediaLine& line) {
 
 void PeerImpl::media_negotiated() {
   bool any = false;
-  const std::string& cname = media_cname();
   for (auto& line : media_) {
     if (!line->agreed) continue;
     any = true;
@@ -780,11 +780,8 @@ void PeerImpl::publish_media_stats() {
 void PeerImpl::stop_media() {
   media_timer_.cancel();
   for (auto& line : media_) {
-    for (auto* t : {line->local.get(), line->remote.get()}) {
-      if (t == nullptr || t->store.get("state") == "ended") continue;
-      t->store.set("state", "ended");
-      t->store.emit("ended");
-      loop_->post([keep = t->shared_from_this()] {});  // until the events have run (notify_track)
+    for (const auto& t : {line->local, line->remote}) {
+      if (t != nullptr && t->store.get("state") != "ended") notify_track(t, "ended");
     }
   }
   media_.clear();

@@ -107,10 +107,7 @@ void run(StoreState& state, const std::vector<EntryPtr>& entries, std::span<cons
   for (const auto& entry : entries) {
     if (state.silenced.load()) return;
     if (entry->once ? !entry->guard.enter_once() : !entry->guard.enter()) continue;  // removed, or claimed
-    struct Leave {
-      detail::ListenerEntry& entry;
-      ~Leave() { entry.guard.leave(); }
-    } leave{*entry};  // before anything that may throw
+    detail::CallGuard::Leave leave(entry->guard);  // before anything that may throw
     if (entry->once) state.remove(entry);  // out of its list before it is called
     entry->fn(args);
   }

@@ -28,7 +28,9 @@ TEST(IncomingRate, IsTheLastHalfSecondOnceAWholeWindowWasSeen) {
   IncomingRate rate;
   for (int ms = 0; ms < 1000; ms += 10) {
     rate.add(at(std::chrono::milliseconds(ms)), 1000);  // 1000 bytes / 10 ms = 800 kbit/s
-    if (ms < 490) EXPECT_FALSE(rate.bps(at(std::chrono::milliseconds(ms))).has_value()) << ms;
+    if (ms < 490) {
+      EXPECT_FALSE(rate.bps(at(std::chrono::milliseconds(ms))).has_value()) << ms;
+    }
   }
   ASSERT_TRUE(rate.bps(at(990ms)));
   EXPECT_EQ(*rate.bps(at(990ms)), 800'000u);

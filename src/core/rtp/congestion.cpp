@@ -102,7 +102,7 @@ void DelayBasedEstimator::restart() noexcept {
   first_arrival_.reset();
   accumulated_delay_ = smoothed_delay_ = 0;
   deltas_ = 0;
-  previous_trend_ = detect_trend_ = modified_trend_ = 0;
+  previous_trend_ = modified_trend_ = 0;
   time_over_ms_ = -1;
   overuse_counter_ = 0;
   usage_ = BandwidthUsage::normal;
@@ -141,12 +141,10 @@ void DelayBasedEstimator::on_group_delta(double send_delta_ms, double arrival_de
     }
     if (denominator != 0) trend = numerator / denominator;
   }
-  detect_trend_ = trend;
-  detect(send_delta_ms, now);
+  detect(trend, send_delta_ms, now);
 }
 
-void DelayBasedEstimator::detect(double send_delta_ms, TimePoint now) noexcept {
-  const double trend = detect_trend_;
+void DelayBasedEstimator::detect(double trend, double send_delta_ms, TimePoint now) noexcept {
   if (deltas_ < 2) return;
   modified_trend_ = std::min(static_cast<double>(deltas_), kMaxDeltasCounted) * trend * kThresholdGain;
   if (modified_trend_ > threshold_) {

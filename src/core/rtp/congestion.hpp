@@ -88,7 +88,7 @@ class DelayBasedEstimator {
   };
   void restart() noexcept;  // after a gap in arrivals: everything but the estimate
   void on_group_delta(double send_delta_ms, double arrival_delta_ms, TimePoint now) noexcept;
-  void detect(double send_delta_ms, TimePoint now) noexcept;
+  void detect(double trend, double send_delta_ms, TimePoint now) noexcept;
   void update_threshold(double modified_trend, TimePoint now) noexcept;
   void update_rate(TimePoint now) noexcept;
 
@@ -110,7 +110,6 @@ class DelayBasedEstimator {
   double smoothed_delay_ = 0;
   std::size_t deltas_ = 0;
   double previous_trend_ = 0;
-  double detect_trend_ = 0;    // the trend detect() judges
   double modified_trend_ = 0;  // scaled as compared with the threshold
   // Overuse detector (section 5.4).
   double threshold_ = 12.5;

@@ -155,10 +155,11 @@ void VideoSender::send_payloads(std::span<const std::byte> frame, std::int64_t t
 }
 
 void VideoSender::handle_rtcp(TimePoint now, std::span<const std::byte> compound) {
-  const auto before = sender_.stats();
+  const std::uint64_t reports = sender_.stats().reports_received;
+  const std::uint64_t rembs = sender_.stats().rembs_received;
   sender_.handle_rtcp(now, compound);
   const auto& after = sender_.stats();
-  if (after.reports_received != before.reports_received) {
+  if (after.reports_received != reports) {
     // The loss GCC's loss-based control sees: the report's fraction lost, or, when more,
     // the share of packets sent since the last report that the receiver NACKed (loss
     // before retransmission, which the report's count hides).
@@ -169,7 +170,7 @@ void VideoSender::handle_rtcp(TimePoint now, std::span<const std::byte> compound
     loss_mark_ = {after.packets_sent, after.packets_nacked};
     rate_.on_loss_report(static_cast<std::uint8_t>(fraction), now);
   }
-  if (after.rembs_received != before.rembs_received && after.remb_bps) rate_.on_remb(*after.remb_bps);
+  if (after.rembs_received != rembs && after.remb_bps) rate_.on_remb(*after.remb_bps);
   // The encoder follows the target; moves under 3% are not worth a rate-control update.
   const std::uint64_t target = rate_.target_bps();
   if (encoder_ && (target * 100 < encoder_bps_ * 97 || target * 100 > encoder_bps_ * 103)) {
