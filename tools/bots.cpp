@@ -15,14 +15,16 @@ namespace peer::tools {
 struct Bots::Bot {
   Bot(Bots& owner, const std::string& room, std::uint64_t serial) : serial(serial) {
     if (!owner.options_.addresses.empty()) peer.set("addresses", owner.options_.addresses);
+    if (!owner.options_.servers.empty()) peer.set("servers", owner.options_.servers);
+    if (owner.options_.relay_only) peer.set("iceTransportPolicy", "relay");
     if (owner.options_.video_width > 0) {
-      tracks.push_back(peer.use(video({.width = owner.options_.video_width, .height = owner.options_.video_height})));
+      tracks.push_back(peer.use(
+          video({.width = owner.options_.video_width, .height = owner.options_.video_height})));
       tracks.push_back(peer.use(audio()));
     }
     auto chat = peer.use(channel("chat"));
-    subs.push_back(chat.on_message([chat, prefix = owner.options_.chat_prefix](const Message& m) mutable {
-      echo(chat, m, prefix);
-    }));
+    subs.push_back(chat.on_message([chat, prefix = owner.options_.chat_prefix](
+                                       const Message& m) mutable { echo(chat, m, prefix); }));
     subs.push_back(peer.on_channel([this](Channel c) {
       auto sub = c.on_message([c](const Message& m) mutable { echo(c, m, {}); });
       std::lock_guard lock(mutex);
@@ -32,14 +34,17 @@ struct Bots::Bot {
       if (state == "connected") {
         spdlog::info("event=bot-connected room={} pair={}", room, peer.get("pair").dump());
       } else if (state == "failed" || state == "closed") {
-        owner.post({Event::bot_done, room, {}, true, serial, "connection-" + state.get<std::string>()});
+        owner.post(
+            {Event::bot_done, room, {}, true, serial, "connection-" + state.get<std::string>()});
       }
     }));
     subs.push_back(peer.on("error", [&owner, &room, serial](const json& e) {
       const std::string code = e.value("code", "");
-      spdlog::info("event=bot-error room={} code={} message=\"{}\"", room, code, e.value("message", ""));
+      spdlog::info("event=bot-error room={} code={} message=\"{}\"", room, code,
+                   e.value("message", ""));
       // The visitor left before the connection was up: this Peer cannot pair again.
-      if (code == "signal_peer_left") owner.post({Event::bot_done, room, {}, true, serial, "peer-left"});
+      if (code == "signal_peer_left")
+        owner.post({Event::bot_done, room, {}, true, serial, "peer-left"});
     }));
     peer.use(signal(room, owner.signal_url_ + "/.bot"));
   }
@@ -69,7 +74,7 @@ struct Bots::Bot {
   const std::uint64_t serial;
   Peer peer;
   std::vector<Track> tracks;  // sent only when the visitor's offer asks for them
-  std::mutex mutex;  // subs: on_channel runs on the peer's loop, ~Bot on the worker
+  std::mutex mutex;           // subs: on_channel runs on the peer's loop, ~Bot on the worker
   std::vector<Subscription> subs;
 };
 
@@ -80,10 +85,17 @@ void Bots::start(std::string signal_url) {
   thread_ = std::thread([this] { run(); });
 }
 
-Bots::~Bots() { stop(); }
+Bots::~Bots() {
+  stop();
+}
 
 void Bots::on_membership(const server::MembershipEvent& e) {
-  post({e.joined ? Event::join : Event::leave, std::string(e.room), std::string(e.id), e.path.starts_with("/.bot"), 0, {}});
+  post({e.joined ? Event::join : Event::leave,
+        std::string(e.room),
+        std::string(e.id),
+        e.path.starts_with("/.bot"),
+        0,
+        {}});
 }
 
 void Bots::post(Event event) {

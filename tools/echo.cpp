@@ -3,14 +3,21 @@
 // Signaling: `--signal stdio` prints our description and candidates as JSON lines in the
 // browser's shapes on stdout and reads the remote's from stdin (one JSON object per line; a
 // bad line is reported on stderr and skipped); `--signal ws://...` uses the signal plugin.
-// The offerer (--role offer) opens a channel named "echo". With `--probe N` it sends N
-// messages (text and binary, 1 byte to 64 KiB) on it instead of echoing, and exits 0 once
-// all came back intact and in order. Logs go to stderr.
+// Both sides open a channel named "echo". With `--probe N` a side (either role) sends N
+// messages (text and binary, 0 to 65535 bytes) on it instead of echoing, and exits 0 once all
+// came back intact, in order and once each; the other side echoes. `--interval MS` spaces the
+// messages out, `--hold S` then keeps the connection until S seconds after it came up and
+// asks that it stays up and still echoes one last message. The prober ends with a line
+// `peer echo: result {...}` (JSON: timings, counts, the selected pair) for test harnesses.
+// Logs go to stderr.
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -27,15 +34,19 @@ struct EchoOptions {
   std::string role = "answer";
   std::string signal = "stdio";
   std::string room = "echo";
-  std::string address = "127.0.0.1";
+  NetworkOptions net;
   double timeout = 30;
   std::size_t probe = 0;
+  std::size_t max_size = 65535;
+  double interval_ms = 0;
+  double hold_s = 0;
 };
 
-// The probe's i-th message: text for even i, binary for odd, sizes up to 64 KiB.
-std::pair<bool, std::string> probe_message(std::size_t i) {
+// The probe's i-th message: text for even i, binary for odd, 0 to `max_size` bytes (the
+// first one empty: RFC 8831 section 6.6 sends those specially).
+std::pair<bool, std::string> probe_message(std::size_t i, std::size_t max_size) {
   std::mt19937 rng(static_cast<unsigned>(i));
-  const std::size_t size = 1 + (i * 7919) % 65536;
+  const std::size_t size = (i * 7919) % (max_size + 1);
   std::string s(size, '\0');
   if (i % 2 == 0) {
     for (auto& c : s) c = static_cast<char>('a' + rng() % 26);
@@ -75,8 +86,9 @@ void read_signals(Peer peer, bool answerer, const std::atomic<bool>& stop) {
                     {"sdpMid", m.value("sdpMid", json())},
                     {"sdpMLineIndex", m.value("sdpMLineIndex", json())}});
         } else {
-          std::fprintf(stderr, "peer echo: stdin line %zu: unexpected type \"%s\" for the %s, skipped\n", line_no,
-                       type.c_str(), answerer ? "answerer" : "offerer");
+          std::fprintf(stderr,
+                       "peer echo: stdin line %zu: unexpected type \"%s\" for the %s, skipped\n",
+                       line_no, type.c_str(), answerer ? "answerer" : "offerer");
         }
       } catch (const std::exception& e) {
         std::fprintf(stderr, "peer echo: stdin line %zu: %s\n", line_no, e.what());
@@ -92,7 +104,9 @@ int run_echo(const EchoOptions& o) {
   }
   const bool offerer = o.role == "offer";
   const bool stdio = o.signal == "stdio";
-  Session session("echo", o.address);
+  const auto network = network_or_report("echo", o.net, o.signal);
+  if (!network) return kExitUsage;
+  Session session("echo", *network);
   Peer& p = session.peer;
   std::vector<Subscription> subs;
   std::mutex out_mutex;
@@ -103,15 +117,25 @@ int run_echo(const EchoOptions& o) {
     std::fflush(stdout);
   };
   if (stdio) {
-    subs.push_back(p.on("offer", [print](const json& d) { print({{"type", "offer"}, {"sdp", d["sdp"]}}); }));
-    subs.push_back(p.on("answer", [print](const json& d) { print({{"type", "answer"}, {"sdp", d["sdp"]}}); }));
+    subs.push_back(p.on("offer", [print](const json& d) {
+      print({{"type", "offer"}, {"sdp", d["sdp"]}});
+    }));
+    subs.push_back(p.on("answer", [print](const json& d) {
+      print({{"type", "answer"}, {"sdp", d["sdp"]}});
+    }));
     auto mid = std::make_shared<json>(json::array({"0", 0}));
     subs.push_back(p.on("candidate", [print, mid](const json& c) {
       *mid = json::array({c.value("sdpMid", json("0")), c.value("sdpMLineIndex", json(0))});
-      print({{"type", "candidate"}, {"candidate", c["candidate"]}, {"sdpMid", (*mid)[0]}, {"sdpMLineIndex", (*mid)[1]}});
+      print({{"type", "candidate"},
+             {"candidate", c["candidate"]},
+             {"sdpMid", (*mid)[0]},
+             {"sdpMLineIndex", (*mid)[1]}});
     }));
     subs.push_back(p.on("ready", [print, mid] {
-      print({{"type", "candidate"}, {"candidate", ""}, {"sdpMid", (*mid)[0]}, {"sdpMLineIndex", (*mid)[1]}});
+      print({{"type", "candidate"},
+             {"candidate", ""},
+             {"sdpMid", (*mid)[0]},
+             {"sdpMLineIndex", (*mid)[1]}});
     }));
   }
 
@@ -137,29 +161,51 @@ int run_echo(const EchoOptions& o) {
     subs.push_back(std::move(sub));
   }));
 
-  // The probe: what came back, compared in order.
+  // The probe: what came back, compared in order (a duplicate or a loss shows as a mismatch).
+  using Clock = std::chrono::steady_clock;
+  const bool probing = o.probe > 0;
+  const std::size_t expected = o.probe + (o.hold_s > 0 ? 1 : 0);  // + the message after the hold
   std::size_t returned = 0;
   bool mismatch = false;
-  std::optional<Channel> own;
-  if (offerer) {
-    own = p.use(channel("echo"));
-    if (o.probe == 0) {
-      subs.push_back(echo(*own));
-    } else {
-      subs.push_back(own->on_message([&](const Message& m) {
-        session.waiter.update([&] {
-          const auto [binary, data] = probe_message(returned);
-          if (m.binary() != binary || m.text() != data) {
-            if (!mismatch)
-              std::fprintf(stderr, "peer echo: probe message %zu came back different (%zu bytes)\n", returned,
-                           m.bytes().size());
-            mismatch = true;
+  bool went_down = false;       // failed or closed at some point after connecting
+  std::size_t disconnects = 0;  // "disconnected" episodes (ICE lost and found the path)
+  Clock::time_point connected_at{}, open_at{};
+  // The offerer opens "echo" (its offer needs a data section); a probing answerer opens its
+  // own "echo" too, whose messages reach the offerer's handle of that label and are echoed on
+  // the offerer's stream. A partner that did not open it echoes remote channels as they come.
+  std::optional<Channel> own_channel;
+  if (offerer || probing) own_channel = p.use(channel("echo"));
+  Channel* own = own_channel ? &*own_channel : nullptr;
+  if (!probing) {
+    if (own != nullptr) subs.push_back(echo(*own));
+  } else {
+    subs.push_back(own->on_message([&](const Message& m) {
+      session.waiter.update([&] {
+        const auto [binary, data] = probe_message(returned % o.probe, o.max_size);
+        if (m.binary() != binary || m.text() != data) {
+          if (!mismatch) {
+            std::fprintf(stderr,
+                         "peer echo: probe message %zu came back different (%zu bytes, %s)\n",
+                         returned, m.bytes().size(),
+                         returned > 0 && m.text() == probe_message(returned - 1, o.max_size).second
+                             ? "the previous one again: delivered twice"
+                             : "not the one sent");
           }
-          ++returned;
-        });
-      }));
-    }
+          mismatch = true;
+        }
+        ++returned;
+      });
+    }));
+    subs.push_back(
+        own->on("channel open", [&] { session.waiter.update([&] { open_at = Clock::now(); }); }));
   }
+  subs.push_back(p.on("change connection", [&](const json& v) {
+    session.waiter.update([&] {
+      if (connected_at == Clock::time_point{}) return;
+      if (v == "disconnected") ++disconnects;
+      if (v == "failed" || v == "closed") went_down = true;
+    });
+  }));
 
   CloseOnExit closer{p};  // after everything the callbacks use
   std::atomic<bool> stop{false};
@@ -179,32 +225,75 @@ int run_echo(const EchoOptions& o) {
     }
   } joiner{stop, reader};
 
+  const auto started = Clock::now();
   if (const int rc = session.wait_connected(o.timeout); rc != kExitOk) return rc;
-  std::fprintf(stderr, "peer echo: connected (%s)\n", p.get("pair").dump().c_str());
+  session.waiter.update([&] { connected_at = Clock::now(); });
 
-  if (offerer && o.probe > 0) {
-    for (std::size_t i = 0; i < o.probe; ++i) {
-      const auto [binary, data] = probe_message(i);
+  if (probing) {
+    auto send = [&](std::size_t i) {
+      const auto [binary, data] = probe_message(i, o.max_size);
       if (binary) {
         own->send(std::span(reinterpret_cast<const std::byte*>(data.data()), data.size()));
       } else {
         own->send(data);
       }
+    };
+    auto up = [&] {
+      return session.connection() == "connected" || session.connection() == "disconnected";
+    };
+    for (std::size_t i = 0; i < o.probe; ++i) {
+      send(i);
+      if (o.interval_ms > 0)
+        std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(o.interval_ms));
     }
-    const bool done = session.waiter.wait(
-        [&] { return returned >= o.probe || mismatch || session.connection() != "connected"; },
-        o.timeout > 0 ? o.timeout + 60 : 0);
+    const double wait_s = o.timeout > 0 ? o.timeout + 60 + o.probe * o.interval_ms / 1000 : 0;
+    session.waiter.wait([&] { return returned >= o.probe || mismatch || !up(); }, wait_s);
+    if (o.hold_s > 0 && returned == o.probe && !mismatch) {
+      // Stay until hold_s after connecting, then prove the path still carries a message.
+      session.waiter.wait(
+          [&] { return went_down; },
+          std::max(0.0,
+                   o.hold_s - std::chrono::duration<double>(Clock::now() - connected_at).count()));
+      if (!went_down) {
+        send(0);
+        session.waiter.wait([&] { return returned >= expected || mismatch || !up(); }, 60);
+      }
+    }
+    const json pair = p.get("pair");  // before the lock: a loop callback may be waiting for it
     std::lock_guard lock(session.waiter.mutex);
-    if (!done || returned < o.probe) {
-      std::fprintf(stderr, "peer echo: %zu of %zu probe messages came back\n", returned, o.probe);
-      return kExitFailed;
+    const auto ms = [](Clock::duration d) {
+      return std::chrono::duration<double, std::milli>(d).count();
+    };
+    const bool ok = returned == expected && !mismatch && !went_down;
+    const json result = {
+        {"ok", ok},
+        {"role", o.role},
+        {"messages", o.probe},
+        {"returned", returned},
+        {"mismatch", mismatch},
+        {"connect_ms", ms(connected_at - started)},
+        {"open_after_connected_ms",
+         open_at == Clock::time_point{} ? json(nullptr) : json(ms(open_at - connected_at))},
+        {"up_s", ms(Clock::now() - connected_at) / 1000},
+        {"disconnects", disconnects},
+        {"went_down", went_down},
+        {"pair", pair},
+    };
+    std::fprintf(stderr, "peer echo: result %s\n", result.dump().c_str());
+    if (returned < expected) {
+      std::fprintf(stderr, "peer echo: %zu of %zu probe messages came back (connection %s)\n",
+                   returned, expected, session.connection().c_str());
+    } else if (went_down) {
+      std::fprintf(stderr, "peer echo: the connection went down during the hold\n");
+    } else if (!mismatch) {
+      std::fprintf(stderr, "peer echo: all %zu probe messages came back intact\n", expected);
     }
-    if (mismatch) return kExitFailed;
-    std::fprintf(stderr, "peer echo: all %zu probe messages came back intact\n", o.probe);
-    return kExitOk;
+    return ok ? kExitOk : kExitFailed;
   }
   // A partner: until the remote closes (0) or the connection fails (1).
-  session.waiter.wait([&] { return session.connection() != "connected"; }, 0);
+  session.waiter.wait(
+      [&] { return session.connection() != "connected" && session.connection() != "disconnected"; },
+      0);
   std::lock_guard lock(session.waiter.mutex);
   std::fprintf(stderr, "peer echo: connection %s\n", session.connection().c_str());
   return session.connection() == "closed" ? kExitOk : kExitFailed;
@@ -213,24 +302,39 @@ int run_echo(const EchoOptions& o) {
 }  // namespace
 
 void add_echo(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand("echo", "a test partner: sends back every message it receives on every channel");
+  auto* cmd = app.add_subcommand(
+      "echo", "a test partner: sends back every message it receives on every channel");
   static EchoOptions o;
-  cmd->add_option("--role", o.role, "offer: make the offer (stdio) and open the \"echo\" channel; answer: wait")
+  cmd->add_option("--role", o.role,
+                  "offer: make the offer (stdio) and open the \"echo\" channel; answer: wait")
       ->check(CLI::IsMember({"offer", "answer"}))
       ->capture_default_str();
-  cmd->add_option("--signal", o.signal,
-                  "stdio: descriptions and candidates as JSON lines on stdout/stdin; or a ws:// url of "
-                  "`peer signal` (then who offers follows the room order)")
+  cmd->add_option(
+         "--signal", o.signal,
+         "stdio: descriptions and candidates as JSON lines on stdout/stdin; or a ws:// url of "
+         "`peer signal` (then who offers follows the room order)")
       ->capture_default_str();
   cmd->add_option("--room", o.room, "room on the signaling server")->capture_default_str();
-  cmd->add_option("--address", o.address, "local address ICE gathers on (\"any\": every interface but loopback)")
+  add_network_options(cmd, o.net);
+  cmd->add_option("--timeout", o.timeout,
+                  "seconds to get connected (exit 3 after); 0 waits forever")
       ->capture_default_str();
-  cmd->add_option("--timeout", o.timeout, "seconds to get connected (exit 3 after); 0 waits forever")
+  cmd->add_option(
+      "--probe", o.probe,
+      "send N messages on \"echo\" and exit 0 when all came back intact, in order and once each "
+      "(instead of echoing; either role)");
+  cmd->add_option("--max-size", o.max_size, "probe: the largest message, in bytes")
       ->capture_default_str();
-  cmd->add_option("--probe", o.probe,
-                  "offerer: send N messages on \"echo\" and exit 0 when all came back intact (instead of echoing)");
-  cmd->footer("Exit codes: 0 done (probe intact, or the remote closed), 1 failed or mismatch, 2 bad argument,\n"
-              "3 not connected in time, 4 refused by the signaling server.");
+  cmd->add_option("--interval", o.interval_ms, "probe: milliseconds between two messages")
+      ->capture_default_str();
+  cmd->add_option(
+      "--hold", o.hold_s,
+      "probe: then stay until S seconds after connecting; the connection must stay up and echo one "
+      "more message");
+  cmd->footer(
+      "Exit codes: 0 done (probe intact, or the remote closed), 1 failed or mismatch, 2 bad "
+      "argument,\n"
+      "3 not connected in time, 4 refused by the signaling server.");
   cmd->callback([&exit_code] { exit_code = run_echo(o); });
 }
 

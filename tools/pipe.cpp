@@ -33,7 +33,7 @@ constexpr std::size_t kHigh = 4 << 20, kLow = 1 << 20;
 struct PipeOptions {
   std::string room;
   std::string server = "ws://127.0.0.1:8787/";
-  std::string address = "127.0.0.1";
+  NetworkOptions net;
   double timeout = 30;
 };
 
@@ -50,7 +50,9 @@ bool write_all(int fd, const std::byte* data, std::size_t size) {
 
 int run_pipe(const PipeOptions& o) {
   ::signal(SIGPIPE, SIG_IGN);  // a closed stdout is an error we report, not a silent death
-  Session session("pipe", o.address);
+  const auto network = network_or_report("pipe", o.net, o.server);
+  if (!network) return kExitUsage;
+  Session session("pipe", *network);
   Peer& p = session.peer;
   Channel ch = p.use(channel("pipe"));
   std::vector<Subscription> subs;
@@ -154,8 +156,7 @@ void add_pipe(CLI::App& app, int& exit_code) {
   static PipeOptions o;
   cmd->add_option("room", o.room, "room on the signaling server; the other `peer pipe` joins the same")->required();
   cmd->add_option("--server", o.server, "signaling server (`peer signal`)")->capture_default_str();
-  cmd->add_option("--address", o.address, "local address ICE gathers on (\"any\": every interface but loopback)")
-      ->capture_default_str();
+  add_network_options(cmd, o.net);
   cmd->add_option("--timeout", o.timeout, "seconds to get connected (exit 3 after); 0 waits forever")
       ->capture_default_str();
   cmd->footer("Half-close: at EOF on stdin the remote's stdout is closed; exits 0 once both directions are done.\n"

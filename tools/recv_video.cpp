@@ -22,14 +22,16 @@ struct RecvVideoOptions {
   std::string room;
   std::string server = "ws://127.0.0.1:8787/";
   std::string output = "out.y4m";
-  std::string address = "127.0.0.1";
+  NetworkOptions net;
   int frames = 0;        // 0: no limit
   double seconds = 0;    // 0: no limit
   double timeout = 30;
 };
 
 int run_recv_video(const RecvVideoOptions& o) {
-  Session session("recv-video", o.address);
+  const auto network = network_or_report("recv-video", o.net, o.server);
+  if (!network) return kExitUsage;
+  Session session("recv-video", *network);
   Peer& p = session.peer;
   p.use(video({.source = "none"}));  // ask for video, send none
   std::mutex m;
@@ -94,8 +96,7 @@ void add_recv_video(CLI::App& app, int& exit_code) {
   cmd->add_option("-o,--output", o.output, "the Y4M file to write")->capture_default_str();
   cmd->add_option("--frames", o.frames, "stop after N frames (0: no limit)")->capture_default_str();
   cmd->add_option("--seconds", o.seconds, "stop after S seconds once connected (0: no limit)")->capture_default_str();
-  cmd->add_option("--address", o.address, "local address ICE gathers on (\"any\": every interface but loopback)")
-      ->capture_default_str();
+  add_network_options(cmd, o.net);
   cmd->add_option("--timeout", o.timeout, "seconds to get connected")->capture_default_str();
   cmd->footer("Exit codes: 0 frames written, 1 failed or no frame, 2 bad argument, 3 not connected in time,\n"
               "4 refused by the signaling server.");

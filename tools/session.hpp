@@ -6,9 +6,11 @@
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "network_options.hpp"
 #include "peer/peer.hpp"
 #include "peer/signal.hpp"
 #include "util.hpp"
@@ -26,8 +28,21 @@ inline void log_to_stderr() {
 
 // Server refusals after which waiting is pointless.
 inline bool fatal_signal_error(const std::string& code) {
-  return code == "signal_unauthorized" || code == "signal_room-full" || code == "signal_server-full" ||
-         code == "signal_peer_left" || code == "signal_bad-message";
+  return code == "signal_unauthorized" || code == "signal_room-full" ||
+         code == "signal_server-full" || code == "signal_peer_left" || code == "signal_bad-message";
+}
+
+// The network config of a subcommand's flags, or nullopt after a message naming the bad flag
+// and value (the caller exits with kExitUsage).
+inline std::optional<NetworkConfig> network_or_report(const std::string& command,
+                                                      const NetworkOptions& options,
+                                                      const std::string& signal_url) {
+  try {
+    return resolve_network(options, signal_url);
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "peer %s: %s\n", command.c_str(), e.what());
+    return std::nullopt;
+  }
 }
 
 // Closes the peer when it goes out of scope, so that no callback runs afterwards. Declare it
@@ -39,16 +54,17 @@ struct CloseOnExit {
 
 class Session {
  public:
-  // `address`: the local address ICE gathers on ("any": every interface but loopback).
-  Session(const std::string& command, const std::string& address) : command_(command) {
+  // `network`: where ICE gathers and which STUN/TURN servers it uses (network_options.hpp).
+  Session(const std::string& command, const NetworkConfig& network) : command_(command) {
     log_to_stderr();
-    if (address != "any") peer.set("addresses", json::array({address}));
+    apply_network(peer, network);
     subs_.push_back(peer.on("change connection", [this](const json& v) {
       waiter.update([&] { connection_ = v.get<std::string>(); });
     }));
     subs_.push_back(peer.on("error", [this](const json& e) {
       const std::string code = e.value("code", "");
-      std::fprintf(stderr, "peer %s: %s: %s\n", command_.c_str(), code.c_str(), e.value("message", "").c_str());
+      std::fprintf(stderr, "peer %s: %s: %s\n", command_.c_str(), code.c_str(),
+                   e.value("message", "").c_str());
       if (fatal_signal_error(code)) waiter.update([&] { signal_failure_ = code; });
     }));
   }
@@ -72,11 +88,15 @@ class Session {
   // message on stderr). `seconds` <= 0 waits forever.
   int wait_connected(double seconds) {
     const bool done = waiter.wait(
-        [&] { return connection_ == "connected" || connection_ == "failed" || connection_ == "closed" || !signal_failure_.empty(); },
+        [&] {
+          return connection_ == "connected" || connection_ == "failed" || connection_ == "closed" ||
+                 !signal_failure_.empty();
+        },
         seconds);
     if (!done) {
-      std::fprintf(stderr, "peer %s: not connected after %.0f s (signal: %s, connection: %s)\n", command_.c_str(),
-                   seconds, peer.get("signal").dump().c_str(), peer.get("connection").dump().c_str());
+      std::fprintf(stderr, "peer %s: not connected after %.0f s (signal: %s, connection: %s)\n",
+                   command_.c_str(), seconds, peer.get("signal").dump().c_str(),
+                   peer.get("connection").dump().c_str());
       return kExitTimeout;
     }
     if (!signal_failure_.empty()) return kExitSignaling;
@@ -84,6 +104,13 @@ class Session {
       std::fprintf(stderr, "peer %s: the connection %s\n", command_.c_str(), connection_.c_str());
       return kExitFailed;
     }
+    // The selected pair with its candidate types, e.g. "srflx udp 198.51.100.7:40000".
+    const json pair = peer.get("pair");
+    auto side = [&](const char* key) {
+      return pair.is_object() ? pair.value(key, std::string("?")) : "?";
+    };
+    std::fprintf(stderr, "peer %s: connected: local %s, remote %s\n", command_.c_str(),
+                 side("local").c_str(), side("remote").c_str());
     return kExitOk;
   }
 

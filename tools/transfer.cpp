@@ -42,7 +42,7 @@ struct TransferOptions {
   std::string dir = ".";  // recv
   bool force = false;     // recv
   std::string server = "ws://127.0.0.1:8787/";
-  std::string address = "127.0.0.1";
+  NetworkOptions net;
   double timeout = 30;
   bool quiet = false;
 };
@@ -121,7 +121,9 @@ int run_send(const TransferOptions& o) {
   const auto size = static_cast<std::uint64_t>(st.st_size);
   const std::string name = fs::path(o.file).filename().string();
 
-  Session session("send", o.address);
+  const auto network = network_or_report("send", o.net, o.server);
+  if (!network) return kExitUsage;
+  Session session("send", *network);
   Channel ch = session.peer.use(channel("file"));
   Inbox inbox;
   std::vector<Subscription> subs;
@@ -204,7 +206,9 @@ int run_recv(const TransferOptions& o) {
     std::fprintf(stderr, "peer recv: %s is not a directory\n", o.dir.c_str());
     return kExitUsage;
   }
-  Session session("recv", o.address);
+  const auto network = network_or_report("recv", o.net, o.server);
+  if (!network) return kExitUsage;
+  Session session("recv", *network);
   Channel ch = session.peer.use(channel("file"));
   Inbox inbox;
   // Data, on the loop thread: written to the part file as it comes.
@@ -318,8 +322,7 @@ int run_recv(const TransferOptions& o) {
 
 void common_options(CLI::App* cmd, TransferOptions& o) {
   cmd->add_option("--server", o.server, "signaling server (`peer signal`)")->capture_default_str();
-  cmd->add_option("--address", o.address, "local address ICE gathers on (\"any\": every interface but loopback)")
-      ->capture_default_str();
+  add_network_options(cmd, o.net);
   cmd->add_option("--timeout", o.timeout, "seconds to get connected (exit 3 after); 0 waits forever")
       ->capture_default_str();
   cmd->add_flag("--quiet", o.quiet, "no progress");

@@ -143,9 +143,6 @@ void PeerImpl::create() {
     throw Error(Errc::invalid_argument, "ice-tcp must be true or false");
   }
   config.tcp = ice_tcp.is_boolean() && ice_tcp.get<bool>();
-  // Sessions carry only DTLS (data channels) so far, whose records delimit themselves:
-  // UDP GRO may merge datagrams (IceConfig::udp_gro). Media will need it off.
-  config.udp_gro = true;
 
   const json certificate = store_.get("certificate");
   if (certificate.is_object() && certificate.contains("cert") && certificate.contains("key")) {

@@ -503,8 +503,6 @@ void PeerImpl::media_negotiated() {
     if (a.sends() && line->local) start_sender(*line);
     if (a.receives()) add_remote_track(*line);
   }
-  // SRTP packets do not delimit themselves: no UDP GRO merging under them (IceConfig).
-  if (any) ice_->set_udp_gro(false);
   // A renegotiation that brings the first media to a connected session starts SRTP now.
   if (any && dtls_ && dtls_->state() == dtls::DtlsState::connected) start_media();
 }

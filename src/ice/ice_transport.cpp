@@ -3,8 +3,8 @@
 #include <arpa/inet.h>
 #include <fmt/format.h>
 #include <netdb.h>
-#include <nice/agent.h>
 #include <netinet/udp.h>
+#include <nice/agent.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
@@ -24,10 +24,18 @@ namespace peer::ice {
 //   Ta 5, aggressive nomination (chosen)    7     23
 //   Ta 1 (below the RFC floor, not used)    4      8
 //
-// - nice_agent_new_full(ctx, NICE_COMPATIBILITY_RFC5245, ICE_TRICKLE | CONSENT_FRESHNESS):
-//   WebRTC always trickles (RFC 8838): with the option libnice does not declare failure
-//   before remote_gathering_done(). Consent freshness (RFC 7675) is what browsers do: a peer
-//   that stops answering takes the state to failed (after ~30 s) instead of us sending forever.
+// - nice_agent_new_full(ctx, NICE_COMPATIBILITY_RFC5245, ICE_TRICKLE): WebRTC always
+//   trickles (RFC 8838): with the option libnice does not declare failure before
+//   remote_gathering_done().
+// - No NICE_AGENT_OPTION_CONSENT_FRESHNESS; keepalive-conncheck instead. libnice 0.1.21's
+//   consent (RFC 7675) is not what the RFC says: its timeout is 10 s, not 30 s (raised
+//   upstream in 0.1.22), and its requests, one every 4-6 s, are never retransmitted, so a
+//   single lost request or response fails the component about half the time. Measured in
+//   tests/field (5% loss each way, 30 +- 10 ms): the connection failed after 79-94 s.
+//   keepalive-conncheck sends authenticated binding requests as keepalives and declares
+//   failure only after ~50 s without an answer: the field suite's lossy (5%) and hostile
+//   (20% + reordering) cells then stay up. A remote that goes away is still noticed, after
+//   50 s instead of 30 s. Our own agent (docs/architecture.md section 2) brings real consent.
 // - Aggressive nomination (no NICE_AGENT_OPTION_REGULAR_NOMINATION): the controlling agent
 //   puts USE-CANDIDATE on every check, so the first pair that works is selected without a
 //   second round of checks (table above). Controlled browsers accept it (RFC 5245 8.1.1.2).
@@ -163,8 +171,7 @@ IceTransport::IceTransport(runtime::EventLoop& loop, IceConfig config, IceCallba
   if (!config_.udp && !config_.tcp) {
     throw Error(Errc::invalid_argument, "IceConfig: udp and tcp are both disabled");
   }
-  auto options = static_cast<NiceAgentOption>(NICE_AGENT_OPTION_ICE_TRICKLE |
-                                              NICE_AGENT_OPTION_CONSENT_FRESHNESS);
+  auto options = static_cast<NiceAgentOption>(NICE_AGENT_OPTION_ICE_TRICKLE);
   agent_ = nice_agent_new_full(loop_.context(), NICE_COMPATIBILITY_RFC5245, options);
   if (agent_ == nullptr) throw Error(Errc::internal, "libnice: nice_agent_new_full failed");
   g_object_set(agent_,                                                //
@@ -176,6 +183,7 @@ IceTransport::IceTransport(runtime::EventLoop& loop, IceConfig config, IceCallba
                "stun-initial-timeout", guint(kStunInitialTimeoutMs),  //
                "stun-max-retransmissions", guint(kStunMaxRetransmissions), "stun-reliable-timeout",
                guint(kStunReliableTimeoutMs),  //
+               "keepalive-conncheck", TRUE,    //
                "upnp", FALSE, nullptr);
 
   for (const auto& ip : config_.local_addresses) {
@@ -444,7 +452,14 @@ bool IceTransport::fail(const std::string& message) {
 }
 
 // The selected pair's socket, fetched once per selection: a bigger receive buffer for any
-// datagram socket; UDP_SEGMENT sends and UDP_GRO receives for a direct UDP pair only.
+// datagram socket; UDP_SEGMENT sends for a direct UDP pair only.
+//
+// Never UDP_GRO: libnice reads this socket with plain recvmsg and no UDP_GRO control
+// message, so it cannot split what the kernel merged. On an interface that does GRO (every
+// physical NIC) a small STUN packet that arrives right after full-size DTLS datagrams of the
+// same flow is merged as the last segment of one buffer; libnice hands that buffer to DTLS
+// and the STUN packet (a keepalive, a consent answer) is lost, so ICE fails under bulk
+// traffic. GRO is for a socket we read ourselves (IcePair.SendBatchKeepsEveryDatagram).
 void IceTransport::configure_selected_socket(NiceCandidate* local, NiceCandidate* remote) {
   gso_.detach();
   GSocket* socket = nice_agent_get_selected_socket(agent_, stream_id_, kComponent);
@@ -467,28 +482,9 @@ void IceTransport::configure_selected_socket(NiceCandidate* local, NiceCandidate
   if (direct && config_.udp_gso) {
     sockaddr_storage address{};
     nice_address_copy_to_sockaddr(&remote->addr, reinterpret_cast<sockaddr*>(&address));
-    const socklen_t length = address.ss_family == AF_INET6 ? sizeof(sockaddr_in6)
-                                                           : sizeof(sockaddr_in);
+    const socklen_t length =
+        address.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
     gso_.attach(socket, reinterpret_cast<sockaddr*>(&address), length);
-  }
-  if (direct && config_.udp_gro) {
-    // Receiving: one recvmsg per burst instead of one per datagram (see IceConfig). An
-    // older kernel refuses the option, which only costs speed.
-    const int on = 1;
-    setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof on);
-  }
-  g_object_unref(socket);
-}
-
-void IceTransport::set_udp_gro(bool on) {
-  config_.udp_gro = on;
-  // On: from the next selection (only a direct UDP pair may take it, see above). Off: now.
-  if (on || agent_ == nullptr) return;
-  GSocket* socket = nice_agent_get_selected_socket(agent_, stream_id_, kComponent);
-  if (socket == nullptr) return;  // none selected yet: configure_selected_socket will read it
-  if (g_socket_get_socket_type(socket) == G_SOCKET_TYPE_DATAGRAM) {
-    const int off = 0;
-    setsockopt(g_socket_get_fd(socket), SOL_UDP, UDP_GRO, &off, sizeof off);
   }
   g_object_unref(socket);
 }

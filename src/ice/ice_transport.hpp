@@ -39,11 +39,8 @@ struct IceConfig {
   bool udp = true;  // ICE over UDP
   bool tcp = false;  // ICE-TCP (RFC 6544), active and passive candidates; opt-in (setup cost)
   bool udp_gso = true;  // send_batch over a UDP pair with UDP_SEGMENT (udp_gso_sender.hpp)
-  // UDP_GRO on the selected UDP socket: the kernel may hand over several datagrams of a
-  // flow as one buffer, without their boundaries (libnice reads no control messages). Only
-  // for sessions whose every datagram delimits itself: DTLS records do, SRTP packets do
-  // not, so a session with media must turn this off.
-  bool udp_gro = true;
+  // No UDP_GRO option: libnice reads the sockets, and it cannot take merged datagrams apart
+  // (configure_selected_socket in ice_transport.cpp says why that loses STUN packets).
 };
 
 // RTCIceTransportState. `completed` is libnice's READY (all checks done, pair nominated) and
@@ -103,10 +100,6 @@ class IceTransport {
   std::size_t send_batch(std::span<const std::span<const std::byte>> datagrams);
   // True while send_batch goes out with UDP_SEGMENT on the selected UDP pair.
   bool sends_with_gso() const noexcept { return gso_.active(); }
-
-  // UDP_GRO off at once (media: SRTP packets do not delimit themselves, IceConfig::udp_gro),
-  // or on from the next selected pair.
-  void set_udp_gro(bool on);
 
   IceState state() const { return state_; }
   void set_controlling(bool controlling);  // before checks start

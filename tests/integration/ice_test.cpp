@@ -546,19 +546,14 @@ TEST_F(IcePair, ConnectsOverUdpAndExchangesData) {
       3s));
 }
 
-// send_batch cuts runs of equal-sized datagrams with UDP_SEGMENT. A receiver without UDP_GRO
-// gets every datagram as itself: runs ended by a short one, runs longer than the kernel's 64
-// segments, a larger datagram after smaller ones, a lone one. A receiver with UDP_GRO gets
-// the same bytes in the same order, with boundaries that may be merged (so it is only for
-// self-delimiting payloads: DTLS records).
-class IceBatch : public IcePair, public ::testing::WithParamInterface<bool> {};
-
-TEST_P(IceBatch, SendBatchDeliversEveryByteInOrder) {
-  const bool gro = GetParam();
-  auto a = local_config(true);
-  auto b = local_config(false);
-  a.udp_gro = b.udp_gro = gro;
-  start(a, b);
+// send_batch cuts runs of equal-sized datagrams with UDP_SEGMENT, and the receiver gets every
+// datagram as itself: runs ended by a short one, runs longer than the kernel's 64 segments, a
+// larger datagram after smaller ones, a lone one. On loopback a UDP_SEGMENT send reaches the
+// receiving socket as one buffer, so this also shows that the socket libnice reads has no
+// UDP_GRO: with it, the kernel would hand over the run merged, and a STUN packet at the end
+// of a run would be lost inside a DTLS buffer (ice_transport.cpp, configure_selected_socket).
+TEST_F(IcePair, SendBatchKeepsEveryDatagram) {
+  start(local_config(true), local_config(false));
   ASSERT_TRUE(poll_until([&] { return connected(a_) && connected(b_); }, 5s));
   std::vector<std::size_t> sizes;
   for (int i = 0; i < 5; ++i) sizes.push_back(1200);
@@ -595,16 +590,9 @@ TEST_P(IceBatch, SendBatchDeliversEveryByteInOrder) {
     std::string got;
     for (const auto& r : b_.received) got += r;
     EXPECT_TRUE(got == joined) << "received " << got.size() << " of " << joined.size() << " bytes";
-    if (gro) {
-      EXPECT_LT(b_.received.size(), texts.size()) << "GRO merged nothing";
-    } else {
-      EXPECT_EQ(b_.received, texts);
-    }
+    EXPECT_EQ(b_.received, texts) << "datagram boundaries merged: UDP_GRO on a socket libnice reads";
   });
 }
-
-INSTANTIATE_TEST_SUITE_P(Gro, IceBatch, ::testing::Bool(),
-                         [](const auto& info) { return info.param ? "WithGro" : "WithoutGro"; });
 
 TEST_F(IcePair, ConnectsOverIceTcp) {
   auto a = local_config(true);
