@@ -250,10 +250,10 @@ int run_echo(const EchoOptions& o) {
     session.waiter.wait([&] { return returned >= o.probe || mismatch || !up(); }, wait_s);
     if (o.hold_s > 0 && returned == o.probe && !mismatch) {
       // Stay until hold_s after connecting, then prove the path still carries a message.
-      session.waiter.wait(
-          [&] { return went_down; },
-          std::max(0.0,
-                   o.hold_s - std::chrono::duration<double>(Clock::now() - connected_at).count()));
+      // (Waiter::wait takes <= 0 as "forever": only wait while there is time left.)
+      const double left =
+          o.hold_s - std::chrono::duration<double>(Clock::now() - connected_at).count();
+      if (left > 0) session.waiter.wait([&] { return went_down; }, left);
       if (!went_down) {
         send(0);
         session.waiter.wait([&] { return returned >= expected || mismatch || !up(); }, 60);
