@@ -259,7 +259,10 @@ int run_echo(const EchoOptions& o) {
         session.waiter.wait([&] { return returned >= expected || mismatch || !up(); }, 60);
       }
     }
-    const json pair = p.get("pair");  // before the lock: a loop callback may be waiting for it
+    // Before the lock: a loop callback may be waiting for it.
+    const json pair = p.get("pair");
+    const std::string channel_state(own->state());
+    const std::size_t buffered = own->buffered_amount();
     std::lock_guard lock(session.waiter.mutex);
     const auto ms = [](Clock::duration d) {
       return std::chrono::duration<double, std::milli>(d).count();
@@ -278,6 +281,8 @@ int run_echo(const EchoOptions& o) {
         {"disconnects", disconnects},
         {"went_down", went_down},
         {"pair", pair},
+        {"channel", channel_state},
+        {"buffered", buffered},
     };
     std::fprintf(stderr, "peer echo: result %s\n", result.dump().c_str());
     if (returned < expected) {

@@ -26,12 +26,16 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 field_sweep
 
+# CELL-chromium: the same cell with Chromium as h2's partner (chromium_partner.js).
+partner=peer
+case "$CELL" in *-chromium) partner=chromium CELL=${CELL%-chromium} ;; esac
+
 SEED=${PEER_FIELD_SEED:-$(( (RANDOM << 15) | RANDOM ))}
-echo "field: cell $CELL, role $ROLE, seed $SEED"
+echo "field: cell $CELL, role $ROLE, partner $partner, seed $SEED"
 started=$(date +%s.%N)
 
 fail() {
-  echo "field: FAILED $CELL/$ROLE: $*"
+  echo "field: FAILED $CELL/$ROLE (partner $partner): $*"
   echo "field: repeat with PEER_FIELD_SEED=$SEED"
   for f in prober.log partner.log send.log recv.log link.log link.stats; do
     [ -s "$FIELD_DIR/$f" ] && { echo "--- $f"; tail -40 "$FIELD_DIR/$f"; }
@@ -91,6 +95,12 @@ case "$CELL" in
     ;;
   *) fail "unknown cell" ;;
 esac
+# PEER_FIELD_HOLD=S replaces a cell's hold (to repeat a cell quickly while debugging).
+if [ -n "${PEER_FIELD_HOLD:-}" ]; then
+  for i in "${!probe_args[@]}"; do
+    [ "${probe_args[$i]}" = --hold ] && probe_args[$((i + 1))]=$PEER_FIELD_HOLD
+  done
+fi
 case "$ROLE" in
   offer) prober_role=offer partner_role=answer ;;
   answer) prober_role=answer partner_role=offer ;;
@@ -106,9 +116,18 @@ fi
 
 # The echo pair, signaled through two FIFOs.
 mkfifo "$FIELD_DIR/to_prober" "$FIELD_DIR/to_partner"
-in_ns h2 "$PEER" echo --role "$partner_role" --signal stdio --address 10.2.0.2 --timeout 40 "${ice_args[@]}" \
-  <"$FIELD_DIR/to_partner" >"$FIELD_DIR/to_prober" 2>"$FIELD_DIR/partner.log" &
-partner=$!
+if [ "$partner" = chromium ]; then
+  # Chromium takes the same TURN server (all policies: it finds the relay by itself).
+  servers='[]'
+  case "$CELL" in symmetric-udp)
+    servers="[{\"urls\":\"turn:$PUBLIC_S:3478?transport=udp\",\"username\":\"$TURN_USER\",\"credential\":\"$TURN_PASSWORD\"}]" ;;
+  esac
+  in_ns h2 node "$here/chromium_partner.js" --role "$partner_role" --ice-servers "$servers" \
+    <"$FIELD_DIR/to_partner" >"$FIELD_DIR/to_prober" 2>"$FIELD_DIR/partner.log" &
+else
+  in_ns h2 "$PEER" echo --role "$partner_role" --signal stdio --address 10.2.0.2 --timeout 40 "${ice_args[@]}" \
+    <"$FIELD_DIR/to_partner" >"$FIELD_DIR/to_prober" 2>"$FIELD_DIR/partner.log" &
+fi
 in_ns h1 "$PEER" echo --role "$prober_role" --signal stdio --address 10.1.0.2 --timeout 40 "${ice_args[@]}" \
   "${probe_args[@]}" >"$FIELD_DIR/to_partner" <"$FIELD_DIR/to_prober" 2>"$FIELD_DIR/prober.log" &
 prober=$!
@@ -131,7 +150,9 @@ result=$(sed -n 's/^peer echo: result //p' "$FIELD_DIR/prober.log" | tail -1)
 if [ "$expect" = fail ]; then
   [ "$prober_rc" = 1 ] || fail "expected the connection to fail (exit 1), got exit $prober_rc"
   grep -q "no candidate pair works" "$FIELD_DIR/prober.log" || fail "the error does not say that no candidate pair worked"
-  echo "field: result cell=$CELL role=$ROLE ok=true failed_as_expected_after_s=$elapsed"
+  line="field: result cell=$CELL role=$ROLE partner=$partner ok=true failed_as_expected_after_s=$elapsed"
+  echo "$line"
+  [ -n "${PEER_FIELD_RESULTS:-}" ] && echo "$line" >>"$PEER_FIELD_RESULTS"
   exit 0
 fi
 [ "$prober_rc" = 0 ] || fail "the prober exited $prober_rc"
@@ -173,4 +194,8 @@ if [ "$CELL" = slow ]; then
   fi
   [ "$(sha256sum <"$FIELD_DIR/data.bin")" = "$(sha256sum <"$FIELD_DIR/out/data.bin")" ] || fail "16 MiB: sha-256 differs"
 fi
-echo "field: result cell=$CELL role=$ROLE ok=true seconds=$elapsed $result"
+line="field: result cell=$CELL role=$ROLE partner=$partner ok=true seconds=$elapsed $result"
+echo "$line"
+# PEER_FIELD_RESULTS=FILE collects every cell's line (the table of a closing note).
+[ -n "${PEER_FIELD_RESULTS:-}" ] && echo "$line" >>"$PEER_FIELD_RESULTS"
+exit 0
