@@ -10,6 +10,7 @@
 // asks that it stays up and still echoes one last message. The prober ends with a line
 // `peer echo: result {...}` (JSON: timings, counts, the selected pair) for test harnesses.
 // Logs go to stderr.
+#include <fmt/format.h>
 #include <poll.h>
 #include <unistd.h>
 
@@ -230,35 +231,51 @@ int run_echo(const EchoOptions& o) {
   session.waiter.update([&] { connected_at = Clock::now(); });
 
   if (probing) {
+    std::string send_error;  // the first send that failed (a closed channel throws)
     auto send = [&](std::size_t i) {
       const auto [binary, data] = probe_message(i, o.max_size);
-      if (binary) {
-        own->send(std::span(reinterpret_cast<const std::byte*>(data.data()), data.size()));
-      } else {
-        own->send(data);
+      try {
+        if (binary) {
+          own->send(std::span(reinterpret_cast<const std::byte*>(data.data()), data.size()));
+        } else {
+          own->send(data);
+        }
+        return true;
+      } catch (const std::exception& e) {
+        send_error = fmt::format("message {}: {}", i, e.what());
+        return false;
       }
     };
+    // Read under the waiter's mutex (inside wait predicates or a locked scope).
     auto up = [&] {
       return session.connection() == "connected" || session.connection() == "disconnected";
     };
+    auto locked = [&](auto read) {
+      std::lock_guard lock(session.waiter.mutex);
+      return read();
+    };
     for (std::size_t i = 0; i < o.probe; ++i) {
-      send(i);
+      if (!send(i) || !locked([&] { return up() && !went_down; })) break;
       if (o.interval_ms > 0)
         std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(o.interval_ms));
     }
     const double wait_s = o.timeout > 0 ? o.timeout + 60 + o.probe * o.interval_ms / 1000 : 0;
-    session.waiter.wait([&] { return returned >= o.probe || mismatch || !up(); }, wait_s);
-    if (o.hold_s > 0 && returned == o.probe && !mismatch) {
+    if (send_error.empty()) {
+      session.waiter.wait([&] { return returned >= o.probe || mismatch || !up(); }, wait_s);
+    }
+    if (o.hold_s > 0 && send_error.empty() &&
+        locked([&] { return returned == o.probe && !mismatch; })) {
       // Stay until hold_s after connecting, then prove the path still carries a message.
       // (Waiter::wait takes <= 0 as "forever": only wait while there is time left.)
       const double left =
           o.hold_s - std::chrono::duration<double>(Clock::now() - connected_at).count();
       if (left > 0) session.waiter.wait([&] { return went_down; }, left);
-      if (!went_down) {
-        send(0);
+      if (!locked([&] { return went_down; }) && send(0)) {
         session.waiter.wait([&] { return returned >= expected || mismatch || !up(); }, 60);
       }
     }
+    if (!send_error.empty())
+      std::fprintf(stderr, "peer echo: send failed: %s\n", send_error.c_str());
     // Before the lock: a loop callback may be waiting for it.
     const json pair = p.get("pair");
     const std::string channel_state(own->state());
@@ -267,7 +284,7 @@ int run_echo(const EchoOptions& o) {
     const auto ms = [](Clock::duration d) {
       return std::chrono::duration<double, std::milli>(d).count();
     };
-    const bool ok = returned == expected && !mismatch && !went_down;
+    const bool ok = returned == expected && !mismatch && !went_down && send_error.empty();
     const json result = {
         {"ok", ok},
         {"role", o.role},
@@ -328,14 +345,17 @@ void add_echo(CLI::App& app, int& exit_code) {
       "--probe", o.probe,
       "send N messages on \"echo\" and exit 0 when all came back intact, in order and once each "
       "(instead of echoing; either role)");
-  cmd->add_option("--max-size", o.max_size, "probe: the largest message, in bytes")
+  cmd->add_option("--max-size", o.max_size, "probe: the largest message, in bytes (at most 262144)")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{256 * 1024}))
       ->capture_default_str();
   cmd->add_option("--interval", o.interval_ms, "probe: milliseconds between two messages")
+      ->check(CLI::Range(0.0, 3600e3))
       ->capture_default_str();
-  cmd->add_option(
-      "--hold", o.hold_s,
-      "probe: then stay until S seconds after connecting; the connection must stay up and echo one "
-      "more message");
+  cmd->add_option("--hold", o.hold_s,
+                  "probe: then stay until S seconds after connecting; the connection must stay up "
+                  "and echo one "
+                  "more message")
+      ->check(CLI::Range(0.0, 7 * 86400.0));
   cmd->footer(
       "Exit codes: 0 done (probe intact, or the remote closed), 1 failed or mismatch, 2 bad "
       "argument,\n"

@@ -5,6 +5,8 @@
 #include <net/if.h>
 #include <netinet/in.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
 #include <cstring>
 
@@ -61,24 +63,39 @@ std::vector<LocalAddress> local_addresses() {
   return out;
 }
 
-json resolve_address(const std::string& address, const std::string& signal_url) {
+// `servers_elsewhere`: an ICE server is off loopback, which loopback alone cannot reach.
+json resolve_address(const std::string& address, const std::string& signal_url,
+                     bool servers_elsewhere) {
   if (address == "any") return nullptr;
   const auto here = local_addresses();
   if (address == "auto") {
     const std::string host = url_host(signal_url);
-    if (is_loopback_host(host)) return json::array({host == "::1" ? "::1" : "127.0.0.1"});
+    if (is_loopback_host(host) && !servers_elsewhere)
+      return json::array({host == "::1" ? "::1" : "127.0.0.1"});
     for (const auto& a : here) {
       if (!a.loopback && !a.ip.starts_with("fe80:")) return nullptr;  // every interface
     }
     return json::array({"127.0.0.1"});  // nothing else is up: this machine only
   }
-  in6_addr probe{};
-  if (inet_pton(AF_INET, address.c_str(), &probe) != 1 &&
-      inet_pton(AF_INET6, address.c_str(), &probe) != 1) {
+  // Compared as bytes: "2001:DB8::1" and "2001:db8::1" are one address.
+  auto parse = [](const std::string& text, in6_addr& out) {
+    in_addr v4{};
+    if (inet_pton(AF_INET, text.c_str(), &v4) == 1) {
+      out = in6_addr{};
+      out.s6_addr[10] = out.s6_addr[11] = 0xff;  // v4-mapped: both families in one form
+      std::memcpy(&out.s6_addr[12], &v4, 4);
+      return true;
+    }
+    return inet_pton(AF_INET6, text.c_str(), &out) == 1;
+  };
+  in6_addr wanted{};
+  if (!parse(address, wanted))
     throw UsageError("--address '" + address + "': not an IP address, auto or any");
-  }
   bool mine = false;
-  for (const auto& a : here) mine = mine || a.ip == address;
+  for (const auto& a : here) {
+    in6_addr have{};
+    mine = mine || (parse(a.ip, have) && std::memcmp(&have, &wanted, sizeof have) == 0);
+  }
   if (!mine)
     throw UsageError("--address '" + address +
                      "': not an address of an interface of this machine that is up");
@@ -91,16 +108,17 @@ void add_network_options(CLI::App* cmd, NetworkOptions& o, bool with_address) {
   if (with_address) {
     cmd->add_option(
            "--address", o.address,
-           "local address ICE gathers on: auto (loopback when the signaling server is on loopback, "
-           "else every interface but loopback), any (every interface but loopback), or an IP of "
+           "local address ICE gathers on: auto (loopback when the signaling server is on loopback "
+           "and no ICE server is elsewhere, else every interface but loopback), any (every "
+           "interface but loopback), or an IP of "
            "this "
            "machine")
         ->capture_default_str();
   }
   cmd->add_option(
       "--ice-server", o.ice_servers,
-      "a STUN or TURN server: stun:host[:port], turn:host[:port][?transport=udp|tcp], "
-      "turns:host[:port] (repeatable; default: $PEER_ICE_SERVERS, a JSON RTCIceServer[])");
+      "a STUN or TURN server: stun:host[:port], turn:host[:port][?transport=udp|tcp] (repeatable; "
+      "default: $PEER_ICE_SERVERS, a JSON RTCIceServer[]; turns: is not supported yet)");
   cmd->add_option("--ice-username", o.ice_username, "TURN username for the --ice-server urls");
   cmd->add_option("--ice-credential", o.ice_credential, "TURN password for the --ice-server urls");
   cmd->add_flag("--relay-only", o.relay_only,
@@ -109,7 +127,6 @@ void add_network_options(CLI::App* cmd, NetworkOptions& o, bool with_address) {
 
 NetworkConfig resolve_network(const NetworkOptions& o, const std::string& signal_url) {
   NetworkConfig config;
-  config.addresses = resolve_address(o.address, signal_url);
   if (!o.ice_servers.empty()) {
     for (const auto& url : o.ice_servers) {
       json server = {{"urls", url}};
@@ -128,6 +145,15 @@ NetworkConfig resolve_network(const NetworkOptions& o, const std::string& signal
           why += " (--ice-username, --ice-credential)";
         throw UsageError("--ice-server '" + url + "': " + why);
       }
+      if (url.size() >= 6 && std::equal(url.begin(), url.begin() + 6, "turns:", [](char a, char b) {
+            return std::tolower(static_cast<unsigned char>(a)) == b;
+          })) {
+        // ice_transport.cpp, configure_servers: libnice would send it as plain TCP.
+        throw UsageError(
+            "--ice-server '" + url +
+            "': turns: (TURN over TLS) is not supported yet, libnice would send it without TLS; "
+            "use turn:HOST:PORT?transport=tcp");
+      }
       config.servers.push_back(std::move(server));
     }
   } else if (!o.ice_username.empty() || !o.ice_credential.empty()) {
@@ -145,14 +171,15 @@ NetworkConfig resolve_network(const NetworkOptions& o, const std::string& signal
     config.servers = servers.is_array() ? servers : json::array({servers});
   }
   config.relay_only = o.relay_only;
-  if (o.relay_only) {
-    bool turn = false;
-    for (const auto& s : ice::parse_ice_servers(config.servers))
-      turn = turn || s.type != ice::IceServer::Type::stun;
-    if (!turn)
-      throw UsageError(
-          "--relay-only needs a turn: or turns: server (--ice-server or PEER_ICE_SERVERS)");
+  bool turn = false, elsewhere = false;
+  for (const auto& server : ice::parse_ice_servers(config.servers)) {
+    turn = turn || server.type != ice::IceServer::Type::stun;
+    elsewhere = elsewhere || !is_loopback_host(server.host);
   }
+  if (o.relay_only && !turn) {
+    throw UsageError("--relay-only needs a turn: server (--ice-server or PEER_ICE_SERVERS)");
+  }
+  config.addresses = resolve_address(o.address, signal_url, elsewhere);
   return config;
 }
 

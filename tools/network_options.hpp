@@ -3,16 +3,19 @@
 // and serve's bots): where ICE gathers, which STUN/TURN servers it uses, relay only.
 //
 //   --address A        auto (default) | any | an IP of this machine
-//   --ice-server URL   stun:host[:port], turn:host[:port][?transport=udp|tcp], turns:...
-//                      (repeatable; RFC 7064 and RFC 7065 URLs, as a browser takes them)
+//   --ice-server URL   stun:host[:port], turn:host[:port][?transport=udp|tcp] (repeatable;
+//                      RFC 7064 and RFC 7065 URLs, as a browser takes them). turns: is refused
+//                      until TURN over TLS works: libnice sends it as plain TCP
+//                      (ice_transport.cpp, configure_servers)
 //   --ice-username U, --ice-credential C   the TURN long-term credentials for those URLs
 //   --relay-only       iceTransportPolicy "relay": only TURN-relayed pairs
 //   PEER_ICE_SERVERS   a JSON RTCIceServer[] used when no --ice-server is given
 //
 // The `auto` address rule: when the signaling server is on a loopback address (127.0.0.0/8,
-// ::1, localhost) both peers are on this machine, so ICE stays on loopback; otherwise (a
-// server elsewhere, or stdio signaling) ICE gathers on every interface but loopback, so two
-// machines connect without flags. With no such interface up, loopback is used.
+// ::1, localhost) and no ICE server is elsewhere, both peers are on this machine, so ICE
+// stays on loopback; otherwise (a server elsewhere, stdio signaling, or a STUN/TURN server
+// off this machine) ICE gathers on every interface but loopback, so two machines connect
+// without flags. With no such interface up, loopback is used.
 #include <CLI/CLI.hpp>
 
 #include <stdexcept>

@@ -49,7 +49,9 @@ class Track;
 // Store keys the peer reads (set them before create()/offer()/answer()):
 //   servers             RTCIceServer list, as a browser takes it:
 //                       [{"urls": ["stun:host:3478", "turn:host?transport=tcp"],
-//                         "username": "u", "credential": "p"}] (or plain url strings)
+//                         "username": "u", "credential": "p"}] (or plain url strings);
+//                       turns: urls are skipped with an "error" event for now (over libnice
+//                       they would go without TLS)
 //   iceTransportPolicy  "all" (default) or "relay"
 //   addresses           ["127.0.0.1", ...]: gather ICE candidates only on these local
 //                       addresses (default: every interface except loopback)

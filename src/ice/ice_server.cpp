@@ -131,6 +131,14 @@ const std::string* optional_string(const nlohmann::json& object, const char* key
   return it->get_ptr<const std::string*>();
 }
 
+// The entry for an error message, its credential hidden (messages reach logs and stderr).
+std::string shown(const nlohmann::json& entry) {
+  if (!entry.is_object() || !entry.contains("credential")) return entry.dump();
+  nlohmann::json copy = entry;
+  copy["credential"] = "***";
+  return copy.dump();
+}
+
 void parse_entry(const nlohmann::json& entry, std::vector<IceServer>& out) {
   if (entry.is_string()) {
     out.push_back(parse_url(entry.get_ref<const std::string&>(), nullptr, nullptr));
@@ -139,13 +147,13 @@ void parse_entry(const nlohmann::json& entry, std::vector<IceServer>& out) {
   if (!entry.is_object()) {
     throw Error(
         Errc::invalid_argument,
-        fmt::format("ice server {}: expected a url string or an object with 'urls'", entry.dump()));
+        fmt::format("ice server {}: expected a url string or an object with 'urls'", shown(entry)));
   }
   // "url" is the pre-standard spelling some applications still send.
   auto urls = entry.find("urls");
   if (urls == entry.end()) urls = entry.find("url");
   if (urls == entry.end()) {
-    throw Error(Errc::invalid_argument, fmt::format("ice server {}: missing 'urls'", entry.dump()));
+    throw Error(Errc::invalid_argument, fmt::format("ice server {}: missing 'urls'", shown(entry)));
   }
   std::vector<std::string_view> list;
   if (urls->is_string()) {
@@ -153,19 +161,19 @@ void parse_entry(const nlohmann::json& entry, std::vector<IceServer>& out) {
   } else if (urls->is_array()) {
     if (urls->empty()) {
       throw Error(Errc::invalid_argument,
-                  fmt::format("ice server {}: 'urls' is empty", entry.dump()));
+                  fmt::format("ice server {}: 'urls' is empty", shown(entry)));
     }
     for (const auto& u : *urls) {
       if (!u.is_string()) {
         throw Error(Errc::invalid_argument,
-                    fmt::format("ice server {}: 'urls' entries must be strings", entry.dump()));
+                    fmt::format("ice server {}: 'urls' entries must be strings", shown(entry)));
       }
       list.push_back(u.get_ref<const std::string&>());
     }
   } else {
     throw Error(
         Errc::invalid_argument,
-        fmt::format("ice server {}: 'urls' must be a string or an array of strings", entry.dump()));
+        fmt::format("ice server {}: 'urls' must be a string or an array of strings", shown(entry)));
   }
   for (auto url : list) {
     const auto* username = optional_string(entry, "username", url);

@@ -26,7 +26,9 @@ struct IceServer {
 //   ["stun:host", ...]      {"urls": ...}      "stun:host"
 // URLs follow RFC 7064 (stun:host[:port]) and RFC 7065 (turn[s]:host[:port][?transport=udp|tcp]);
 // default ports 3478 (stun, turn) and 5349 (turns); IPv6 hosts in brackets. "stuns:" and
-// "turns:...?transport=udp" (DTLS) are rejected: libnice cannot speak them.
+// "turns:...?transport=udp" (DTLS) are rejected: libnice cannot speak them. "turns:" parses,
+// but IceTransport skips it with an error message: libnice would send it without TLS.
+// Messages never show a credential (it is printed as "***").
 // Throws peer::Error(Errc::invalid_argument) naming the offending url and what is wrong, e.g.
 // a turn url without username and credential.
 std::vector<IceServer> parse_ice_servers(const nlohmann::json& servers);

@@ -25,6 +25,9 @@ check "--ice-server 'turn:192.0.2.1?transport=sctp': unknown transport 'sctp'" -
 check "--ice-server 'turn:192.0.2.1': turn needs a username and a credential" -- echo --ice-server turn:192.0.2.1
 check "--ice-server 'turns:192.0.2.1': turns needs a username and a credential" -- \
   echo --ice-server turns:192.0.2.1 --ice-username u
+check "--ice-server 'TURNS:192.0.2.1': turns: (TURN over TLS) is not supported yet" -- \
+  echo --ice-server TURNS:192.0.2.1 --ice-username u --ice-credential p
+check "--address '2001:DB8::77': not an address of an interface" -- echo --address 2001:DB8::77
 check "--ice-server 'http://192.0.2.1': unknown scheme 'http'" -- echo --ice-server http://192.0.2.1
 check "--ice-server 'stun:192.0.2.1:0': port 0 out of range" -- pipe room --ice-server stun:192.0.2.1:0
 check "--ice-server 'stun:[::1': unterminated '['" -- send /etc/hostname room --ice-server 'stun:[::1'
@@ -34,7 +37,7 @@ check "--ice-server 'stun:192.0.2.1?transport=udp': stun urls take no '?' parame
 check "PEER_ICE_SERVERS is not JSON: [nope" PEER_ICE_SERVERS='[nope' -- echo
 check "PEER_ICE_SERVERS: ice server url 'turn:192.0.2.1': turn needs a username and a credential" \
   PEER_ICE_SERVERS='[{"urls":"turn:192.0.2.1"}]' -- echo
-check "--relay-only needs a turn: or turns: server" -- echo --relay-only --ice-server stun:192.0.2.1
+check "--relay-only needs a turn: server" -- echo --relay-only --ice-server stun:192.0.2.1
 check "--ice-username is given without an --ice-server" -- echo --ice-username u
 check "--address '192.0.2.77': not an address of an interface of this machine" -- echo --address 192.0.2.77
 check "--address 'here': not an IP address, auto or any" -- echo --address here

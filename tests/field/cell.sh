@@ -6,8 +6,8 @@
 #         symmetric-tls negative; symmetric-udp-all symmetric-tcp-all (no --relay-only); soak
 #   ROLE  offer: the prober on h1 makes the offer; answer: it answers
 # The prober is `peer echo --probe` on h1; h2 runs the partner. Signaling of the echo pair is
-# their stdio, joined by FIFOs (out of band, as the issue's setup); `peer send`/`recv` go
-# through `peer signal` in s. PEER_FIELD_SEED=N repeats a run's link decisions.
+# their stdio, joined by FIFOs (out of band: the cell measures the media path, not the
+# signaling); `peer send`/`recv` go through `peer signal` in s. PEER_FIELD_SEED=N repeats a run's link decisions.
 set -u
 PEER=$1
 LINK=$2
@@ -16,14 +16,17 @@ ROLE=$4
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/world.sh"
 
-[ "$(id -u)" = 0 ] || { echo "field: needs root (network namespaces, iptables)"; exit 1; }
-FIELD_DIR=$(mktemp -d /tmp/peer-field-XXXXXX)
+# Without root there are no namespaces to make: skipped (77, SKIP_RETURN_CODE in CMake).
+[ "$(id -u)" = 0 ] || { echo "field: skipped: needs root (network namespaces, iptables)"; exit 77; }
+FIELD_DIR=/tmp/peer-field-$$  # the PID lets field_sweep tell a dead test's directory
+rm -rf "$FIELD_DIR" && mkdir -p "$FIELD_DIR"
 cleanup() {
   world_down
   rm -rf "$FIELD_DIR"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 field_sweep
 
 # CELL-chromium: the same cell with Chromium as h2's partner (chromium_partner.js).
@@ -123,6 +126,7 @@ if [ "$partner" = chromium ]; then
     servers="[{\"urls\":\"turn:$PUBLIC_S:3478?transport=udp\",\"username\":\"$TURN_USER\",\"credential\":\"$TURN_PASSWORD\"}]" ;;
   esac
   in_ns h2 node "$here/chromium_partner.js" --role "$partner_role" --ice-servers "$servers" \
+    --profile "$FIELD_DIR/chromium-profile" \
     <"$FIELD_DIR/to_partner" >"$FIELD_DIR/to_prober" 2>"$FIELD_DIR/partner.log" &
 else
   in_ns h2 "$PEER" echo --role "$partner_role" --signal stdio --address 10.2.0.2 --timeout 40 "${ice_args[@]}" \

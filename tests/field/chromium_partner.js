@@ -6,6 +6,8 @@
 // `peer echo` does; as the offerer it opens the channel "echo" itself.
 //
 //   node chromium_partner.js --role offer|answer [--ice-servers JSON] [--policy all|relay]
+//                            [--profile DIR]  (Chromium's profile: cell.sh keeps it in its
+//                                              scratch directory, removed with it)
 //
 // Chromium keeps its defaults (host addresses hidden behind mDNS names included), so what
 // connects here is what a browser user gets. Connection states and the selected pair go to
@@ -86,7 +88,8 @@ function pageSetup({ role, config }) {
 }
 
 async function main() {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'peer-field-chromium-'));
+  const profile = args.profile || fs.mkdtempSync(path.join(os.tmpdir(), 'peer-field-chromium-'));
+  fs.mkdirSync(profile, { recursive: true });
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,

@@ -10,8 +10,9 @@
 # cone (MASQUERADE keeps the source port, so one mapping serves every destination) or
 # symmetric (MASQUERADE --random-fully: a new random port per destination). Namespaces are
 # named pf<PID><node> after this shell's PID, so parallel tests never meet; world_down
-# removes every namespace and process on every exit path (cell.sh traps EXIT, INT, TERM),
-# and field_sweep removes those of tests that died without cleaning up (SIGKILL).
+# removes every namespace and process when the shell exits (cell.sh traps EXIT, INT, TERM),
+# and field_sweep removes those of tests that died without cleaning up (SIGKILL: every
+# process of ours, the link included, runs inside one of the namespaces).
 #
 # Needs root (ip netns, iptables) and, for the NAT modes, iptables with the nat table.
 
@@ -30,9 +31,10 @@ in_ns() {
   ip netns exec "$(ns "$node")" "$@"
 }
 
-# Removes the namespaces of field tests whose shell is gone.
+# Removes the namespaces (with every process in them, the link included) and scratch
+# directories of field tests whose shell is gone.
 field_sweep() {
-  local name pid
+  local name pid dir
   for name in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^pf[0-9]+(h1|h2|r1|r2|s)$'); do
     pid=$(echo "$name" | sed -E 's/^pf([0-9]+).*/\1/')
     if ! kill -0 "$pid" 2>/dev/null; then
@@ -40,19 +42,24 @@ field_sweep() {
       ip netns del "$name" 2>/dev/null && echo "field: swept stale namespace $name" >&2
     fi
   done
+  for dir in /tmp/peer-field-[0-9]*; do
+    [ -d "$dir" ] || continue
+    pid=${dir##*-}
+    kill -0 "$pid" 2>/dev/null || { rm -rf "$dir" && echo "field: swept stale $dir" >&2; }
+  done
 }
 
 world_down() {
   local node pids
+  if [ -n "$FIELD_LINK_PID" ]; then
+    kill -TERM "$FIELD_LINK_PID" 2>/dev/null  # first: it prints its statistics on TERM
+    wait "$FIELD_LINK_PID" 2>/dev/null
+    FIELD_LINK_PID=""
+  fi
   for node in "${FIELD_NODES[@]}"; do
     pids=$(ip netns pids "$(ns "$node")" 2>/dev/null)
     [ -n "$pids" ] && kill -9 $pids 2>/dev/null
   done
-  if [ -n "$FIELD_LINK_PID" ]; then
-    kill -TERM "$FIELD_LINK_PID" 2>/dev/null
-    wait "$FIELD_LINK_PID" 2>/dev/null
-    FIELD_LINK_PID=""
-  fi
   for node in "${FIELD_NODES[@]}"; do ip netns del "$(ns "$node")" 2>/dev/null; done
 }
 
@@ -79,8 +86,9 @@ world_up() {
     in_ns "r$i" sysctl -qw net.ipv4.ip_forward=1
   done
   # The public link: the program opens a TAP device "pub" in each namespace.
-  "$LINK" --port "$(ns r1):pub" --port "$(ns r2):pub" --port "$(ns s):pub" --ready-file "$FIELD_DIR/link.ready" \
-    "$@" >"$FIELD_DIR/link.stats" 2>"$FIELD_DIR/link.log" &
+  # It runs inside s, so that a sweep after a SIGKILL finds it with the namespace's processes.
+  in_ns s "$LINK" --port "$(ns r1):pub" --port "$(ns r2):pub" --port "$(ns s):pub" \
+    --ready-file "$FIELD_DIR/link.ready" "$@" >"$FIELD_DIR/link.stats" 2>"$FIELD_DIR/link.log" &
   FIELD_LINK_PID=$!
   for _ in $(seq 100); do [ -e "$FIELD_DIR/link.ready" ] && break; sleep 0.05; done
   [ -e "$FIELD_DIR/link.ready" ] || { echo "field: the link did not start"; cat "$FIELD_DIR/link.log"; return 1; }

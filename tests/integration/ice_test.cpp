@@ -297,6 +297,22 @@ TEST(IceServers, ParsesEveryShape) {
   EXPECT_TRUE(peer::ice::parse_ice_servers(json()).empty());
 }
 
+// Messages reach logs and stderr: a credential is never part of them.
+TEST(IceServers, ErrorsNeverShowTheCredential) {
+  using nlohmann::json;
+  for (const json& input : {json{{"username", "u"}, {"credential", "hunter2-secret"}},
+                            json{{"urls", 3}, {"username", "u"}, {"credential", "hunter2-secret"}}}) {
+    try {
+      peer::ice::parse_ice_servers(input);
+      ADD_FAILURE() << "accepted a bad entry";
+    } catch (const Error& e) {
+      const std::string message = e.what();
+      EXPECT_EQ(message.find("hunter2-secret"), std::string::npos) << message;
+      EXPECT_NE(message.find("\"credential\":\"***\""), std::string::npos) << message;
+    }
+  }
+}
+
 TEST(IceServers, RejectsBadInputNamingTheUrlAndWhy) {
   using nlohmann::json;
   struct Case {
