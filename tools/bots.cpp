@@ -14,9 +14,7 @@ namespace peer::tools {
 // One room's native peer: echoes "chat" with a prefix and every other channel as it is.
 struct Bots::Bot {
   Bot(Bots& owner, const std::string& room, std::uint64_t serial) : serial(serial) {
-    if (!owner.options_.addresses.empty()) peer.set("addresses", owner.options_.addresses);
-    if (!owner.options_.servers.empty()) peer.set("servers", owner.options_.servers);
-    if (owner.options_.relay_only) peer.set("iceTransportPolicy", "relay");
+    apply_network(peer, owner.options_.network);
     if (owner.options_.video_width > 0) {
       tracks.push_back(peer.use(
           video({.width = owner.options_.video_width, .height = owner.options_.video_height})));

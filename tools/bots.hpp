@@ -22,16 +22,16 @@
 #include <string>
 #include <thread>
 
+#include "network_options.hpp"
 #include "peer/store.hpp"
 #include "server/options.hpp"
 
 namespace peer::tools {
 
 struct BotOptions {
-  json addresses = json::array();  // ICE addresses of the bots (empty: every interface)
-  json servers = json::array();    // STUN/TURN servers of the bots (RTCIceServer[])
-  bool relay_only = false;         // iceTransportPolicy "relay"
-  std::size_t max_bots = 100;      // rooms served at once; more wait for a free bot
+  // Where the bots' ICE gathers (addresses null: every interface) and their STUN/TURN servers.
+  NetworkConfig network;
+  std::size_t max_bots = 100;  // rooms served at once; more wait for a free bot
   std::string chat_prefix = "bot: ";
   // The test pattern each bot offers to send ("WxH", 0x0: none) and a 440 Hz tone; a page
   // gets them when it asks to receive video or audio.

@@ -6,7 +6,6 @@
 #include <netinet/in.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
 #include <cstring>
 
@@ -110,9 +109,7 @@ void add_network_options(CLI::App* cmd, NetworkOptions& o, bool with_address) {
            "--address", o.address,
            "local address ICE gathers on: auto (loopback when the signaling server is on loopback "
            "and no ICE server is elsewhere, else every interface but loopback), any (every "
-           "interface but loopback), or an IP of "
-           "this "
-           "machine")
+           "interface but loopback), or an IP of this machine")
         ->capture_default_str();
   }
   cmd->add_option(
@@ -127,13 +124,14 @@ void add_network_options(CLI::App* cmd, NetworkOptions& o, bool with_address) {
 
 NetworkConfig resolve_network(const NetworkOptions& o, const std::string& signal_url) {
   NetworkConfig config;
+  std::vector<ice::IceServer> parsed;  // each server parsed once, for the checks below
   if (!o.ice_servers.empty()) {
     for (const auto& url : o.ice_servers) {
       json server = {{"urls", url}};
       if (!o.ice_username.empty()) server["username"] = o.ice_username;
       if (!o.ice_credential.empty()) server["credential"] = o.ice_credential;
       try {
-        (void)ice::parse_ice_servers(server);
+        parsed.push_back(ice::parse_ice_servers(server).at(0));
       } catch (const std::exception& e) {
         // The parser's message starts with "ice server url '<url>': "; the flag says it here.
         std::string why = e.what();
@@ -145,9 +143,7 @@ NetworkConfig resolve_network(const NetworkOptions& o, const std::string& signal
           why += " (--ice-username, --ice-credential)";
         throw UsageError("--ice-server '" + url + "': " + why);
       }
-      if (url.size() >= 6 && std::equal(url.begin(), url.begin() + 6, "turns:", [](char a, char b) {
-            return std::tolower(static_cast<unsigned char>(a)) == b;
-          })) {
+      if (parsed.back().type == ice::IceServer::Type::turns) {
         // ice_transport.cpp, configure_servers: libnice would send it as plain TCP.
         throw UsageError(
             "--ice-server '" + url +
@@ -164,21 +160,18 @@ NetworkConfig resolve_network(const NetworkOptions& o, const std::string& signal
     if (servers.is_discarded())
       throw UsageError(std::string("PEER_ICE_SERVERS is not JSON: ") + env);
     try {
-      (void)ice::parse_ice_servers(servers);
+      parsed = ice::parse_ice_servers(servers);
     } catch (const std::exception& e) {
       throw UsageError(std::string("PEER_ICE_SERVERS: ") + e.what());
     }
     config.servers = servers.is_array() ? servers : json::array({servers});
   }
   config.relay_only = o.relay_only;
-  bool turn = false, elsewhere = false;
-  for (const auto& server : ice::parse_ice_servers(config.servers)) {
-    turn = turn || server.type != ice::IceServer::Type::stun;
-    elsewhere = elsewhere || !is_loopback_host(server.host);
-  }
-  if (o.relay_only && !turn) {
+  const auto is = [&](auto pred) { return std::any_of(parsed.begin(), parsed.end(), pred); };
+  if (o.relay_only && !is([](const auto& s) { return s.type != ice::IceServer::Type::stun; })) {
     throw UsageError("--relay-only needs a turn: server (--ice-server or PEER_ICE_SERVERS)");
   }
+  const bool elsewhere = is([](const auto& s) { return !is_loopback_host(s.host); });
   config.addresses = resolve_address(o.address, signal_url, elsewhere);
   return config;
 }

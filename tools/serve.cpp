@@ -58,10 +58,8 @@ int run_serve(const ServeArgs& args) {
                                 args.bot_video);
   }
   const std::string bot_address = args.bot_address.empty() ? options.address : args.bot_address;
-  if (!any_address(bot_address)) bot_options.addresses = json::array({bot_address});
-  const NetworkConfig bot_network = resolve_network(args.bot_network, "");  // throws UsageError
-  bot_options.servers = bot_network.servers;
-  bot_options.relay_only = bot_network.relay_only;
+  bot_options.network = resolve_network(args.bot_network, "");  // throws UsageError
+  bot_options.network.addresses = any_address(bot_address) ? json() : json::array({bot_address});
   Bots bots(bot_options);
   options.on_membership = [&bots](const server::MembershipEvent& e) { bots.on_membership(e); };
 
