@@ -144,7 +144,7 @@ NetworkConfig resolve_network(const NetworkOptions& o, const std::string& signal
         throw UsageError("--ice-server '" + url + "': " + why);
       }
       if (parsed.back().type == ice::IceServer::Type::turns) {
-        // ice_transport.cpp, configure_servers: libnice would send it as plain TCP.
+        // nice_transport.cpp, configure_servers: libnice would send it as plain TCP.
         throw UsageError(
             "--ice-server '" + url +
             "': turns: (TURN over TLS) is not supported yet, libnice would send it without TLS; "

@@ -195,7 +195,7 @@ void PeerImpl::create() {
       self.store_.set("ice-error", message);
     });
   };
-  ice_ = std::make_unique<ice::IceTransport>(*loop_, std::move(config), std::move(callbacks));
+  ice_ = ice::IceTransport::create(*loop_, std::move(config), std::move(callbacks));
   created_ = true;
   store_.set("fingerprint", "sha-256 " + certificate_->fingerprint());
   store_.emit("create");

@@ -1,18 +1,15 @@
 #pragma once
-// peer::ice::IceTransport: one ICE agent (libnice) with one stream and one component, which is
-// all WebRTC needs with BUNDLE (RFC 9143) and rtcp-mux (RFC 5761). This is the only layer of
-// peer that does network I/O (DESIGN.md section 2).
+// peer::ice::IceTransport: one ICE agent with one stream and one component, which is all
+// WebRTC needs with BUNDLE (RFC 9143) and rtcp-mux (RFC 5761). This is the only layer of
+// peer that does network I/O (docs/architecture.md section 2).
 //
-// Threading (DESIGN.md section 3): an IceTransport is created, used and destroyed on its
-// EventLoop's thread only; every callback runs on that thread. Callbacks are never re-entered
-// from inside a method of this class: an event that libnice raises while one of our methods is
-// running (e.g. host candidates during gather()) is queued and delivered, in order, from the
-// loop right after. Destroying the transport from inside one of its callbacks is safe.
-
-#include <nlohmann/json_fwd.hpp>
+// Threading (docs/architecture.md section 3): an IceTransport is created, used and destroyed
+// on its EventLoop's thread only; every callback runs on that thread. Callbacks are never
+// re-entered from inside a method: an event raised while one of its methods is running (e.g.
+// host candidates during gather()) is queued and delivered, in order, from the loop right
+// after. Destroying the transport from inside one of its callbacks is safe.
 
 #include <cstddef>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <span>
@@ -20,16 +17,18 @@
 #include <string_view>
 #include <vector>
 
+#include "core/ice/ice_state.hpp"
 #include "ice/ice_server.hpp"
 #include "runtime/event_loop.hpp"
-#include "ice/udp_gso_sender.hpp"
-
-typedef struct _NiceAgent NiceAgent;
-typedef struct _NiceCandidate NiceCandidate;
 
 namespace peer::ice {
 
 struct IceConfig {
+  // Which agent runs: libnice, or ours (core/ice). The default comes from the environment
+  // variable PEER_ICE_AGENT ("own" or "libnice"; unset: libnice) so a whole test run can be
+  // switched; a value other than those two is refused by IceTransport::create().
+  enum class Implementation { libnice, own } implementation = default_implementation();
+  static Implementation default_implementation();
   std::vector<IceServer> servers;
   bool relay_only = false;  // RTCIceTransportPolicy "relay": only relay candidates are used
   // Gather only on these local IPs. Empty: libnice picks every non-loopback interface (it
@@ -40,14 +39,11 @@ struct IceConfig {
   bool tcp = false;  // ICE-TCP (RFC 6544), active and passive candidates; opt-in (setup cost)
   bool udp_gso = true;  // send_batch over a UDP pair with UDP_SEGMENT (udp_gso_sender.hpp)
   // No UDP_GRO option: libnice reads the sockets, and it cannot take merged datagrams apart
-  // (configure_selected_socket in ice_transport.cpp says why that loses STUN packets).
+  // (configure_selected_socket in nice_transport.cpp says why that loses STUN packets).
 };
 
-// RTCIceTransportState. `completed` is libnice's READY (all checks done, pair nominated) and
-// always comes after `connected`; data can flow in both. `closed` is never reported: there
-// is no callback after destruction.
-enum class IceState { new_, checking, connected, completed, failed, disconnected, closed };
-std::string_view to_string(IceState state);
+// IceState (core/ice/ice_state.hpp): with libnice, `completed` is its READY (all checks
+// done, pair nominated) and always comes after `connected`.
 
 struct IceCallbacks {
   // "candidate:..." with no "a=" prefix and no CRLF, as RTCIceCandidate.candidate.
@@ -65,97 +61,47 @@ struct IceCallbacks {
   std::function<void(const std::string& message)> on_error;
 };
 
-// The EventLoop must outlive the transport.
+// One ICE transport; two implementations behind this interface while our own agent
+// replaces libnice (docs/architecture.md section 6): NiceTransport (libnice, the default)
+// and AgentTransport (core/ice's agent on our own UDP sockets), chosen by
+// IceConfig::implementation. The EventLoop must outlive the transport.
 class IceTransport {
  public:
-  IceTransport(runtime::EventLoop& loop, IceConfig config, IceCallbacks callbacks);
-  // Closes the agent; no callback after this returns. Without TURN allocations all sockets are
-  // closed when it returns. With them, it first releases the allocations (Refresh lifetime 0)
-  // and the sockets close when the server answers: one RTT, at most ~3 s if the server is
-  // gone. The EventLoop lingers for that even if it is dropped right after (EventLoop::linger).
-  ~IceTransport();
-  IceTransport(const IceTransport&) = delete;
-  IceTransport& operator=(const IceTransport&) = delete;
+  static std::unique_ptr<IceTransport> create(runtime::EventLoop& loop, IceConfig config,
+                                              IceCallbacks callbacks);
+  // No callback after this returns (see each implementation for what closing costs).
+  virtual ~IceTransport() = default;
 
-  const std::string& local_ufrag() const { return local_ufrag_; }
-  const std::string& local_pwd() const { return local_pwd_; }
+  virtual const std::string& local_ufrag() const = 0;
+  virtual const std::string& local_pwd() const = 0;
 
   // Starts gathering (once). Resolves server hostnames with getaddrinfo on this thread, so
   // prefer numeric IPs in IceConfig::servers when the loop must never block.
-  void gather();
-  void set_remote_credentials(const std::string& ufrag, const std::string& pwd);
+  virtual void gather() = 0;
+  virtual void set_remote_credentials(const std::string& ufrag, const std::string& pwd) = 0;
   // "candidate:..." or "a=candidate:..." (trailing CR/LF ignored). An empty string is the
   // browsers' end-of-candidates marker and means remote_gathering_done(). Throws
-  // peer::Error(Errc::bad_candidate) naming the candidate when libnice cannot parse it or it
-  // is for a component other than 1. A valid candidate libnice cannot use (e.g. TCP with
+  // peer::Error(Errc::bad_candidate) naming the candidate when it cannot be parsed or it is
+  // for a component other than 1. A valid candidate the transport cannot use (e.g. TCP with
   // tcp=false, another address family) is ignored.
-  void add_remote_candidate(const std::string& candidate);
-  void remote_gathering_done();
+  virtual void add_remote_candidate(const std::string& candidate) = 0;
+  virtual void remote_gathering_done() = 0;
 
   // One datagram on the selected pair. False when there is no usable pair yet or the socket
   // would block.
-  bool send(std::span<const std::byte> datagram);
-  // Several datagrams in one call (nice_agent_send_messages_nonblocking; PERFORMANCE.md lever
-  // 3: flush what DTLS/SCTP emitted once per loop turn). Returns how many were sent, in order.
-  std::size_t send_batch(std::span<const std::span<const std::byte>> datagrams);
+  virtual bool send(std::span<const std::byte> datagram) = 0;
+  // Several datagrams in one call (PERFORMANCE.md lever 3: flush what DTLS/SCTP emitted once
+  // per loop turn). Returns how many were sent, in order.
+  virtual std::size_t send_batch(std::span<const std::span<const std::byte>> datagrams) = 0;
   // True while send_batch goes out with UDP_SEGMENT on the selected UDP pair.
-  bool sends_with_gso() const noexcept { return gso_.active(); }
+  virtual bool sends_with_gso() const noexcept = 0;
 
-  IceState state() const { return state_; }
-  void set_controlling(bool controlling);  // before checks start
-
- private:
-  struct ApiScope;  // marks "inside one of our methods" so libnice events get queued
-
-  static void handle_new_candidate(NiceAgent* agent, NiceCandidate* candidate, void* self);
-  static void handle_gathering_done(NiceAgent* agent, unsigned stream_id, void* self);
-  static void handle_component_state(NiceAgent* agent, unsigned stream_id, unsigned component_id,
-                                     unsigned state, void* self);
-  static void handle_selected_pair(NiceAgent* agent, unsigned stream_id, unsigned component_id,
-                                   NiceCandidate* local, NiceCandidate* remote, void* self);
-  static void handle_receive(NiceAgent* agent, unsigned stream_id, unsigned component_id,
-                             unsigned length, char* data, void* self);
-
-  void configure_servers();
-  // send_batch scratch, reused: GOutputVector and NiceOutputMessage have the same layout
-  // as these (checked in ice_transport.cpp), so this header needs no libnice include.
-  struct OutputVector {
-    const void* buffer;
-    std::size_t size;
-  };
-  struct OutputMessage {
-    OutputVector* buffers;
-    int n_buffers;
-  };
-  std::vector<OutputVector> batch_buffers_;
-  UdpGsoSender gso_;
-  std::vector<OutputMessage> batch_messages_;
-  // Each returns false when a callback it ran destroyed this transport: touch nothing then.
-  bool set_state(IceState state);
-  bool fail(const std::string& message);
-  bool emit(std::function<void()> event);
-  void flush_events();
-  void configure_selected_socket(NiceCandidate* local, NiceCandidate* remote);
-
-  runtime::EventLoop& loop_;
-  IceConfig config_;
-  IceCallbacks callbacks_;
-  NiceAgent* agent_ = nullptr;
-  unsigned stream_id_ = 0;
-  std::string local_ufrag_;
-  std::string local_pwd_;
-  IceState state_ = IceState::new_;
-  bool gathering_started_ = false;
-  bool have_remote_candidates_ = false;
-  bool failed_for_good_ = false;  // e.g. relay_only without a relay candidate
-  std::size_t relay_servers_ = 0;
-  std::size_t relay_candidates_ = 0;
-  std::vector<std::string> relay_names_;
-  int api_depth_ = 0;
-  bool flush_posted_ = false;
-  std::deque<std::function<void()>> pending_events_;
-  // Expires when the transport is destroyed: posted work and event delivery check it.
-  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+  virtual IceState state() const = 0;
+  virtual void set_controlling(bool controlling) = 0;  // before checks start
 };
+
+// The candidate of a remote candidate line as given to add_remote_candidate(): without an
+// "a=" prefix and trailing CR, LF or blanks; empty for the end-of-candidates marker.
+std::string_view candidate_line(std::string_view line) noexcept;
 
 }  // namespace peer::ice

@@ -447,8 +447,8 @@ class IcePair : public ::testing::Test {
   // Both transports are created, exchange credentials and gather; candidates trickle across.
   void start(IceConfig ca, IceConfig cb) {
     loop_->run_sync([&] {
-      a_.ice = std::make_unique<IceTransport>(*loop_, ca, callbacks_for(a_, b_));
-      b_.ice = std::make_unique<IceTransport>(*loop_, cb, callbacks_for(b_, a_));
+      a_.ice = IceTransport::create(*loop_, ca, callbacks_for(a_, b_));
+      b_.ice = IceTransport::create(*loop_, cb, callbacks_for(b_, a_));
       a_.ice->set_remote_credentials(b_.ice->local_ufrag(), b_.ice->local_pwd());
       b_.ice->set_remote_credentials(a_.ice->local_ufrag(), a_.ice->local_pwd());
       a_.gather_started = b_.gather_started = Clock::now();
@@ -517,7 +517,7 @@ TEST_F(IcePair, ConnectsOverUdpAndExchangesData) {
   auto b = local_config(false);
   // host UDP only (the default): the fastest path, what we time
   loop_->run_sync([&] {
-    a_.ice = std::make_unique<IceTransport>(*loop_, a, callbacks_for(a_, b_));
+    a_.ice = IceTransport::create(*loop_, a, callbacks_for(a_, b_));
     EXPECT_FALSE(a_.ice->send(bytes_of("too early")));
     EXPECT_EQ(a_.ice->state(), IceState::new_);
     a_.ice.reset();
@@ -567,7 +567,7 @@ TEST_F(IcePair, ConnectsOverUdpAndExchangesData) {
 // larger datagram after smaller ones, a lone one. On loopback a UDP_SEGMENT send reaches the
 // receiving socket as one buffer, so this also shows that the socket libnice reads has no
 // UDP_GRO: with it, the kernel would hand over the run merged, and a STUN packet at the end
-// of a run would be lost inside a DTLS buffer (ice_transport.cpp, configure_selected_socket).
+// of a run would be lost inside a DTLS buffer (nice_transport.cpp, configure_selected_socket).
 TEST_F(IcePair, SendBatchKeepsEveryDatagram) {
   start(local_config(true), local_config(false));
   ASSERT_TRUE(poll_until([&] { return connected(a_) && connected(b_); }, 5s));
@@ -628,7 +628,7 @@ TEST_F(IcePair, ConnectsOverIceTcp) {
 
 TEST_F(IcePair, RemoteCandidateErrors) {
   loop_->run_sync([&] {
-    a_.ice = std::make_unique<IceTransport>(*loop_, local_config(true), callbacks_for(a_, b_));
+    a_.ice = IceTransport::create(*loop_, local_config(true), callbacks_for(a_, b_));
     auto expect_bad = [&](const std::string& candidate, const std::string& why) {
       try {
         a_.ice->add_remote_candidate(candidate);
@@ -785,7 +785,7 @@ TEST_F(IcePair, RelayOnlyWithWrongPasswordFailsFast) {
   config.servers = peer::ice::parse_ice_servers(turn.ice_servers_json("udp", "wrong-password"));
   auto started = Clock::now();
   loop_->run_sync([&] {
-    a_.ice = std::make_unique<IceTransport>(*loop_, config, callbacks_for(a_, b_));
+    a_.ice = IceTransport::create(*loop_, config, callbacks_for(a_, b_));
     a_.ice->gather();
   });
   auto failed = [&] {
@@ -811,7 +811,7 @@ TEST_F(IcePair, RelayOnlyWithoutTurnServerFails) {
   auto config = local_config(true);
   config.relay_only = true;
   loop_->run_sync([&] {
-    a_.ice = std::make_unique<IceTransport>(*loop_, config, callbacks_for(a_, b_));
+    a_.ice = IceTransport::create(*loop_, config, callbacks_for(a_, b_));
     a_.ice->gather();
     EXPECT_TRUE(a_.errors.empty()) << "reported from inside gather()";
   });
@@ -874,7 +874,7 @@ TEST_F(IcePair, RelayOnlyWithUnreachableTurnServerFailsInSeconds) {
       {"urls", "turn:127.0.0.1:" + std::to_string(port)}, {"username", "u"}, {"credential", "p"}});
   auto started = Clock::now();
   loop_->run_sync([&] {
-    a_.ice = std::make_unique<IceTransport>(*loop_, config, callbacks_for(a_, b_));
+    a_.ice = IceTransport::create(*loop_, config, callbacks_for(a_, b_));
     a_.ice->gather();
   });
   auto failed = [&] {

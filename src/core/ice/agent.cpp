@@ -1,0 +1,846 @@
+// The ICE agent (agent.hpp says what it does and which choices it makes).
+//
+// Shape: local candidates, remote candidates and the pairs between them live in vectors and
+// are referred to by index (nothing is ever removed until the agent goes). Every STUN request
+// in flight is a Transaction keyed by its id; each has its own retransmission deadline. One
+// pass, `advance(now)`, runs after every input: it sends due retransmissions, starts waiting
+// checks the pacing allows, runs consent, and settles the state. next_deadline() is the
+// minimum over all of that, so the transport arms one timer.
+
+#include "core/ice/agent.hpp"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <stdexcept>
+#include <string_view>
+
+namespace peer::ice {
+namespace {
+
+using std::chrono::milliseconds;
+using Duration = Clock::duration;
+
+constexpr std::string_view kIceChars =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+constexpr std::size_t kMaxPairs = 100;             // RFC 8445 section 6.1.2.5 asks for a limit
+constexpr std::size_t kMaxRemoteCandidates = 100;  // remote input is bounded too
+constexpr int kConsentTransmissions = 4;           // per consent check (0.5, 1, 2 s apart)
+
+enum class PairState : uint8_t { waiting, in_progress, succeeded, failed };
+
+struct Local {
+  Candidate candidate;
+  Address socket;  // the host address of the socket its packets leave from
+  uint16_t local_preference = 65535;
+};
+
+struct Pair {
+  std::size_t local = 0;   // index into locals (host candidates only: srflx pairs are pruned
+                           // to their base, RFC 8445 section 6.1.2.4)
+  std::size_t remote = 0;  // index into remotes
+  uint64_t priority = 0;
+  PairState state = PairState::waiting;
+  bool triggered = false;          // in the triggered-check queue (RFC 8445 section 7.3.1.4)
+  bool valid = false;              // a check succeeded: in the valid list
+  bool remote_nominated = false;   // the controlling peer sent USE-CANDIDATE on it
+  bool nominated = false;
+};
+
+enum class TransactionKind : uint8_t { check, gather, consent };
+
+struct Transaction {
+  TransactionKind kind = TransactionKind::check;
+  std::size_t index = 0;  // pair (check, consent) or local host (gather)
+  Address from, to;
+  std::vector<std::byte> bytes;
+  Time next_send;
+  Duration rto{};
+  int left = 0;             // transmissions still allowed
+  bool controlling = false;  // the role the request was sent in (for a 487)
+  bool use_candidate = false;
+};
+
+std::string make_foundation(CandidateType type, const Address& base, const Address& server) {
+  // RFC 8445 section 5.1.1.3: same type, base IP, server and transport -> same foundation.
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](uint8_t b) { h = (h ^ b) * 1099511628211ull; };
+  mix(static_cast<uint8_t>(type));
+  for (auto b : base.ip_bytes()) mix(b);
+  for (auto b : server.ip_bytes()) mix(b);
+  mix(static_cast<uint8_t>(server.port >> 8));
+  mix(static_cast<uint8_t>(server.port));
+  return std::to_string(h % 4294967291ull);
+}
+
+}  // namespace
+
+struct Agent::Impl {
+  AgentConfig config;
+  std::string local_ufrag, local_pwd;
+  std::string remote_ufrag, remote_pwd;
+  bool controlling;
+  uint64_t tie_breaker = 0;
+  IceState state = IceState::new_;
+
+  std::vector<Local> locals;
+  std::vector<Candidate> remotes;
+  std::vector<Pair> pairs;
+  std::deque<std::size_t> triggered;  // pair indices
+  std::map<stun::TransactionId, Transaction> transactions;
+
+  std::deque<Transmit> transmits;
+  std::deque<Event> events;
+
+  bool hosts_done = false;
+  bool gathering_done_sent = false;
+  bool remote_done = false;
+  std::optional<Time> checks_started_at;
+
+  int burst_tokens = kCheckBurst;
+  Time last_refill{};
+
+  std::optional<std::size_t> selected;  // pair index
+  // Before any pair is selected: the pair of the latest authenticated check from the remote.
+  // route() offers it so that a reply to the remote's first data (a DTLS ClientHello that
+  // overtook our own check's answer) is not dropped for want of a pair: the remote proved
+  // with MESSAGE-INTEGRITY that it sends from there, and we answer its checks there anyway.
+  std::optional<std::size_t> tentative;
+  bool ever_connected = false;
+  Time last_consent_response{};
+  Time next_consent{};
+  bool consent_in_flight = false;
+
+  stun::Writer writer;  // reused for every message we build
+
+  explicit Impl(AgentConfig c) : config(std::move(c)), controlling(config.controlling) {
+    local_ufrag = config.ufrag.empty() ? random_string(8) : config.ufrag;
+    local_pwd = config.pwd.empty() ? random_string(24) : config.pwd;
+    tie_breaker = config.tie_breaker;
+    while (tie_breaker == 0) {
+      std::array<std::byte, 8> b{};
+      random_bytes(b);
+      for (auto x : b) tie_breaker = (tie_breaker << 8) | std::to_integer<uint64_t>(x);
+    }
+  }
+
+  // --- randomness ---------------------------------------------------------------------
+  void random_bytes(std::span<std::byte> out) {
+    if (config.random) {
+      config.random(out);
+      return;
+    }
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(out.size())) != 1) {
+      throw std::runtime_error("ice: RAND_bytes failed");
+    }
+  }
+  std::string random_string(std::size_t n) {
+    std::vector<std::byte> b(n);
+    random_bytes(b);
+    std::string s(n, 'A');
+    for (std::size_t i = 0; i < n; ++i) s[i] = kIceChars[std::to_integer<unsigned>(b[i]) % 64];
+    return s;
+  }
+  stun::TransactionId new_transaction_id() {
+    stun::TransactionId id{};
+    do {
+      random_bytes(id);
+    } while (transactions.count(id) != 0);
+    return id;
+  }
+  // A uniformly drawn fraction in [0, 1) for jitter.
+  double random_unit() {
+    std::array<std::byte, 4> b{};
+    random_bytes(b);
+    uint32_t v = 0;
+    for (auto x : b) v = (v << 8) | std::to_integer<uint32_t>(x);
+    return v / 4294967296.0;
+  }
+
+  // --- output ---------------------------------------------------------------------------
+  void emit(Event e) { events.push_back(std::move(e)); }
+  void set_state(IceState s) {
+    if (s == state) return;
+    state = s;
+    emit(event::StateChanged{s});
+  }
+  void send(const Address& from, const Address& to, std::span<const std::byte> bytes) {
+    transmits.push_back(Transmit{from, to, std::vector<std::byte>(bytes.begin(), bytes.end())});
+  }
+
+  // --- candidates and pairs -------------------------------------------------------------
+  const Local* find_host(const Address& socket) const {
+    for (const auto& l : locals) {
+      if (l.candidate.type == CandidateType::host && l.socket == socket) return &l;
+    }
+    return nullptr;
+  }
+  std::optional<std::size_t> host_index(const Address& socket) const {
+    for (std::size_t i = 0; i < locals.size(); ++i) {
+      if (locals[i].candidate.type == CandidateType::host && locals[i].socket == socket) return i;
+    }
+    return std::nullopt;
+  }
+  std::optional<std::size_t> remote_index(const Address& address) const {
+    for (std::size_t i = 0; i < remotes.size(); ++i) {
+      if (remotes[i].address == address) return i;
+    }
+    return std::nullopt;
+  }
+  std::optional<std::size_t> pair_index(std::size_t local, std::size_t remote) const {
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      if (pairs[i].local == local && pairs[i].remote == remote) return i;
+    }
+    return std::nullopt;
+  }
+
+  uint64_t priority_of(std::size_t local, std::size_t remote) const {
+    const uint32_t l = locals[local].candidate.priority, r = remotes[remote].priority;
+    return controlling ? pair_priority(l, r) : pair_priority(r, l);
+  }
+  void reprioritize() {
+    for (auto& p : pairs) p.priority = priority_of(p.local, p.remote);
+  }
+
+  std::optional<std::size_t> add_pair(std::size_t local, std::size_t remote) {
+    if (auto existing = pair_index(local, remote)) return existing;
+    if (locals[local].socket.family != remotes[remote].address.family) return std::nullopt;
+    if (pairs.size() >= kMaxPairs) return std::nullopt;
+    Pair p;
+    p.local = local;
+    p.remote = remote;
+    p.priority = priority_of(local, remote);
+    pairs.push_back(p);
+    return pairs.size() - 1;
+  }
+
+  void add_local(Local l) {
+    locals.push_back(l);
+    if (l.candidate.type != CandidateType::host) return;
+    for (std::size_t r = 0; r < remotes.size(); ++r) add_pair(locals.size() - 1, r);
+  }
+
+  // --- gathering --------------------------------------------------------------------------
+  void add_host(Time now, const Address& base, uint16_t preference) {
+    if (find_host(base)) return;
+    Local l;
+    l.socket = base;
+    l.local_preference = preference;
+    l.candidate.type = CandidateType::host;
+    l.candidate.address = base;
+    l.candidate.base = base;
+    l.candidate.priority = candidate_priority(CandidateType::host, preference);
+    l.candidate.foundation = make_foundation(CandidateType::host, base, {});
+    add_local(l);
+    emit(event::LocalCandidate{l.candidate});
+    const std::size_t index = locals.size() - 1;
+    for (const auto& server : config.stun_servers) {
+      if (server.family != base.family) continue;
+      const auto id = new_transaction_id();
+      writer.reset(stun::Class::request, stun::Method::binding, id);
+      writer.add_fingerprint();
+      Transaction t;
+      t.kind = TransactionKind::gather;
+      t.index = index;
+      t.from = base;
+      t.to = server;
+      t.bytes.assign(writer.bytes().begin(), writer.bytes().end());
+      t.rto = config.timing.gather_rto;
+      t.left = config.timing.gather_transmissions;
+      t.next_send = now;  // sent by advance() right away
+      transactions.emplace(id, std::move(t));
+    }
+  }
+
+  void on_gather_response(const Transaction& t, const stun::Message& m) {
+    if (m.message_class() != stun::Class::success) {
+      auto err = m.error_code();
+      emit(event::Problem{"STUN server " + t.to.to_string() + " answered with error " +
+                          std::to_string(err ? err->code : 0)});
+      return;
+    }
+    auto mapped = m.xor_address(stun::attr::xor_mapped_address);
+    if (!mapped) mapped = m.address(stun::attr::mapped_address);
+    if (!mapped) {
+      emit(event::Problem{"STUN server " + t.to.to_string() + " gave no mapped address"});
+      return;
+    }
+    const Local& host = locals[t.index];
+    if (*mapped == host.socket) return;  // no NAT between us and the server
+    for (const auto& l : locals) {
+      if (l.candidate.address == *mapped) return;  // already known (another server, same NAT)
+    }
+    Local l;
+    l.socket = host.socket;
+    l.local_preference = host.local_preference;
+    l.candidate.type = CandidateType::srflx;
+    l.candidate.address = *mapped;
+    l.candidate.base = host.socket;
+    l.candidate.related = host.socket;
+    l.candidate.priority = candidate_priority(CandidateType::srflx, host.local_preference);
+    l.candidate.foundation = make_foundation(CandidateType::srflx, host.socket, t.to);
+    add_local(l);
+    emit(event::LocalCandidate{l.candidate});
+  }
+
+  void maybe_gathering_done() {
+    if (gathering_done_sent || !hosts_done) return;
+    for (const auto& [id, t] : transactions) {
+      if (t.kind == TransactionKind::gather) return;
+    }
+    gathering_done_sent = true;
+    emit(event::GatheringDone{});
+  }
+
+  // --- checks -----------------------------------------------------------------------------
+  bool can_check() const { return !remote_ufrag.empty() && !remote_pwd.empty(); }
+
+  void start_check(Time now, std::size_t index, TransactionKind kind) {
+    Pair& p = pairs[index];
+    const Local& local = locals[p.local];
+    const Candidate& remote = remotes[p.remote];
+    const auto id = new_transaction_id();
+    writer.reset(stun::Class::request, stun::Method::binding, id);
+    // RFC 8445 section 7.2.2: USERNAME "remote:local", PRIORITY as a peer-reflexive candidate
+    // of ours would have, the role with our tie-breaker, MESSAGE-INTEGRITY with the remote
+    // password, FINGERPRINT.
+    const std::string username = remote_ufrag + ":" + local_ufrag;
+    writer.add_string(stun::attr::username, username);
+    writer.add_u32(stun::attr::priority,
+                   candidate_priority(CandidateType::prflx, local.local_preference));
+    writer.add_u64(controlling ? stun::attr::ice_controlling : stun::attr::ice_controlled,
+                   tie_breaker);
+    const bool use_candidate = controlling;  // aggressive nomination: agent.hpp says why
+    if (use_candidate) writer.add_flag(stun::attr::use_candidate);
+    writer.add_message_integrity(stun::short_term_key(remote_pwd));
+    writer.add_fingerprint();
+    Transaction t;
+    t.kind = kind;
+    t.index = index;
+    t.from = local.socket;
+    t.to = remote.address;
+    t.bytes.assign(writer.bytes().begin(), writer.bytes().end());
+    t.controlling = controlling;
+    t.use_candidate = use_candidate;
+    if (kind == TransactionKind::consent) {
+      t.rto = config.timing.consent_rto;
+      t.left = kConsentTransmissions;
+      consent_in_flight = true;
+    } else {
+      t.rto = config.timing.check_rto;
+      t.left = config.timing.check_transmissions;
+      p.state = PairState::in_progress;
+    }
+    t.next_send = now;
+    transmit_now(now, t);
+    transactions.emplace(id, std::move(t));
+    if (!checks_started_at) checks_started_at = now;
+    if (state == IceState::new_) set_state(IceState::checking);
+  }
+
+  void transmit_now(Time now, Transaction& t) {
+    send(t.from, t.to, t.bytes);
+    --t.left;
+    t.next_send = now + t.rto;
+    if (t.kind != TransactionKind::consent) {
+      t.rto = std::min<Duration>(t.rto * 2, config.timing.check_rto_max);
+    } else {
+      t.rto = t.rto * 2;
+    }
+  }
+
+  // Starts checks the pacing allows: triggered ones first (RFC 8445 section 6.1.4.2), then
+  // the waiting pair of highest priority.
+  void schedule_checks(Time now) {
+    if (!can_check()) return;
+    const auto pacing = config.timing.check_pacing;
+    if (pacing.count() > 0) {
+      while (burst_tokens < kCheckBurst && now - last_refill >= pacing) {
+        ++burst_tokens;
+        last_refill += pacing;
+      }
+      if (burst_tokens >= kCheckBurst) last_refill = now;
+    } else {
+      burst_tokens = kCheckBurst;
+    }
+    while (burst_tokens > 0) {
+      std::optional<std::size_t> next;
+      while (!triggered.empty()) {
+        const std::size_t i = triggered.front();
+        triggered.pop_front();
+        pairs[i].triggered = false;
+        if (pairs[i].state != PairState::in_progress && pairs[i].state != PairState::succeeded) {
+          next = i;
+          break;
+        }
+      }
+      if (!next) {
+        for (std::size_t i = 0; i < pairs.size(); ++i) {
+          if (pairs[i].state != PairState::waiting) continue;
+          if (!next || pairs[i].priority > pairs[*next].priority) next = i;
+        }
+      }
+      if (!next) break;
+      if (burst_tokens == kCheckBurst) last_refill = now;
+      --burst_tokens;
+      start_check(now, *next, TransactionKind::check);
+    }
+  }
+
+  void trigger(std::size_t index) {
+    Pair& p = pairs[index];
+    if (p.triggered || p.state == PairState::in_progress || p.state == PairState::succeeded) return;
+    p.state = PairState::waiting;
+    p.triggered = true;
+    triggered.push_back(index);
+  }
+
+  void on_check_response(Time now, const stun::TransactionId& id, Transaction t,
+                         const Address& base, const Address& from, const stun::Message& m) {
+    Pair& p = pairs[t.index];
+    if (t.kind == TransactionKind::consent) consent_in_flight = false;
+    // RFC 8445 section 7.2.5.2.1: the response must come from where the request went, to the
+    // socket it left from; otherwise the pair fails (a NAT that does not preserve addresses).
+    if (from != t.to || base != t.from) {
+      if (t.kind == TransactionKind::check) p.state = PairState::failed;
+      return;
+    }
+    if (m.message_class() == stun::Class::error) {
+      auto err = m.error_code();
+      if (err && err->code == stun::error::role_conflict) {
+        // Section 7.2.5.1: switch to the role opposite to the one the request carried and
+        // check again.
+        if (t.controlling == controlling) {
+          controlling = !controlling;
+          reprioritize();
+        }
+        p.state = PairState::waiting;
+        trigger(t.index);
+        return;
+      }
+      if (t.kind == TransactionKind::check) p.state = PairState::failed;
+      emit(event::Problem{"connectivity check to " + t.to.to_string() + " got error " +
+                          std::to_string(err ? err->code : 0)});
+      return;
+    }
+    (void)id;
+    if (t.kind == TransactionKind::consent) {
+      last_consent_response = now;
+      if (state == IceState::disconnected) set_state(IceState::connected);
+      return;
+    }
+    p.state = PairState::succeeded;
+    p.valid = true;
+    if (t.use_candidate) p.nominated = true;           // we are controlling: nominated with it
+    if (!controlling && p.remote_nominated) p.nominated = true;  // section 7.3.1.5
+    // Section 7.2.5.3.1: a mapped address we do not know is a peer-reflexive candidate of
+    // ours. It is not signalled; the pair keeps sending from its socket, so only note it.
+    if (auto mapped = m.xor_address(stun::attr::xor_mapped_address)) {
+      bool known = false;
+      for (const auto& l : locals) known = known || l.candidate.address == *mapped;
+      if (!known) {
+        Local l;
+        l.socket = locals[p.local].socket;
+        l.local_preference = locals[p.local].local_preference;
+        l.candidate.type = CandidateType::prflx;
+        l.candidate.address = *mapped;
+        l.candidate.base = l.socket;
+        l.candidate.related = l.socket;
+        l.candidate.priority = candidate_priority(CandidateType::prflx, l.local_preference);
+        l.candidate.foundation = make_foundation(CandidateType::prflx, l.socket, {});
+        locals.push_back(l);  // not paired: its packets leave from the host socket
+      }
+    }
+    update_selection(now);
+  }
+
+  // --- incoming requests -----------------------------------------------------------------
+  void respond_error(const Address& base, const Address& from, const stun::Message& m, int code,
+                     std::string_view reason, bool sign) {
+    writer.reset(stun::Class::error, stun::Method::binding, m.transaction_id());
+    writer.add_error_code(code, reason);
+    if (sign) writer.add_message_integrity(stun::short_term_key(local_pwd));
+    writer.add_fingerprint();
+    send(base, from, writer.bytes());
+  }
+
+  void on_request(Time now, const Address& base, const Address& from, const stun::Message& m) {
+    if (m.method() != stun::Method::binding) return;  // not for an ICE agent: drop
+    const auto local_index = host_index(base);
+    if (!local_index) return;
+    auto username = m.string(stun::attr::username);
+    if (!username || !m.has_integrity()) {
+      respond_error(base, from, m, stun::error::bad_request, "USERNAME and MESSAGE-INTEGRITY required", false);
+      return;
+    }
+    // RFC 8445 section 7.3: USERNAME is "<our ufrag>:<theirs>", signed with our password.
+    const auto colon = username->find(':');
+    if (colon == std::string_view::npos || username->substr(0, colon) != local_ufrag ||
+        !m.check_integrity(stun::short_term_key(local_pwd))) {
+      respond_error(base, from, m, stun::error::unauthorized, "Unauthorized", false);
+      return;
+    }
+    static constexpr uint16_t kKnown[] = {stun::attr::username, stun::attr::message_integrity,
+                                          stun::attr::priority, stun::attr::use_candidate,
+                                          stun::attr::fingerprint};
+    if (auto unknown = m.unknown_required(kKnown); !unknown.empty()) {
+      writer.reset(stun::Class::error, stun::Method::binding, m.transaction_id());
+      writer.add_error_code(stun::error::unknown_attribute, "Unknown Attribute");
+      writer.add_unknown_attributes(unknown);
+      writer.add_message_integrity(stun::short_term_key(local_pwd));
+      writer.add_fingerprint();
+      send(base, from, writer.bytes());
+      return;
+    }
+    // Section 7.3.1.1: role conflicts, settled by the tie-breaker.
+    const auto theirs_controlling = m.u64(stun::attr::ice_controlling);
+    const auto theirs_controlled = m.u64(stun::attr::ice_controlled);
+    if (controlling && theirs_controlling) {
+      if (tie_breaker >= *theirs_controlling) {
+        respond_error(base, from, m, stun::error::role_conflict, "Role Conflict", true);
+        return;
+      }
+      controlling = false;
+      reprioritize();
+    } else if (!controlling && theirs_controlled) {
+      if (tie_breaker >= *theirs_controlled) {
+        controlling = true;
+        reprioritize();
+      } else {
+        respond_error(base, from, m, stun::error::role_conflict, "Role Conflict", true);
+        return;
+      }
+    }
+    // Section 7.3.1.2: the success response, with the source we saw.
+    writer.reset(stun::Class::success, stun::Method::binding, m.transaction_id());
+    writer.add_xor_address(stun::attr::xor_mapped_address, from);
+    writer.add_message_integrity(stun::short_term_key(local_pwd));
+    writer.add_fingerprint();
+    send(base, from, writer.bytes());
+
+    // Section 7.3.1.3: a source we do not know is a peer-reflexive remote candidate.
+    auto remote = remote_index(from);
+    if (!remote) {
+      if (remotes.size() >= kMaxRemoteCandidates) return;
+      Candidate c;
+      c.type = CandidateType::prflx;
+      c.address = from;
+      c.base = from;
+      c.priority = m.u32(stun::attr::priority).value_or(candidate_priority(CandidateType::prflx, 0));
+      c.foundation = make_foundation(CandidateType::prflx, from, base);
+      remotes.push_back(c);
+      remote = remotes.size() - 1;
+    }
+    auto pair = add_pair(*local_index, *remote);
+    if (!pair) return;
+    tentative = pair;
+    // Section 7.3.1.5: USE-CANDIDATE from the controlling agent nominates the pair once (or
+    // as soon as) our own check on it succeeded.
+    if (!controlling && m.has(stun::attr::use_candidate)) {
+      pairs[*pair].remote_nominated = true;
+      if (pairs[*pair].valid) pairs[*pair].nominated = true;
+    }
+    // Section 7.3.1.4: a triggered check, unless the pair already succeeded.
+    trigger(*pair);
+    update_selection(now);
+  }
+
+  // --- selection, consent and state ------------------------------------------------------
+  void update_selection(Time now) {
+    std::optional<std::size_t> best;
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      const Pair& p = pairs[i];
+      if (!p.valid) continue;
+      if (controlling && !p.nominated) continue;
+      if (!best) {
+        best = i;
+        continue;
+      }
+      const Pair& b = pairs[*best];
+      // Controlled: a nominated pair beats any pair that is not (section 8.1.1 leaves the
+      // choice among valid pairs to us before nomination).
+      if (!controlling && p.nominated != b.nominated) {
+        if (p.nominated) best = i;
+        continue;
+      }
+      if (p.priority > b.priority) best = i;
+    }
+    if (!best || best == selected) {
+      settle_completion();
+      return;
+    }
+    if (state == IceState::failed) return;
+    selected = best;
+    if (!ever_connected) {
+      ever_connected = true;
+      last_consent_response = now;
+    }
+    schedule_consent(now);
+    const Pair& p = pairs[*selected];
+    emit(event::SelectedPair{locals[p.local].candidate, remotes[p.remote]});
+    if (state != IceState::connected && state != IceState::completed) set_state(IceState::connected);
+    settle_completion();
+  }
+
+  // `completed`: the selected pair is nominated and no better pair is still being checked.
+  void settle_completion() {
+    if (!selected || (state != IceState::connected)) return;
+    const Pair& s = pairs[*selected];
+    if (!s.nominated) return;
+    for (const auto& p : pairs) {
+      if (p.priority > s.priority && (p.state == PairState::waiting || p.state == PairState::in_progress)) return;
+    }
+    set_state(IceState::completed);
+  }
+
+  void schedule_consent(Time now) {
+    // RFC 7675 section 5.1: every 5 s, randomized to 0.8..1.2 of that.
+    const auto base = config.timing.consent_interval;
+    const double factor = 0.8 + 0.4 * random_unit();
+    next_consent = now + std::chrono::duration_cast<Duration>(base * factor);
+  }
+
+  void run_consent(Time now) {
+    if (!selected || state == IceState::failed) return;
+    const auto silent = now - last_consent_response;
+    if (silent >= config.timing.consent_timeout) {
+      // RFC 7675 section 5.1: consent expired; no more data may be sent.
+      selected.reset();
+      emit(event::Problem{"ICE consent expired: no response from the remote peer for " +
+                          std::to_string(std::chrono::duration_cast<milliseconds>(silent).count()) +
+                          " ms"});
+      set_state(IceState::failed);
+      return;
+    }
+    if (silent >= config.timing.disconnected_after &&
+        (state == IceState::connected || state == IceState::completed)) {
+      set_state(IceState::disconnected);
+    }
+    if (now >= next_consent) {
+      // A new consent check replaces one still being retransmitted (a new transaction id,
+      // RFC 7675 section 5.1).
+      for (auto it = transactions.begin(); it != transactions.end();) {
+        it = it->second.kind == TransactionKind::consent ? transactions.erase(it) : std::next(it);
+      }
+      start_check(now, *selected, TransactionKind::consent);
+      schedule_consent(now);
+    }
+  }
+
+  void check_failure(Time now) {
+    if (state == IceState::failed || ever_connected) return;
+    if (!checks_started_at) return;
+    bool pending = !triggered.empty();
+    bool any_valid = false;
+    for (const auto& p : pairs) {
+      pending = pending || p.state == PairState::waiting || p.state == PairState::in_progress;
+      any_valid = any_valid || p.valid;
+    }
+    if (any_valid) return;
+    // Both sides must have said they are done: pairs still form as our hosts come.
+    const bool exhausted = remote_done && hosts_done && !pending;
+    const bool timed_out = now - *checks_started_at >= config.timing.connect_timeout;
+    if (exhausted || timed_out) {
+      emit(event::Problem{exhausted ? "ICE failed: no candidate pair worked (" +
+                                          std::to_string(pairs.size()) + " pairs checked)"
+                                    : "ICE failed: no candidate pair worked within " +
+                                          std::to_string(std::chrono::duration_cast<milliseconds>(
+                                                             config.timing.connect_timeout)
+                                                             .count()) +
+                                          " ms"});
+      set_state(IceState::failed);
+    }
+  }
+
+  // --- the one pass -------------------------------------------------------------------------
+  void advance(Time now) {
+    // Retransmissions, and transactions that ran out.
+    for (auto it = transactions.begin(); it != transactions.end();) {
+      Transaction& t = it->second;
+      if (t.next_send > now) {
+        ++it;
+        continue;
+      }
+      if (t.left > 0) {
+        transmit_now(now, t);
+        ++it;
+        continue;
+      }
+      // Out of transmissions: the last one had its full timeout.
+      const Transaction done = std::move(t);
+      it = transactions.erase(it);
+      if (done.kind == TransactionKind::check) {
+        pairs[done.index].state = PairState::failed;
+      } else if (done.kind == TransactionKind::consent) {
+        consent_in_flight = false;
+      } else if (done.kind == TransactionKind::gather) {
+        emit(event::Problem{"STUN server " + done.to.to_string() + " did not answer"});
+      }
+    }
+    if (state != IceState::failed) schedule_checks(now);
+    run_consent(now);
+    maybe_gathering_done();
+    check_failure(now);
+  }
+
+  std::optional<Time> deadline() const {
+    std::optional<Time> d;
+    auto consider = [&](Time t) {
+      if (!d || t < *d) d = t;
+    };
+    for (const auto& [id, t] : transactions) consider(t.next_send);
+    if (state == IceState::failed) return d;
+    if (can_check()) {
+      bool waiting = !triggered.empty();
+      for (const auto& p : pairs) waiting = waiting || p.state == PairState::waiting;
+      if (waiting) consider(burst_tokens > 0 ? Time{} : last_refill + config.timing.check_pacing);
+    }
+    if (selected) {
+      consider(next_consent);
+      if (state == IceState::connected || state == IceState::completed) {
+        consider(last_consent_response + config.timing.disconnected_after);
+      }
+      consider(last_consent_response + config.timing.consent_timeout);
+    } else if (checks_started_at && !ever_connected) {
+      consider(*checks_started_at + config.timing.connect_timeout);
+    }
+    return d;
+  }
+
+  bool receive(Time now, const Address& base, const Address& from, std::span<const std::byte> bytes) {
+    if (bytes.empty() || std::to_integer<unsigned>(bytes[0]) > 3) return false;  // RFC 7983
+    auto m = stun::Message::parse(bytes);
+    if (!m) return stun::looks_like_stun(bytes);  // malformed STUN is still not DTLS's
+    switch (m->message_class()) {
+      case stun::Class::request:
+        on_request(now, base, from, *m);
+        break;
+      case stun::Class::success:
+      case stun::Class::error: {
+        auto it = transactions.find(m->transaction_id());
+        if (it == transactions.end()) break;  // late retransmission's answer, or not ours
+        if (it->second.kind == TransactionKind::gather) {
+          if (from != it->second.to) break;
+          Transaction t = std::move(it->second);
+          transactions.erase(it);
+          on_gather_response(t, *m);
+          break;
+        }
+        // Responses to checks are signed with the remote password (section 7.2.5.1 via
+        // RFC 8489 section 9.1.4); an unsigned or wrongly signed one is dropped, and the
+        // transaction goes on (it may be an attacker's).
+        if (!m->check_integrity(stun::short_term_key(remote_pwd))) break;
+        Transaction t = std::move(it->second);
+        const auto id = it->first;
+        transactions.erase(it);
+        on_check_response(now, id, std::move(t), base, from, *m);
+        break;
+      }
+      case stun::Class::indication:
+        break;  // Binding indications are keepalives (RFC 8445 section 11): nothing to do
+    }
+    advance(now);
+    return true;
+  }
+};
+
+Agent::Agent(AgentConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Agent::~Agent() = default;
+
+const std::string& Agent::local_ufrag() const noexcept { return impl_->local_ufrag; }
+const std::string& Agent::local_pwd() const noexcept { return impl_->local_pwd; }
+bool Agent::controlling() const noexcept { return impl_->controlling; }
+IceState Agent::state() const noexcept { return impl_->state; }
+
+void Agent::set_controlling(bool controlling) {
+  if (impl_->controlling == controlling) return;
+  impl_->controlling = controlling;
+  impl_->reprioritize();
+}
+
+void Agent::add_stun_server(const Address& server) { impl_->config.stun_servers.push_back(server); }
+
+void Agent::add_host(Time now, const Address& base, uint16_t local_preference) {
+  impl_->add_host(now, base, local_preference);
+  impl_->advance(now);
+}
+
+void Agent::end_of_hosts(Time now) {
+  impl_->hosts_done = true;
+  impl_->advance(now);
+}
+
+void Agent::set_remote_credentials(Time now, std::string ufrag, std::string pwd) {
+  impl_->remote_ufrag = std::move(ufrag);
+  impl_->remote_pwd = std::move(pwd);
+  // The connect timeout runs from here: a remote that sends no candidate at all and none of
+  // whose checks reach us must still end in `failed`.
+  if (!impl_->checks_started_at) impl_->checks_started_at = now;
+  impl_->advance(now);
+}
+
+void Agent::add_remote_candidate(Time now, const Candidate& candidate) {
+  auto& d = *impl_;
+  if (d.state == IceState::failed) return;
+  if (auto known = d.remote_index(candidate.address)) {
+    // A signalled candidate we had learned as peer-reflexive takes its signalled type and
+    // priority (RFC 8445 section 7.3.1.3 ends; the pair keeps its state).
+    if (d.remotes[*known].type == CandidateType::prflx && candidate.type != CandidateType::prflx) {
+      d.remotes[*known].type = candidate.type;
+      d.remotes[*known].priority = candidate.priority;
+      d.remotes[*known].foundation = candidate.foundation;
+      d.reprioritize();
+    }
+    return;
+  }
+  if (d.remotes.size() >= kMaxRemoteCandidates) {
+    d.emit(event::Problem{"too many remote candidates: " + candidate.address.to_string() + " ignored"});
+    return;
+  }
+  d.remotes.push_back(candidate);
+  const std::size_t r = d.remotes.size() - 1;
+  for (std::size_t l = 0; l < d.locals.size(); ++l) {
+    if (d.locals[l].candidate.type == CandidateType::host) d.add_pair(l, r);
+  }
+  d.advance(now);
+}
+
+void Agent::remote_gathering_done(Time now) {
+  impl_->remote_done = true;
+  impl_->advance(now);
+}
+
+bool Agent::handle_receive(Time now, const Address& base, const Address& from,
+                           std::span<const std::byte> bytes) {
+  return impl_->receive(now, base, from, bytes);
+}
+
+void Agent::handle_timeout(Time now) { impl_->advance(now); }
+
+std::optional<Time> Agent::next_deadline() const noexcept { return impl_->deadline(); }
+
+std::optional<Transmit> Agent::poll_transmit() {
+  if (impl_->transmits.empty()) return std::nullopt;
+  Transmit t = std::move(impl_->transmits.front());
+  impl_->transmits.pop_front();
+  return t;
+}
+
+std::optional<Event> Agent::poll_event() {
+  if (impl_->events.empty()) return std::nullopt;
+  Event e = std::move(impl_->events.front());
+  impl_->events.pop_front();
+  return e;
+}
+
+std::optional<Route> Agent::route() const noexcept {
+  if (impl_->state == IceState::failed) return std::nullopt;
+  const auto index = impl_->selected ? impl_->selected : impl_->ever_connected ? std::nullopt : impl_->tentative;
+  if (!index) return std::nullopt;
+  const auto& p = impl_->pairs[*index];
+  return Route{impl_->locals[p.local].socket, impl_->remotes[p.remote].address};
+}
+
+}  // namespace peer::ice

@@ -1,0 +1,160 @@
+#pragma once
+// peer::ice::Agent: a full ICE agent (RFC 8445) for one component, sans-I/O.
+//
+// It does no I/O, owns no thread and reads no clock (docs/architecture.md section 2): the
+// transport opens the sockets and tells the agent their addresses (add_host), hands it every
+// datagram that arrives (handle_receive) and the time, and takes out what the agent wants
+// sent (poll_transmit), what it has to say (poll_event) and when it next needs the time
+// (next_deadline / handle_timeout). So the whole agent runs over an in-memory link with a
+// virtual clock in tests.
+//
+// What it does, and the choices where the RFCs leave one (docs/architecture.md section 6):
+// - Gathering: a host candidate per socket, a server-reflexive one per STUN server and socket
+//   (RFC 8489 Binding). Local candidates are trickled (RFC 8838) as events.
+// - Checks (RFC 8445 section 6.1.4, 7.2): a new pair's first check goes out at once, not on
+//   the next pacing tick (the pacing of RFC 8445 section 14.2 only spaces checks that a burst
+//   of new pairs would otherwise send together: at most kCheckBurst at once, then one per
+//   check_pacing). Retransmission starts at check_rto and doubles.
+//   Incoming checks are answered before the remote credentials are known (trickle: the answer
+//   may still be on its way) and their triggered check waits for the credentials.
+// - Nomination: the controlling agent puts USE-CANDIDATE on every check (aggressive
+//   nomination in RFC 5245's terms) and selects the first pair that succeeds, then moves to
+//   a better pair when one succeeds later. That connects in one round trip: with regular
+//   nomination the controlled side waits a second one. Chromium, Firefox, Pion and aiortc
+//   as controlled agents all accept it and switch to the best nominated pair. As controlled,
+//   the agent uses the best valid pair before any nomination (so data can flow as soon as a
+//   check succeeded, as browsers do) and the best nominated one afterwards.
+// - Role conflicts (RFC 8445 section 7.3.1.1 and 7.2.5.1): tie-breaker, 487.
+// - Peer-reflexive candidates, both sides (RFC 8445 section 7.2.5.3.1, 7.3.1.3).
+// - Consent freshness (RFC 7675): on the selected pair a Binding request every 4-6 s, each
+//   retransmitted; no response for `disconnected_after` -> disconnected (and back to
+//   connected on the next response); none for `consent_timeout` (30 s) -> failed.
+// - Failure: every pair failed and the remote said end-of-candidates, or nothing succeeded
+//   within `connect_timeout`.
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "core/ice/candidate.hpp"
+#include "core/ice/ice_state.hpp"
+#include "core/net_address.hpp"
+#include "core/stun/message.hpp"
+
+namespace peer::ice {
+
+using Clock = std::chrono::steady_clock;
+using Time = Clock::time_point;
+
+// The timers, RFC values unless said; tests shorten them.
+struct Timing {
+  std::chrono::milliseconds check_pacing{5};   // between paced checks (Ta, RFC 8445 14.2)
+  std::chrono::milliseconds check_rto{100};    // first retransmission of a check
+  std::chrono::milliseconds check_rto_max{1600};
+  int check_transmissions = 9;                 // per check: ~ 10 s at 100 ms doubling to 1.6 s
+  std::chrono::milliseconds gather_rto{250};   // STUN server requests (RFC 8489 6.2.1 allows less than 500 ms on known paths)
+  int gather_transmissions = 6;
+  std::chrono::milliseconds consent_interval{5000};  // RFC 7675 section 5.1: 4-6 s (x 0.8..1.2)
+  std::chrono::milliseconds consent_rto{500};        // a lost consent check is retried
+  std::chrono::milliseconds disconnected_after{8000};
+  std::chrono::milliseconds consent_timeout{30000};  // RFC 7675 section 5.1
+  std::chrono::milliseconds connect_timeout{30000};  // no pair ever succeeded
+};
+
+struct AgentConfig {
+  bool controlling = false;
+  std::vector<Address> stun_servers;  // numeric: the transport resolves names first
+  std::string ufrag, pwd;             // empty: random (RFC 8445 section 5.3: >= 24 and 128 bits)
+  uint64_t tie_breaker = 0;           // 0: random
+  Timing timing;
+  // Random bytes for transaction ids, credentials and tie-breaker; empty: OpenSSL RAND_bytes.
+  // Tests pass a seeded generator to make a run repeatable.
+  std::function<void(std::span<std::byte>)> random;
+};
+
+// One datagram the agent wants sent from the socket bound to `from` (a host address given to
+// add_host) to `to`.
+struct Transmit {
+  Address from;
+  Address to;
+  std::vector<std::byte> bytes;
+};
+
+namespace event {
+struct LocalCandidate { Candidate candidate; };
+struct GatheringDone {};
+struct StateChanged { IceState state; };
+struct SelectedPair { Candidate local; Candidate remote; };
+struct Problem { std::string message; };  // informational: failure comes as StateChanged
+}  // namespace event
+using Event = std::variant<event::LocalCandidate, event::GatheringDone, event::StateChanged,
+                           event::SelectedPair, event::Problem>;
+
+// Where the data of the selected pair goes: from the socket bound to `from`, to `to`.
+struct Route {
+  Address from;
+  Address to;
+  bool operator==(const Route&) const = default;
+};
+
+class Agent {
+ public:
+  // How many checks go out back to back before pacing starts (see the header comment).
+  static constexpr int kCheckBurst = 8;
+
+  explicit Agent(AgentConfig config);
+  ~Agent();
+  Agent(const Agent&) = delete;
+  Agent& operator=(const Agent&) = delete;
+
+  const std::string& local_ufrag() const noexcept;
+  const std::string& local_pwd() const noexcept;
+  bool controlling() const noexcept;
+  void set_controlling(bool controlling);  // before the checks start
+  IceState state() const noexcept;
+
+  // A STUN server to gather server-reflexive candidates from, besides config.stun_servers;
+  // it applies to hosts added afterwards.
+  void add_stun_server(const Address& server);
+  // A socket bound to `base` is open: a host candidate for it, and server-reflexive
+  // gathering from it. `local_preference` orders the hosts (RFC 8445 section 5.1.2.1).
+  void add_host(Time now, const Address& base, uint16_t local_preference = 65535);
+  // No more hosts will be added: gathering is done once the server requests have ended.
+  void end_of_hosts(Time now);
+
+  void set_remote_credentials(Time now, std::string ufrag, std::string pwd);
+  // A remote candidate (from_sdp() makes one). Duplicates are ignored.
+  void add_remote_candidate(Time now, const Candidate& candidate);
+  void remote_gathering_done(Time now);
+
+  // A datagram that arrived on the socket bound to `base` from `from`. True when it was STUN
+  // for this agent (handled here); false when it is the caller's (DTLS, SRTP, anything else).
+  bool handle_receive(Time now, const Address& base, const Address& from,
+                      std::span<const std::byte> bytes);
+  void handle_timeout(Time now);
+  // When handle_timeout must next be called; nullopt while the agent waits for nothing.
+  std::optional<Time> next_deadline() const noexcept;
+
+  std::optional<Transmit> poll_transmit();
+  std::optional<Event> poll_event();
+
+  // The selected pair's route; before one is selected, the pair the remote's latest
+  // authenticated check came in on (so an early reply to the remote is not lost); nullopt
+  // when there is neither, and after failure.
+  std::optional<Route> route() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace peer::ice

@@ -1,0 +1,405 @@
+#include "ice/agent_transport.hpp"
+
+#include <fmt/format.h>
+#include <glib-unix.h>
+#include <glib.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <peer/error.hpp>
+
+#include <array>
+#include <cerrno>
+#include <cstring>
+
+#include "core/sdp/candidate.hpp"
+
+namespace peer::ice {
+namespace {
+
+constexpr int kReceiveBufferBytes = 4 * 1024 * 1024;  // PERFORMANCE.md lever 4, as libnice's
+constexpr std::size_t kReceiveBatch = 16;
+constexpr std::size_t kMaxDatagram = 65536;
+
+// recvmmsg scratch, one per loop thread (not per transport: thousands of idle peers share a
+// loop, and a megabyte each would be their largest cost).
+struct ReceiveScratch {
+  std::array<std::array<std::byte, kMaxDatagram>, kReceiveBatch> buffers;
+  std::array<iovec, kReceiveBatch> iov;
+  std::array<sockaddr_storage, kReceiveBatch> from;
+  std::array<mmsghdr, kReceiveBatch> messages;
+};
+ReceiveScratch& receive_scratch() {
+  thread_local auto scratch = std::make_unique<ReceiveScratch>();
+  return *scratch;
+}
+
+// Every usable local address when none is configured: interfaces that are up, not loopback
+// (as libnice: tests pin 127.0.0.1 explicitly), IPv4 and global or ULA IPv6.
+std::vector<Address> interface_addresses() {
+  std::vector<Address> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK)) continue;
+    const std::size_t length = i->ifa_addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    auto a = Address::from_sockaddr(i->ifa_addr, length);
+    if (!a || a->is_loopback() || a->is_link_local()) continue;
+    a->port = 0;
+    if (std::find(out.begin(), out.end(), *a) == out.end()) out.push_back(*a);
+  }
+  freeifaddrs(list);
+  return out;
+}
+
+// The server's address: numeric as is, else the first getaddrinfo answer (blocking, as
+// IceTransport::gather() says).
+std::optional<Address> resolve(const IceServer& server, std::string& error) {
+  if (auto a = Address::parse(server.host, server.port)) return a;
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_DGRAM;
+  addrinfo* result = nullptr;
+  const int rc = getaddrinfo(server.host.c_str(), nullptr, &hints, &result);
+  if (rc != 0 || result == nullptr) {
+    error = gai_strerror(rc);
+    return std::nullopt;
+  }
+  auto a = Address::from_sockaddr(result->ai_addr, result->ai_addrlen);
+  freeaddrinfo(result);
+  if (!a) {
+    error = "no IPv4 or IPv6 address";
+    return std::nullopt;
+  }
+  return a->with_port(server.port);
+}
+
+std::string describe(const Candidate& c) {
+  return fmt::format("{} udp {}", to_string(c.type), c.address.to_string());
+}
+
+}  // namespace
+
+AgentTransport::AgentTransport(runtime::EventLoop& loop, IceConfig config, IceCallbacks callbacks)
+    : loop_(loop),
+      config_(std::move(config)),
+      callbacks_(std::move(callbacks)),
+      agent_([&] {
+        AgentConfig c;
+        c.controlling = config_.controlling;
+        return c;
+      }()) {
+  if (!loop_.in_loop_thread()) {
+    throw Error(Errc::invalid_state, "AgentTransport must be created on its event loop's thread");
+  }
+}
+
+AgentTransport::~AgentTransport() {
+  for (auto& s : sockets_) {
+    if (s->source) {
+      g_source_destroy(s->source);
+      g_source_unref(s->source);
+    }
+    if (s->fd >= 0) ::close(s->fd);
+  }
+}
+
+void AgentTransport::gather() {
+  if (gathered_) return;
+  gathered_ = true;
+  const Time now = Clock::now();
+  std::vector<Address> stun;
+  for (const auto& server : config_.servers) {
+    if (server.type != IceServer::Type::stun) {
+      pending_.push_back([this, name = to_string(server)] {
+        if (callbacks_.on_error) {
+          callbacks_.on_error(name + " skipped: our own ICE agent has no TURN client yet "
+                                     "(PEER_ICE_AGENT=libnice has one)");
+        }
+      });
+      continue;
+    }
+    std::string error;
+    if (auto a = resolve(server, error)) {
+      stun.push_back(*a);
+    } else {
+      pending_.push_back([this, message = fmt::format("cannot resolve STUN server {}: {}", server.host, error)] {
+        if (callbacks_.on_error) callbacks_.on_error(message);
+      });
+    }
+  }
+  if (config_.relay_only) {
+    pending_.push_back([this] {
+      state_ = IceState::failed;
+      if (callbacks_.on_error) callbacks_.on_error("relay-only ICE needs a TURN client; our own agent has none yet");
+      if (callbacks_.on_state) callbacks_.on_state(IceState::failed);
+    });
+    flush(false);
+    return;
+  }
+  // Names are resolved only now (gather() may block, the constructor may not).
+  for (const auto& server : stun) agent_.add_stun_server(server);
+
+  std::vector<Address> addresses;
+  if (config_.local_addresses.empty()) {
+    addresses = interface_addresses();
+  } else {
+    for (const auto& text : config_.local_addresses) {
+      if (auto a = Address::parse(text, 0)) addresses.push_back(*a);
+    }
+  }
+  uint16_t preference = 65535;
+  for (const auto& address : addresses) {
+    if (!config_.udp) break;
+    const int family = address.family == AddressFamily::v6 ? AF_INET6 : AF_INET;
+    const int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) continue;
+    sockaddr_storage bind_to{};
+    const std::size_t length = address.to_sockaddr(bind_to);
+    if (family == AF_INET6) {
+      const int on = 1;
+      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+    }
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&bind_to), static_cast<socklen_t>(length)) != 0) {
+      spdlog::debug("ice: cannot bind {}: {}", address.ip_string(), std::strerror(errno));
+      ::close(fd);
+      continue;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kReceiveBufferBytes, sizeof kReceiveBufferBytes);
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kReceiveBufferBytes, sizeof kReceiveBufferBytes);
+    sockaddr_storage bound{};
+    socklen_t bound_length = sizeof bound;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_length);
+    auto base = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&bound), bound_length);
+    if (!base) {
+      ::close(fd);
+      continue;
+    }
+    auto socket = std::make_unique<Socket>();
+    socket->fd = fd;
+    socket->base = *base;
+    socket->owner = this;
+    socket->source = g_unix_fd_source_new(fd, G_IO_IN);
+    g_source_set_callback(socket->source, reinterpret_cast<GSourceFunc>(reinterpret_cast<void (*)()>(&on_readable)),
+                          socket.get(), nullptr);
+    g_source_attach(socket->source, loop_.context());
+    agent_.add_host(now, *base, preference);
+    preference = preference > 1000 ? preference - 1000 : 1;
+    sockets_.push_back(std::move(socket));
+  }
+  if (sockets_.empty()) {
+    pending_.push_back([this] {
+      state_ = IceState::failed;
+      if (callbacks_.on_error) callbacks_.on_error("no usable local address to gather on");
+      if (callbacks_.on_state) callbacks_.on_state(IceState::failed);
+    });
+  }
+  agent_.end_of_hosts(now);
+  flush(false);
+}
+
+void AgentTransport::set_remote_credentials(const std::string& ufrag, const std::string& pwd) {
+  agent_.set_remote_credentials(Clock::now(), ufrag, pwd);
+  flush(false);
+}
+
+void AgentTransport::add_remote_candidate(const std::string& candidate) {
+  const std::string_view line = candidate_line(candidate);
+  if (line.empty()) {  // end-of-candidates (W3C webrtc-pc: an empty candidate string)
+    remote_gathering_done();
+    return;
+  }
+  const sdp::Candidate parsed = sdp::parse_candidate(line);  // throws bad_candidate
+  if (parsed.component != 1) {
+    throw Error(Errc::bad_candidate,
+                fmt::format("ICE candidate '{}' is for component {}; only component 1 is used "
+                            "(rtcp-mux, RFC 5761)",
+                            line, parsed.component));
+  }
+  std::string why;
+  auto c = from_sdp(parsed, &why);
+  if (!c) {
+    spdlog::debug("ice: remote candidate ignored ({}): {}", why, line);
+    return;
+  }
+  agent_.add_remote_candidate(Clock::now(), *c);
+  flush(false);
+}
+
+void AgentTransport::remote_gathering_done() {
+  agent_.remote_gathering_done(Clock::now());
+  flush(false);
+}
+
+const AgentTransport::Socket* AgentTransport::socket_for(const Address& base) const {
+  for (const auto& s : sockets_) {
+    if (s->base == base) return s.get();
+  }
+  return nullptr;
+}
+
+bool AgentTransport::update_route() {
+  auto route = agent_.route();
+  if (route == route_) return route_fd_ >= 0;
+  route_ = route;
+  route_fd_ = -1;
+  if (!route) return false;
+  const Socket* s = socket_for(route->from);
+  if (!s) return false;
+  route_fd_ = s->fd;
+  route_to_length_ = static_cast<socklen_t>(route->to.to_sockaddr(route_to_));
+  return true;
+}
+
+bool AgentTransport::send(std::span<const std::byte> datagram) {
+  if (route_fd_ < 0) return false;
+  const ssize_t n = ::sendto(route_fd_, datagram.data(), datagram.size(), MSG_DONTWAIT,
+                             reinterpret_cast<const sockaddr*>(&route_to_), route_to_length_);
+  return n >= 0;
+}
+
+std::size_t AgentTransport::send_batch(std::span<const std::span<const std::byte>> datagrams) {
+  if (route_fd_ < 0 || datagrams.empty()) return 0;
+  batch_.resize(datagrams.size());
+  batch_iov_.resize(datagrams.size());
+  for (std::size_t i = 0; i < datagrams.size(); ++i) {
+    batch_iov_[i] = iovec{const_cast<std::byte*>(datagrams[i].data()), datagrams[i].size()};
+    batch_[i] = mmsghdr{};
+    batch_[i].msg_hdr.msg_name = &route_to_;
+    batch_[i].msg_hdr.msg_namelen = route_to_length_;
+    batch_[i].msg_hdr.msg_iov = &batch_iov_[i];
+    batch_[i].msg_hdr.msg_iovlen = 1;
+  }
+  std::size_t sent = 0;
+  while (sent < datagrams.size()) {
+    const int n = ::sendmmsg(route_fd_, batch_.data() + sent,
+                             static_cast<unsigned>(datagrams.size() - sent), MSG_DONTWAIT);
+    if (n <= 0) break;
+    sent += static_cast<std::size_t>(n);
+  }
+  return sent;
+}
+
+int AgentTransport::on_readable(int, unsigned, void* data) {
+  auto* socket = static_cast<Socket*>(data);
+  socket->owner->receive(*socket);
+  return G_SOURCE_CONTINUE;  // the source is destroyed with the transport, never here
+}
+
+void AgentTransport::receive(Socket& socket) {
+  std::weak_ptr<int> alive = alive_;
+  ReceiveScratch& s = receive_scratch();
+  for (;;) {
+    for (std::size_t i = 0; i < kReceiveBatch; ++i) {
+      s.iov[i] = iovec{s.buffers[i].data(), kMaxDatagram};
+      s.messages[i] = mmsghdr{};
+      s.messages[i].msg_hdr.msg_name = &s.from[i];
+      s.messages[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
+      s.messages[i].msg_hdr.msg_iov = &s.iov[i];
+      s.messages[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int n = ::recvmmsg(socket.fd, s.messages.data(), kReceiveBatch, MSG_DONTWAIT, nullptr);
+    if (n <= 0) break;
+    const Time now = Clock::now();
+    const Address base = socket.base;
+    for (int i = 0; i < n; ++i) {
+      const auto& header = s.messages[i].msg_hdr;
+      if (header.msg_flags & MSG_TRUNC) continue;  // larger than any datagram we take
+      auto from = Address::from_sockaddr(reinterpret_cast<const sockaddr*>(&s.from[i]), header.msg_namelen);
+      if (!from) continue;
+      const std::span<const std::byte> bytes(s.buffers[i].data(), s.messages[i].msg_len);
+      if (agent_.handle_receive(now, base, *from, bytes)) {
+        update_route();  // data later in this batch may need the route at once
+        continue;
+      }
+      if (callbacks_.on_receive) callbacks_.on_receive(bytes);
+      if (alive.expired()) return;  // the callback destroyed the transport
+    }
+    flush(true);
+    if (alive.expired()) return;
+    if (static_cast<std::size_t>(n) < kReceiveBatch) break;
+  }
+}
+
+void AgentTransport::flush(bool from_loop) {
+  while (auto t = agent_.poll_transmit()) {
+    const Socket* s = socket_for(t->from);
+    if (!s) continue;
+    sockaddr_storage to{};
+    const auto length = static_cast<socklen_t>(t->to.to_sockaddr(to));
+    ::sendto(s->fd, t->bytes.data(), t->bytes.size(), MSG_DONTWAIT,
+             reinterpret_cast<const sockaddr*>(&to), length);
+  }
+  while (auto e = agent_.poll_event()) {
+    std::visit(
+        [this](auto& ev) {
+          using T = std::decay_t<decltype(ev)>;
+          if constexpr (std::is_same_v<T, event::LocalCandidate>) {
+            pending_.push_back([this, line = sdp::write_candidate(to_sdp(ev.candidate))] {
+              if (callbacks_.on_candidate) callbacks_.on_candidate(line);
+            });
+          } else if constexpr (std::is_same_v<T, event::GatheringDone>) {
+            pending_.push_back([this] {
+              if (callbacks_.on_gathering_done) callbacks_.on_gathering_done();
+            });
+          } else if constexpr (std::is_same_v<T, event::StateChanged>) {
+            pending_.push_back([this, st = ev.state] {
+              state_ = st;
+              if (callbacks_.on_state) callbacks_.on_state(st);
+            });
+          } else if constexpr (std::is_same_v<T, event::SelectedPair>) {
+            pending_.push_back([this, local = describe(ev.local), remote = describe(ev.remote)] {
+              if (callbacks_.on_selected_pair) callbacks_.on_selected_pair(local, remote);
+            });
+          } else if constexpr (std::is_same_v<T, event::Problem>) {
+            pending_.push_back([this, message = ev.message] {
+              if (callbacks_.on_error) callbacks_.on_error(message);
+            });
+          }
+        },
+        *e);
+  }
+  update_route();
+  // One timer at the agent's next deadline.
+  const auto deadline = agent_.next_deadline();
+  if (!deadline) {
+    timer_.cancel();
+    timer_at_.reset();
+  } else if (!timer_.pending() || timer_at_ != deadline) {
+    timer_at_ = deadline;
+    std::weak_ptr<int> alive = alive_;
+    timer_ = loop_.call_at(*deadline, [this, alive] {
+      if (alive.expired()) return;
+      timer_at_.reset();
+      agent_.handle_timeout(Clock::now());
+      flush(true);
+    });
+  }
+  if (pending_.empty()) return;
+  if (from_loop) {
+    deliver_events();
+  } else if (!delivery_posted_) {
+    delivery_posted_ = true;
+    std::weak_ptr<int> alive = alive_;
+    loop_.post([this, alive] {
+      if (alive.expired()) return;
+      delivery_posted_ = false;
+      deliver_events();
+    });
+  }
+}
+
+void AgentTransport::deliver_events() {
+  std::weak_ptr<int> alive = alive_;
+  while (!pending_.empty()) {
+    auto event = std::move(pending_.front());
+    pending_.pop_front();
+    event();
+    if (alive.expired()) return;  // the callback destroyed the transport
+  }
+}
+
+}  // namespace peer::ice

@@ -1,0 +1,94 @@
+#pragma once
+// peer::ice::AgentTransport: the IceTransport on our own agent (core/ice/agent.hpp) and our
+// own UDP sockets, one per local address, read with recvmmsg on the peer's EventLoop.
+//
+// The agent is sans-I/O; this class is its I/O: it opens the sockets, feeds the agent every
+// datagram with the time, sends what the agent wants sent, arms one loop timer at the
+// agent's next deadline and turns agent events into IceCallbacks (posted, never re-entered
+// from inside a method, as IceTransport promises). Data on the selected pair bypasses the
+// agent in both directions: received datagrams that are not STUN go straight to on_receive,
+// and send()/send_batch() go straight to the socket of the selected route.
+//
+// Not yet here (the libnice transport has them): TURN (relay candidates), ICE-TCP, UDP_SEGMENT
+// on send, mDNS (.local) remote candidates. A TURN server in the configuration is reported
+// through on_error and skipped; relay_only fails at once.
+
+#include <sys/socket.h>
+
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/ice/agent.hpp"
+#include "ice/ice_transport.hpp"
+
+typedef struct _GSource GSource;
+
+namespace peer::ice {
+
+class AgentTransport final : public IceTransport {
+ public:
+  AgentTransport(runtime::EventLoop& loop, IceConfig config, IceCallbacks callbacks);
+  ~AgentTransport() override;
+  AgentTransport(const AgentTransport&) = delete;
+  AgentTransport& operator=(const AgentTransport&) = delete;
+
+  const std::string& local_ufrag() const override { return agent_.local_ufrag(); }
+  const std::string& local_pwd() const override { return agent_.local_pwd(); }
+  void gather() override;
+  void set_remote_credentials(const std::string& ufrag, const std::string& pwd) override;
+  void add_remote_candidate(const std::string& candidate) override;
+  void remote_gathering_done() override;
+  bool send(std::span<const std::byte> datagram) override;
+  std::size_t send_batch(std::span<const std::span<const std::byte>> datagrams) override;
+  bool sends_with_gso() const noexcept override { return false; }
+  IceState state() const override { return state_; }
+  void set_controlling(bool controlling) override { agent_.set_controlling(controlling); }
+
+ private:
+  struct Socket {
+    int fd = -1;
+    Address base;
+    GSource* source = nullptr;
+    AgentTransport* owner = nullptr;
+  };
+
+  static int on_readable(int fd, unsigned condition, void* socket);
+  void receive(Socket& socket);
+  // Sends what the agent queued, turns its events into callbacks and re-arms the timer.
+  // `from_loop`: called from the top of the loop (a socket or the timer), so callbacks may
+  // run inline; otherwise (inside a public method) they are posted.
+  void flush(bool from_loop);
+  void deliver_events();
+  const Socket* socket_for(const Address& base) const;
+  bool update_route();
+
+  runtime::EventLoop& loop_;
+  IceConfig config_;
+  IceCallbacks callbacks_;
+  Agent agent_;
+  std::vector<std::unique_ptr<Socket>> sockets_;
+  runtime::EventLoop::Timer timer_;
+  std::optional<Time> timer_at_;
+  IceState state_ = IceState::new_;
+  bool gathered_ = false;
+  std::deque<std::function<void()>> pending_;
+  bool delivery_posted_ = false;
+
+  // The selected route, resolved to a socket and a sockaddr once per change.
+  std::optional<Route> route_;
+  int route_fd_ = -1;
+  sockaddr_storage route_to_{};
+  socklen_t route_to_length_ = 0;
+  // send_batch scratch, reused: no allocation per batch once grown.
+  std::vector<mmsghdr> batch_;
+  std::vector<iovec> batch_iov_;
+
+  // Expires when the transport is destroyed: posted work and event delivery check it.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
+}  // namespace peer::ice

@@ -1,0 +1,522 @@
+// The ICE agent (core/ice/agent.hpp) between agents on a simulated network with a virtual
+// clock: no sockets, no sleeps. The network routes each Transmit by its destination address,
+// with a one-way delay, seeded loss, NATs in front of hosts and a STUN server on the
+// "public" side; signaling is trickled as the agents emit candidates.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "core/ice/agent.hpp"
+#include "core/stun/message.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using peer::Address;
+using peer::ice::Agent;
+using peer::ice::AgentConfig;
+using peer::ice::Candidate;
+using peer::ice::CandidateType;
+using peer::ice::IceState;
+using peer::ice::Time;
+namespace event = peer::ice::event;
+using Bytes = std::vector<std::byte>;
+
+Address ip(const char* text, uint16_t port) { return *Address::parse(text, port); }
+
+// A NAT in front of one node (RFC 4787 terms). `cone`: endpoint-independent mapping and
+// filtering (any outside host may send to a mapping once it exists); `symmetric`: address-
+// and port-dependent mapping and filtering. Ports are handed out from 40000 up.
+struct Nat {
+  enum class Mode { cone, symmetric } mode = Mode::cone;
+  Address public_ip;  // port unused
+  std::map<std::pair<Address, Address>, Address> mappings;  // (private, dest or {}) -> public
+  std::map<Address, Address> reverse;                        // public -> private
+  std::set<std::pair<Address, Address>> allowed;             // (public, remote) for symmetric
+  uint16_t next_port = 40000;
+
+  Address outbound(const Address& from, const Address& to) {
+    const auto key = std::make_pair(from, mode == Mode::cone ? Address{} : to);
+    auto it = mappings.find(key);
+    if (it == mappings.end()) {
+      const Address mapped = public_ip.with_port(next_port++);
+      it = mappings.emplace(key, mapped).first;
+      reverse[mapped] = from;
+    }
+    allowed.insert({it->second, to});
+    return it->second;
+  }
+  std::optional<Address> inbound(const Address& to, const Address& from) const {
+    auto it = reverse.find(to);
+    if (it == reverse.end()) return std::nullopt;
+    if (mode == Mode::symmetric && !allowed.count({to, from})) return std::nullopt;
+    return it->second;
+  }
+};
+
+struct Node {
+  std::string name;
+  std::unique_ptr<Agent> agent;
+  std::vector<Address> hosts;
+  Nat* nat = nullptr;
+  Node* peer = nullptr;
+  bool trickle = true;  // hand our candidates to the peer as they come
+  std::vector<IceState> states;
+  std::vector<Candidate> local_candidates;
+  std::optional<std::pair<Candidate, Candidate>> selected;
+  std::vector<std::string> problems;
+  bool gathering_done = false;
+  std::size_t data_received = 0;
+
+  IceState state() const { return agent->state(); }
+  bool connected() const {
+    return state() == IceState::connected || state() == IceState::completed;
+  }
+};
+
+class Net {
+ public:
+  Time now = Time{} + 1000h;
+  std::chrono::milliseconds delay = 5ms;
+  double loss = 0;
+  bool cut = false;  // drop everything (an outage)
+  std::optional<Address> stun_server;
+  std::mt19937_64 rng{1};
+  std::vector<std::unique_ptr<Node>> nodes;
+  std::vector<std::unique_ptr<Nat>> nats;
+  std::size_t delivered = 0;
+
+  Node& add(std::string name, bool controlling, std::vector<Address> hosts, Nat* nat = nullptr) {
+    AgentConfig config;
+    config.controlling = controlling;
+    if (stun_server) config.stun_servers.push_back(*stun_server);
+    // Repeatable runs: the agent's randomness comes from a generator seeded by its name.
+    auto gen = std::make_shared<std::mt19937_64>(std::hash<std::string>{}(name));
+    config.random = [gen](std::span<std::byte> out) {
+      for (auto& b : out) b = std::byte((*gen)() & 0xff);
+    };
+    config_hook(config);
+    auto node = std::make_unique<Node>();
+    node->name = std::move(name);
+    node->agent = std::make_unique<Agent>(config);
+    node->hosts = std::move(hosts);
+    node->nat = nat;
+    nodes.push_back(std::move(node));
+    return *nodes.back();
+  }
+  std::function<void(AgentConfig&)> config_hook = [](AgentConfig&) {};
+
+  Nat& add_nat(Nat::Mode mode, Address public_ip) {
+    nats.push_back(std::make_unique<Nat>());
+    nats.back()->mode = mode;
+    nats.back()->public_ip = public_ip;
+    return *nats.back();
+  }
+
+  // Joins a and b: credentials both ways, then each adds its hosts (which starts gathering).
+  void introduce(Node& a, Node& b) {
+    a.peer = &b;
+    b.peer = &a;
+    a.agent->set_remote_credentials(now, b.agent->local_ufrag(), b.agent->local_pwd());
+    b.agent->set_remote_credentials(now, a.agent->local_ufrag(), a.agent->local_pwd());
+    for (Node* n : {&a, &b}) {
+      for (const auto& h : n->hosts) n->agent->add_host(now, h);
+      n->agent->end_of_hosts(now);
+    }
+  }
+
+  // Moves packets and time until `done` holds or `limit` of virtual time has passed.
+  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit) {
+    const Time end = now + limit;
+    for (;;) {
+      pump();
+      if (done()) return true;
+      std::optional<Time> next;
+      auto consider = [&](Time t) {
+        if (!next || t < *next) next = t;
+      };
+      if (!in_flight.empty()) consider(in_flight.begin()->first);
+      for (auto& n : nodes) {
+        if (auto d = n->agent->next_deadline()) consider(std::max(*d, now));
+      }
+      if (!next || *next > end) {
+        now = end;
+        return done();
+      }
+      now = *next;
+      while (!in_flight.empty() && in_flight.begin()->first <= now) {
+        Packet p = std::move(in_flight.begin()->second);
+        in_flight.erase(in_flight.begin());
+        deliver(p);
+      }
+      for (auto& n : nodes) {
+        if (auto d = n->agent->next_deadline(); d && *d <= now) n->agent->handle_timeout(now);
+      }
+    }
+  }
+  void run_for(std::chrono::milliseconds span) {
+    run_until([] { return false; }, span);
+  }
+
+  // A datagram from node `n`'s socket `from` that is not STUN (the data path).
+  void send_data(Node& n) {
+    auto route = n.agent->route();
+    ASSERT_TRUE(route.has_value());
+    transmit(n, route->from, route->to, Bytes{std::byte{23}, std::byte{0xfe}, std::byte{0xfd}});
+  }
+
+ private:
+  struct Packet {
+    Address from, to;
+    Bytes bytes;
+  };
+  std::multimap<Time, Packet> in_flight;
+
+  void pump() {
+    bool moved = true;
+    while (moved) {
+      moved = false;
+      for (auto& n : nodes) {
+        while (auto t = n->agent->poll_transmit()) {
+          moved = true;
+          transmit(*n, t->from, t->to, std::move(t->bytes));
+        }
+        while (auto e = n->agent->poll_event()) {
+          moved = true;
+          on_event(*n, *e);
+        }
+      }
+    }
+  }
+
+  void on_event(Node& n, const peer::ice::Event& e) {
+    if (auto* c = std::get_if<event::LocalCandidate>(&e)) {
+      n.local_candidates.push_back(c->candidate);
+      if (n.trickle && n.peer) n.peer->agent->add_remote_candidate(now, c->candidate);
+    } else if (std::get_if<event::GatheringDone>(&e)) {
+      n.gathering_done = true;
+      if (n.trickle && n.peer) n.peer->agent->remote_gathering_done(now);
+    } else if (auto* s = std::get_if<event::StateChanged>(&e)) {
+      n.states.push_back(s->state);
+    } else if (auto* p = std::get_if<event::SelectedPair>(&e)) {
+      n.selected = std::make_pair(p->local, p->remote);
+    } else if (auto* p = std::get_if<event::Problem>(&e)) {
+      n.problems.push_back(p->message);
+    }
+  }
+
+  void transmit(Node& n, Address from, Address to, Bytes bytes) {
+    if (n.nat) from = n.nat->outbound(from, to);
+    if (cut) return;
+    if (loss > 0 && std::uniform_real_distribution<double>(0, 1)(rng) < loss) return;
+    in_flight.emplace(now + delay, Packet{from, to, std::move(bytes)});
+  }
+
+  void deliver(Packet& p) {
+    ++delivered;
+    if (stun_server && p.to == *stun_server) {
+      answer_binding(p);
+      return;
+    }
+    for (auto& nat : nats) {
+      if (nat->public_ip.ip != p.to.ip || nat->public_ip.family != p.to.family) continue;
+      auto inside = nat->inbound(p.to, p.from);
+      if (!inside) return;  // filtered
+      p.to = *inside;
+      break;
+    }
+    for (auto& n : nodes) {
+      if (std::find(n->hosts.begin(), n->hosts.end(), p.to) == n->hosts.end()) continue;
+      if (!n->agent->handle_receive(now, p.to, p.from, p.bytes)) ++n->data_received;
+      return;
+    }
+  }
+
+  // A STUN server (RFC 8489 section 7.3.1): a Binding success with XOR-MAPPED-ADDRESS.
+  void answer_binding(const Packet& p) {
+    auto m = peer::stun::Message::parse(p.bytes);
+    if (!m || m->message_class() != peer::stun::Class::request) return;
+    peer::stun::Writer w(peer::stun::Class::success, peer::stun::Method::binding, m->transaction_id());
+    w.add_xor_address(peer::stun::attr::xor_mapped_address, p.from);
+    w.add_fingerprint();
+    in_flight.emplace(now + delay, Packet{*stun_server, p.from, Bytes(w.bytes().begin(), w.bytes().end())});
+  }
+};
+
+bool both_connected(const Node& a, const Node& b) { return a.connected() && b.connected(); }
+
+std::string describe(const Node& n) {
+  std::string s = n.name + ": state " + std::string(peer::ice::to_string(n.state())) + ", states [";
+  for (auto st : n.states) s += std::string(peer::ice::to_string(st)) + " ";
+  s += "], problems [";
+  for (const auto& p : n.problems) s += p + "; ";
+  return s + "]";
+}
+
+TEST(IceAgent, ConnectsOverHostsInOneRoundTripBothRoles) {
+  for (bool a_controls : {true, false}) {
+    Net net;
+    Node& a = net.add("a", a_controls, {ip("10.0.0.1", 5000)});
+    Node& b = net.add("b", !a_controls, {ip("10.0.0.2", 6000)});
+    const Time start = net.now;
+    net.introduce(a, b);
+    ASSERT_TRUE(net.run_until([&] { return both_connected(a, b); }, 5s)) << describe(a) << describe(b);
+    // Candidates cross with one delay, the first check and its answer take a round trip:
+    // both sides are connected after 3 one-way delays, not a pacing tick or retransmission more.
+    EXPECT_LE(net.now - start, 3 * net.delay) << "a controlling: " << a_controls;
+    ASSERT_TRUE(a.selected && b.selected);
+    EXPECT_EQ(a.selected->first.address, ip("10.0.0.1", 5000));
+    EXPECT_EQ(a.selected->second.address, ip("10.0.0.2", 6000));
+    EXPECT_EQ(b.agent->route()->to, ip("10.0.0.1", 5000));
+    EXPECT_EQ(a.agent->route()->from, ip("10.0.0.1", 5000));
+    ASSERT_TRUE(net.run_until([&] {
+      return a.state() == IceState::completed && b.state() == IceState::completed;
+    }, 5s)) << describe(a) << describe(b);
+    EXPECT_EQ(a.states.front(), IceState::checking);
+    EXPECT_TRUE(a.gathering_done && b.gathering_done);
+    net.send_data(a);
+    net.run_for(50ms);
+    EXPECT_EQ(b.data_received, 1u);
+  }
+}
+
+TEST(IceAgent, FirstCheckOfANewPairGoesOutAtOnce) {
+  Net net;
+  Node& a = net.add("a", true, {ip("10.0.0.1", 5000)});
+  Node& b = net.add("b", false, {ip("10.0.0.2", 6000)});
+  a.agent->set_remote_credentials(net.now, b.agent->local_ufrag(), b.agent->local_pwd());
+  a.agent->add_host(net.now, a.hosts[0]);
+  while (a.agent->poll_transmit()) {
+  }
+  Candidate remote;
+  remote.address = ip("10.0.0.2", 6000);
+  remote.priority = peer::ice::candidate_priority(CandidateType::host, 65535);
+  remote.foundation = "1";
+  a.agent->add_remote_candidate(net.now, remote);  // no time passes
+  auto t = a.agent->poll_transmit();
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->to, remote.address);
+  auto m = peer::stun::Message::parse(t->bytes);
+  ASSERT_TRUE(m.has_value());
+  EXPECT_EQ(m->message_class(), peer::stun::Class::request);
+  EXPECT_EQ(m->string(peer::stun::attr::username).value_or(""),
+            b.agent->local_ufrag() + ":" + a.agent->local_ufrag());
+  EXPECT_TRUE(m->has(peer::stun::attr::use_candidate));
+  EXPECT_TRUE(m->check_integrity(peer::stun::short_term_key(b.agent->local_pwd())));
+}
+
+TEST(IceAgent, PeerReflexiveWhenOneSideSignalsNothing) {
+  for (bool silent_controls : {true, false}) {
+    Net net;
+    Node& a = net.add("a", silent_controls, {ip("10.0.0.1", 5000)});
+    Node& b = net.add("b", !silent_controls, {ip("10.0.0.2", 6000)});
+    a.trickle = false;  // b never learns a's candidates: only a's checks reveal it
+    net.introduce(a, b);
+    ASSERT_TRUE(net.run_until([&] { return both_connected(a, b); }, 5s)) << describe(a) << describe(b);
+    ASSERT_TRUE(b.selected);
+    EXPECT_EQ(b.selected->second.type, CandidateType::prflx);
+    EXPECT_EQ(b.selected->second.address, ip("10.0.0.1", 5000));
+  }
+}
+
+TEST(IceAgent, ChecksAnsweredBeforeRemoteCredentialsArrive) {
+  Net net;
+  Node& a = net.add("a", true, {ip("10.0.0.1", 5000)});
+  Node& b = net.add("b", false, {ip("10.0.0.2", 6000)});
+  a.peer = &b;
+  b.peer = &a;
+  // a knows everything; b has not yet got a's answer (no credentials, no candidates).
+  a.agent->set_remote_credentials(net.now, b.agent->local_ufrag(), b.agent->local_pwd());
+  a.trickle = false;
+  a.agent->add_host(net.now, a.hosts[0]);
+  b.agent->add_host(net.now, b.hosts[0]);
+  ASSERT_TRUE(net.run_until([&] { return a.connected(); }, 2s)) << describe(a) << describe(b);
+  EXPECT_FALSE(b.connected());  // b cannot check without a's password
+  b.agent->set_remote_credentials(net.now, a.agent->local_ufrag(), a.agent->local_pwd());
+  ASSERT_TRUE(net.run_until([&] { return b.connected(); }, 2s)) << describe(b);
+}
+
+TEST(IceAgent, RoleConflictIsSettledEitherWay) {
+  for (bool both_controlling : {true, false}) {
+    Net net;
+    Node& a = net.add("a", both_controlling, {ip("10.0.0.1", 5000)});
+    Node& b = net.add("b", both_controlling, {ip("10.0.0.2", 6000)});
+    net.introduce(a, b);
+    ASSERT_TRUE(net.run_until([&] {
+      return both_connected(a, b);
+    }, 5s)) << describe(a) << describe(b);
+    EXPECT_NE(a.agent->controlling(), b.agent->controlling());
+    EXPECT_EQ(a.agent->route()->to, ip("10.0.0.2", 6000));
+    EXPECT_EQ(b.agent->route()->to, ip("10.0.0.1", 5000));
+  }
+}
+
+TEST(IceAgent, PrefersTheBetterPairAndReportsIt) {
+  // a has two addresses; b reaches both. The pair with a's preferred host is selected.
+  Net net;
+  Node& a = net.add("a", true, {ip("10.0.0.1", 5000)});
+  Node& b = net.add("b", false, {ip("10.0.0.2", 6000)});
+  a.hosts.push_back(ip("10.0.1.1", 5001));
+  a.peer = &b;
+  b.peer = &a;
+  a.agent->set_remote_credentials(net.now, b.agent->local_ufrag(), b.agent->local_pwd());
+  b.agent->set_remote_credentials(net.now, a.agent->local_ufrag(), a.agent->local_pwd());
+  a.agent->add_host(net.now, a.hosts[1], 100);    // less preferred
+  a.agent->add_host(net.now, a.hosts[0], 65535);  // preferred
+  a.agent->end_of_hosts(net.now);
+  b.agent->add_host(net.now, b.hosts[0]);
+  b.agent->end_of_hosts(net.now);
+  ASSERT_TRUE(net.run_until([&] {
+    return a.state() == IceState::completed && b.state() == IceState::completed;
+  }, 5s)) << describe(a) << describe(b);
+  EXPECT_EQ(a.agent->route()->from, ip("10.0.0.1", 5000));
+  EXPECT_EQ(b.agent->route()->to, ip("10.0.0.1", 5000));
+}
+
+TEST(IceAgent, ConnectsUnderTwentyPercentLoss) {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    Net net;
+    net.rng.seed(seed);
+    net.loss = 0.2;
+    net.delay = 20ms;
+    Node& a = net.add("a", seed % 2 == 0, {ip("10.0.0.1", 5000)});
+    Node& b = net.add("b", seed % 2 != 0, {ip("10.0.0.2", 6000)});
+    net.introduce(a, b);
+    // Trickled candidates are signalling, not subject to the link's loss.
+    ASSERT_TRUE(net.run_until([&] { return both_connected(a, b); }, 10s))
+        << "seed " << seed << ": " << describe(a) << describe(b);
+  }
+}
+
+TEST(IceAgent, ConsentLostThenRegainedThenExpired) {
+  Net net;
+  Node& a = net.add("a", true, {ip("10.0.0.1", 5000)});
+  Node& b = net.add("b", false, {ip("10.0.0.2", 6000)});
+  net.introduce(a, b);
+  ASSERT_TRUE(net.run_until([&] { return both_connected(a, b); }, 5s));
+  // Idle for a minute: consent checks keep both sides up (RFC 7675).
+  net.run_for(60s);
+  EXPECT_TRUE(both_connected(a, b)) << describe(a) << describe(b);
+  // An outage of 15 s: disconnected, then back without anyone doing anything.
+  net.cut = true;
+  const Time outage = net.now;
+  ASSERT_TRUE(net.run_until([&] { return a.state() == IceState::disconnected; }, 15s)) << describe(a);
+  EXPECT_GE(net.now - outage, 5s);
+  EXPECT_LE(net.now - outage, 9s);
+  net.run_for(5s);
+  net.cut = false;
+  ASSERT_TRUE(net.run_until([&] { return both_connected(a, b); }, 10s)) << describe(a) << describe(b);
+  // The remote goes away for good: failed 30 s after the last response.
+  net.cut = true;
+  const Time gone = net.now;
+  ASSERT_TRUE(net.run_until([&] { return a.state() == IceState::failed; }, 40s)) << describe(a);
+  EXPECT_GE(net.now - gone, 25s);
+  EXPECT_LE(net.now - gone, 31s);
+  EXPECT_FALSE(a.agent->route().has_value());
+  ASSERT_FALSE(a.problems.empty());
+  EXPECT_NE(a.problems.back().find("consent expired"), std::string::npos) << a.problems.back();
+  // Nothing more to do: the agent asks for no further wake-ups but its last transactions'.
+  net.run_for(60s);
+  EXPECT_FALSE(a.agent->next_deadline().has_value());
+}
+
+TEST(IceAgent, FailsWhenNoPairWorks) {
+  Net net;
+  Node& a = net.add("a", true, {ip("10.0.0.1", 5000)});
+  Node& b = net.add("b", false, {ip("10.0.0.2", 6000)});
+  net.cut = true;
+  net.introduce(a, b);
+  ASSERT_TRUE(net.run_until([&] {
+    return a.state() == IceState::failed && b.state() == IceState::failed;
+  }, 40s)) << describe(a) << describe(b);
+  ASSERT_FALSE(a.problems.empty());
+  EXPECT_NE(a.problems.back().find("no candidate pair worked"), std::string::npos) << a.problems.back();
+}
+
+TEST(IceAgent, ServerReflexiveThroughConeNats) {
+  Net net;
+  net.stun_server = ip("203.0.113.3", 3478);
+  Nat& na = net.add_nat(Nat::Mode::cone, ip("203.0.113.10", 0));
+  Nat& nb = net.add_nat(Nat::Mode::cone, ip("203.0.113.20", 0));
+  Node& a = net.add("a", true, {ip("10.1.0.2", 5000)}, &na);
+  Node& b = net.add("b", false, {ip("10.2.0.2", 6000)}, &nb);
+  net.introduce(a, b);
+  ASSERT_TRUE(net.run_until([&] { return both_connected(a, b); }, 5s)) << describe(a) << describe(b);
+  auto srflx = std::find_if(a.local_candidates.begin(), a.local_candidates.end(),
+                            [](const Candidate& c) { return c.type == CandidateType::srflx; });
+  ASSERT_NE(srflx, a.local_candidates.end());
+  EXPECT_EQ(srflx->address.ip, ip("203.0.113.10", 0).ip);
+  EXPECT_EQ(srflx->related, ip("10.1.0.2", 5000));
+  ASSERT_TRUE(a.selected);
+  EXPECT_TRUE(a.selected->second.type == CandidateType::srflx ||
+              a.selected->second.type == CandidateType::prflx);
+}
+
+TEST(IceAgent, SymmetricNatsWithoutRelayFailWithAClearReason) {
+  Net net;
+  net.stun_server = ip("203.0.113.3", 3478);
+  Nat& na = net.add_nat(Nat::Mode::symmetric, ip("203.0.113.10", 0));
+  Nat& nb = net.add_nat(Nat::Mode::symmetric, ip("203.0.113.20", 0));
+  Node& a = net.add("a", true, {ip("10.1.0.2", 5000)}, &na);
+  Node& b = net.add("b", false, {ip("10.2.0.2", 6000)}, &nb);
+  net.introduce(a, b);
+  ASSERT_TRUE(net.run_until([&] { return a.state() == IceState::failed; }, 40s)) << describe(a);
+  EXPECT_NE(a.problems.back().find("no candidate pair worked"), std::string::npos) << a.problems.back();
+}
+
+// Remote input the agent must refuse without changing anything.
+TEST(IceAgent, BadChecksAreRefusedAndChangeNothing) {
+  Net net;
+  Node& a = net.add("a", false, {ip("10.0.0.1", 5000)});
+  a.agent->add_host(net.now, a.hosts[0]);
+  while (a.agent->poll_transmit()) {
+  }
+  const Address from = ip("10.0.0.9", 7000);
+  auto request = [&](bool sign, std::string username, std::string_view password) {
+    peer::stun::TransactionId id{};
+    id[0] = std::byte{7};
+    peer::stun::Writer w(peer::stun::Class::request, peer::stun::Method::binding, id);
+    w.add_string(peer::stun::attr::username, username);
+    w.add_u64(peer::stun::attr::ice_controlling, 42);
+    if (sign) w.add_message_integrity(peer::stun::short_term_key(password));
+    w.add_fingerprint();
+    return Bytes(w.bytes().begin(), w.bytes().end());
+  };
+  auto answer_code = [&]() -> int {
+    auto t = a.agent->poll_transmit();
+    if (!t) return 0;
+    auto m = peer::stun::Message::parse(t->bytes);
+    if (!m) return -1;
+    if (m->message_class() == peer::stun::Class::success) return 200;
+    return m->error_code() ? m->error_code()->code : -1;
+  };
+  const std::string good_user = a.agent->local_ufrag() + ":x";
+  EXPECT_TRUE(a.agent->handle_receive(net.now, a.hosts[0], from, request(false, good_user, "")));
+  EXPECT_EQ(answer_code(), 400);
+  EXPECT_TRUE(a.agent->handle_receive(net.now, a.hosts[0], from, request(true, good_user, "wrong-password-0123456")));
+  EXPECT_EQ(answer_code(), 401);
+  EXPECT_TRUE(a.agent->handle_receive(net.now, a.hosts[0], from, request(true, "nope:x", a.agent->local_pwd())));
+  EXPECT_EQ(answer_code(), 401);
+  // Not STUN: the caller's (DTLS starts at 20); STUN-looking garbage is swallowed.
+  EXPECT_FALSE(a.agent->handle_receive(net.now, a.hosts[0], from, Bytes{std::byte{22}, std::byte{0xfe}}));
+  // 20 zero bytes lack the magic cookie: not STUN, so not the agent's either.
+  EXPECT_FALSE(a.agent->handle_receive(net.now, a.hosts[0], from, Bytes(20, std::byte{0})));
+  EXPECT_EQ(a.agent->state(), IceState::new_);
+  EXPECT_EQ(answer_code(), 0);
+  // A correct one is answered and makes a peer-reflexive pair (checked when credentials come).
+  EXPECT_TRUE(a.agent->handle_receive(net.now, a.hosts[0], from, request(true, good_user, a.agent->local_pwd())));
+  EXPECT_EQ(answer_code(), 200);
+}
+
+}  // namespace
