@@ -98,6 +98,7 @@ AgentTransport::AgentTransport(runtime::EventLoop& loop, IceConfig config, IceCa
 }
 
 AgentTransport::~AgentTransport() {
+  gso_.detach();
   for (auto& s : sockets_) {
     if (s->source) {
       g_source_destroy(s->source);
@@ -246,11 +247,13 @@ bool AgentTransport::update_route() {
   if (route == route_) return route_fd_ >= 0;
   route_ = route;
   route_fd_ = -1;
+  gso_.detach();
   if (!route) return false;
   const Socket* s = socket_for(route->from);
   if (!s) return false;
   route_fd_ = s->fd;
   route_to_length_ = static_cast<socklen_t>(route->to.to_sockaddr(route_to_));
+  if (config_.udp_gso) gso_.attach_fd(route_fd_, reinterpret_cast<const sockaddr*>(&route_to_), route_to_length_);
   return true;
 }
 
@@ -263,6 +266,10 @@ bool AgentTransport::send(std::span<const std::byte> datagram) {
 
 std::size_t AgentTransport::send_batch(std::span<const std::span<const std::byte>> datagrams) {
   if (route_fd_ < 0 || datagrams.empty()) return 0;
+  if (gso_.active()) {
+    const std::size_t sent = gso_.send(datagrams);
+    if (gso_.active()) return sent;  // else the kernel refused UDP_SEGMENT: plain sendmmsg
+  }
   batch_.resize(datagrams.size());
   batch_iov_.resize(datagrams.size());
   for (std::size_t i = 0; i < datagrams.size(); ++i) {

@@ -9,8 +9,8 @@
 // agent in both directions: received datagrams that are not STUN go straight to on_receive,
 // and send()/send_batch() go straight to the socket of the selected route.
 //
-// Not yet here (the libnice transport has them): TURN (relay candidates), ICE-TCP, UDP_SEGMENT
-// on send, mDNS (.local) remote candidates. A TURN server in the configuration is reported
+// Not yet here (the libnice transport has them): TURN (relay candidates), ICE-TCP, mDNS
+// (.local) remote candidates. GRO on receive is not set yet either. A TURN server in the configuration is reported
 // through on_error and skipped; relay_only fails at once.
 
 #include <sys/socket.h>
@@ -24,6 +24,7 @@
 
 #include "core/ice/agent.hpp"
 #include "ice/ice_transport.hpp"
+#include "ice/udp_gso_sender.hpp"
 
 typedef struct _GSource GSource;
 
@@ -44,7 +45,7 @@ class AgentTransport final : public IceTransport {
   void remote_gathering_done() override;
   bool send(std::span<const std::byte> datagram) override;
   std::size_t send_batch(std::span<const std::span<const std::byte>> datagrams) override;
-  bool sends_with_gso() const noexcept override { return false; }
+  bool sends_with_gso() const noexcept override { return gso_.active(); }
   IceState state() const override { return state_; }
   void set_controlling(bool controlling) override { agent_.set_controlling(controlling); }
 
@@ -83,6 +84,7 @@ class AgentTransport final : public IceTransport {
   int route_fd_ = -1;
   sockaddr_storage route_to_{};
   socklen_t route_to_length_ = 0;
+  UdpGsoSender gso_;  // on the route's socket while config_.udp_gso (PERFORMANCE.md lever 6)
   // send_batch scratch, reused: no allocation per batch once grown.
   std::vector<mmsghdr> batch_;
   std::vector<iovec> batch_iov_;

@@ -35,15 +35,24 @@ void UdpGsoSender::attach(GSocket* socket, const sockaddr* remote, socklen_t rem
   remote_length_ = remote_length;
 }
 
+void UdpGsoSender::attach_fd(int fd, const sockaddr* remote, socklen_t remote_length) {
+  detach();
+  if (fd < 0 || remote_length > sizeof remote_) return;
+  fd_ = fd;
+  std::memcpy(&remote_, remote, remote_length);
+  remote_length_ = remote_length;
+}
+
 void UdpGsoSender::detach() {
   if (socket_ != nullptr) g_object_unref(socket_);
   socket_ = nullptr;
+  fd_ = -1;
   remote_length_ = 0;
 }
 
 std::size_t UdpGsoSender::send(std::span<const std::span<const std::byte>> datagrams) {
   if (!active() || datagrams.empty()) return 0;
-  if (g_socket_is_closed(socket_)) {  // libnice let go of the pair's socket
+  if (socket_ != nullptr && g_socket_is_closed(socket_)) {  // libnice let go of the pair's socket
     detach();
     return 0;
   }
@@ -94,7 +103,7 @@ std::size_t UdpGsoSender::send(std::span<const std::span<const std::byte>> datag
     ++message_count;
   }
 
-  const int fd = g_socket_get_fd(socket_);
+  const int fd = socket_ != nullptr ? g_socket_get_fd(socket_) : fd_;
   const int sent = sendmmsg(fd, messages_.data(), static_cast<unsigned>(message_count),
                             MSG_DONTWAIT | MSG_NOSIGNAL);
   if (sent < 0) {

@@ -7,8 +7,8 @@
 // selected, with the address libnice would use; libnice keeps receiving on it and keeps
 // sending its own STUN (consent, keepalives) on it.
 //
-// Only for host, server-reflexive and peer-reflexive UDP pairs: TURN needs libnice's
-// framing (ChannelData / Send indications) and TCP its own, so those detach().
+// Only for host, server-reflexive and peer-reflexive UDP pairs: TURN needs its framing
+// (ChannelData / Send indications) and TCP its own, so those detach().
 
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -31,8 +31,11 @@ class UdpGsoSender {
   // Sends to `remote` (a sockaddr_in or sockaddr_in6 of `remote_length` bytes) through
   // `socket` from now on; takes a reference on the socket. Replaces an earlier attach.
   void attach(GSocket* socket, const sockaddr* remote, socklen_t remote_length);
+  // The same on a plain descriptor the caller owns and keeps open while attached (our own
+  // agent's sockets, agent_transport.cpp).
+  void attach_fd(int fd, const sockaddr* remote, socklen_t remote_length);
   void detach();
-  bool active() const noexcept { return socket_ != nullptr && !refused_; }
+  bool active() const noexcept { return (socket_ != nullptr || fd_ >= 0) && !refused_; }
 
   // Sends the datagrams in order and returns how many left (a prefix of the batch): fewer
   // when the socket buffer is full. Returns 0 and turns inactive for good when the kernel
@@ -42,6 +45,7 @@ class UdpGsoSender {
 
  private:
   GSocket* socket_ = nullptr;
+  int fd_ = -1;  // attach_fd: not owned
   sockaddr_storage remote_{};
   socklen_t remote_length_ = 0;
   bool refused_ = false;

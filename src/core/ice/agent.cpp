@@ -640,7 +640,9 @@ struct Agent::Impl {
     }
     if (any_valid) return;
     // Both sides must have said they are done: pairs still form as our hosts come.
-    const bool exhausted = remote_done && hosts_done && !pending;
+    // With no pair at all (a browser whose only candidates are mDNS names we cannot use
+    // yet), the remote's checks may still bring peer-reflexive ones: only the timeout ends it.
+    const bool exhausted = remote_done && hosts_done && !pending && !pairs.empty();
     const bool timed_out = now - *checks_started_at >= config.timing.connect_timeout;
     if (exhausted || timed_out) {
       emit(event::Problem{exhausted ? "ICE failed: no candidate pair worked (" +
