@@ -330,6 +330,19 @@ TEST(IceAgent, PeerReflexiveWhenOneSideSignalsNothing) {
   }
 }
 
+// A browser whose only candidates are mDNS names: nothing usable, then end-of-candidates.
+// The agent must not give up at that point; the browser's checks bring the pair.
+TEST(IceAgent, EndOfCandidatesWithNoneUsableStillConnectsThroughTheirChecks) {
+  Net net;
+  Node& a = net.add("a", true, {ip("10.0.0.1", 5000)});
+  Node& b = net.add("b", false, {ip("10.0.0.2", 6000)});
+  a.trickle = false;
+  net.introduce(a, b);
+  b.agent->remote_gathering_done(net.now);
+  ASSERT_TRUE(net.run_until([&] { return both_connected(a, b); }, 5s)) << describe(a) << describe(b);
+  EXPECT_EQ(b.selected->second.type, CandidateType::prflx);
+}
+
 TEST(IceAgent, ChecksAnsweredBeforeRemoteCredentialsArrive) {
   Net net;
   Node& a = net.add("a", true, {ip("10.0.0.1", 5000)});
