@@ -457,14 +457,23 @@ TEST(IceAgent, FailsWhenNoPairWorks) {
   EXPECT_NE(a.problems.back().find("no candidate pair worked"), std::string::npos) << a.problems.back();
 }
 
-TEST(IceAgent, ServerReflexiveThroughConeNats) {
-  Net net;
+// The field suite's world in miniature: a (10.1.0.2) and b (10.2.0.2), each behind its own
+// NAT of `mode` (public 203.0.113.10 and .20), a STUN server at 203.0.113.3; introduced.
+std::pair<Node*, Node*> behind_nats(Net& net, Nat::Mode mode) {
   net.stun_server = ip("203.0.113.3", 3478);
-  Nat& na = net.add_nat(Nat::Mode::cone, ip("203.0.113.10", 0));
-  Nat& nb = net.add_nat(Nat::Mode::cone, ip("203.0.113.20", 0));
+  Nat& na = net.add_nat(mode, ip("203.0.113.10", 0));
+  Nat& nb = net.add_nat(mode, ip("203.0.113.20", 0));
   Node& a = net.add("a", true, {ip("10.1.0.2", 5000)}, &na);
   Node& b = net.add("b", false, {ip("10.2.0.2", 6000)}, &nb);
   net.introduce(a, b);
+  return {&a, &b};
+}
+
+TEST(IceAgent, ServerReflexiveThroughConeNats) {
+  Net net;
+  auto [pa, pb] = behind_nats(net, Nat::Mode::cone);
+  Node& a = *pa;
+  Node& b = *pb;
   ASSERT_TRUE(net.run_until([&] { return both_connected(a, b); }, 5s)) << describe(a) << describe(b);
   auto srflx = std::find_if(a.local_candidates.begin(), a.local_candidates.end(),
                             [](const Candidate& c) { return c.type == CandidateType::srflx; });
@@ -478,12 +487,7 @@ TEST(IceAgent, ServerReflexiveThroughConeNats) {
 
 TEST(IceAgent, SymmetricNatsWithoutRelayFailWithAClearReason) {
   Net net;
-  net.stun_server = ip("203.0.113.3", 3478);
-  Nat& na = net.add_nat(Nat::Mode::symmetric, ip("203.0.113.10", 0));
-  Nat& nb = net.add_nat(Nat::Mode::symmetric, ip("203.0.113.20", 0));
-  Node& a = net.add("a", true, {ip("10.1.0.2", 5000)}, &na);
-  Node& b = net.add("b", false, {ip("10.2.0.2", 6000)}, &nb);
-  net.introduce(a, b);
+  Node& a = *behind_nats(net, Nat::Mode::symmetric).first;
   ASSERT_TRUE(net.run_until([&] { return a.state() == IceState::failed; }, 40s)) << describe(a);
   EXPECT_NE(a.problems.back().find("no candidate pair worked"), std::string::npos) << a.problems.back();
 }

@@ -50,6 +50,7 @@
 #include <limits>
 #include <string_view>
 
+#include "core/bytes.hpp"
 #include "peer/error.hpp"
 
 namespace peer::dcep {
@@ -106,25 +107,6 @@ bool known(ChannelType t) noexcept {
   return false;
 }
 
-uint16_t read_u16(std::span<const std::byte> m, std::size_t at) {
-  return static_cast<uint16_t>((std::to_integer<unsigned>(m[at]) << 8) |
-                               std::to_integer<unsigned>(m[at + 1]));
-}
-
-uint32_t read_u32(std::span<const std::byte> m, std::size_t at) {
-  return (static_cast<uint32_t>(read_u16(m, at)) << 16) | read_u16(m, at + 2);
-}
-
-void put_u16(std::vector<std::byte>& out, uint16_t v) {
-  out.push_back(static_cast<std::byte>(v >> 8));
-  out.push_back(static_cast<std::byte>(v & 0xff));
-}
-
-void put_u32(std::vector<std::byte>& out, uint32_t v) {
-  put_u16(out, static_cast<uint16_t>(v >> 16));
-  put_u16(out, static_cast<uint16_t>(v & 0xffff));
-}
-
 std::string_view as_text(std::span<const std::byte> bytes) {
   return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
@@ -144,10 +126,10 @@ Open parse_open(std::span<const std::byte> m) {
   if (!known(open.channel_type)) {
     fail(fmt::format("DCEP open: unknown channel type 0x{:02x} (RFC 8832 section 5.1)", type_byte));
   }
-  open.priority = read_u16(m, 2);
-  open.reliability_parameter = reliable(open.channel_type) ? 0 : read_u32(m, 4);
-  const std::size_t label_length = read_u16(m, 8);
-  const std::size_t protocol_length = read_u16(m, 10);
+  open.priority = bytes::u16(m, 2);
+  open.reliability_parameter = reliable(open.channel_type) ? 0 : bytes::u32(m, 4);
+  const std::size_t label_length = bytes::u16(m, 8);
+  const std::size_t protocol_length = bytes::u16(m, 10);
 
   std::span<const std::byte> rest = m.subspan(kOpenHeaderSize);
   if (label_length > rest.size()) {
@@ -216,10 +198,10 @@ void write(const Open& open, std::vector<std::byte>& out) {
   out.reserve(out.size() + kOpenHeaderSize + open.label.size() + open.protocol.size());
   out.push_back(static_cast<std::byte>(kMessageOpen));
   out.push_back(static_cast<std::byte>(open.channel_type));
-  put_u16(out, open.priority);
-  put_u32(out, reliable(open.channel_type) ? 0 : open.reliability_parameter);
-  put_u16(out, static_cast<uint16_t>(open.label.size()));
-  put_u16(out, static_cast<uint16_t>(open.protocol.size()));
+  bytes::append16(out, open.priority);
+  bytes::append32(out, reliable(open.channel_type) ? 0 : open.reliability_parameter);
+  bytes::append16(out, static_cast<uint16_t>(open.label.size()));
+  bytes::append16(out, static_cast<uint16_t>(open.protocol.size()));
   for (const char c : open.label) out.push_back(static_cast<std::byte>(c));
   for (const char c : open.protocol) out.push_back(static_cast<std::byte>(c));
 }

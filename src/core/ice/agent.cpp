@@ -111,7 +111,6 @@ struct Agent::Impl {
   bool ever_connected = false;
   Time last_consent_response{};
   Time next_consent{};
-  bool consent_in_flight = false;
 
   stun::Writer writer;  // reused for every message we build
 
@@ -171,12 +170,6 @@ struct Agent::Impl {
   }
 
   // --- candidates and pairs -------------------------------------------------------------
-  const Local* find_host(const Address& socket) const {
-    for (const auto& l : locals) {
-      if (l.candidate.type == CandidateType::host && l.socket == socket) return &l;
-    }
-    return nullptr;
-  }
   std::optional<std::size_t> host_index(const Address& socket) const {
     for (std::size_t i = 0; i < locals.size(); ++i) {
       if (locals[i].candidate.type == CandidateType::host && locals[i].socket == socket) return i;
@@ -224,7 +217,7 @@ struct Agent::Impl {
 
   // --- gathering --------------------------------------------------------------------------
   void add_host(Time now, const Address& base, uint16_t preference) {
-    if (find_host(base)) return;
+    if (host_index(base)) return;
     Local l;
     l.socket = base;
     l.local_preference = preference;
@@ -327,7 +320,6 @@ struct Agent::Impl {
     if (kind == TransactionKind::consent) {
       t.rto = config.timing.consent_rto;
       t.left = kConsentTransmissions;
-      consent_in_flight = true;
     } else {
       t.rto = config.timing.check_rto;
       t.left = config.timing.check_transmissions;
@@ -397,10 +389,9 @@ struct Agent::Impl {
     triggered.push_back(index);
   }
 
-  void on_check_response(Time now, const stun::TransactionId& id, Transaction t,
-                         const Address& base, const Address& from, const stun::Message& m) {
+  void on_check_response(Time now, const Transaction& t, const Address& base, const Address& from,
+                         const stun::Message& m) {
     Pair& p = pairs[t.index];
-    if (t.kind == TransactionKind::consent) consent_in_flight = false;
     // RFC 8445 section 7.2.5.2.1: the response must come from where the request went, to the
     // socket it left from; otherwise the pair fails (a NAT that does not preserve addresses).
     if (from != t.to || base != t.from) {
@@ -425,7 +416,6 @@ struct Agent::Impl {
                           std::to_string(err ? err->code : 0)});
       return;
     }
-    (void)id;
     if (t.kind == TransactionKind::consent) {
       last_consent_response = now;
       if (state == IceState::disconnected) set_state(IceState::connected);
@@ -675,8 +665,6 @@ struct Agent::Impl {
       it = transactions.erase(it);
       if (done.kind == TransactionKind::check) {
         pairs[done.index].state = PairState::failed;
-      } else if (done.kind == TransactionKind::consent) {
-        consent_in_flight = false;
       } else if (done.kind == TransactionKind::gather) {
         emit(event::Problem{"STUN server " + done.to.to_string() + " did not answer"});
       }
@@ -734,10 +722,9 @@ struct Agent::Impl {
         // RFC 8489 section 9.1.4); an unsigned or wrongly signed one is dropped, and the
         // transaction goes on (it may be an attacker's).
         if (!m->check_integrity(stun::short_term_key(remote_pwd))) break;
-        Transaction t = std::move(it->second);
-        const auto id = it->first;
+        const Transaction t = std::move(it->second);
         transactions.erase(it);
-        on_check_response(now, id, std::move(t), base, from, *m);
+        on_check_response(now, t, base, from, *m);
         break;
       }
       case stun::Class::indication:
@@ -839,7 +826,7 @@ std::optional<Event> Agent::poll_event() {
 
 std::optional<Route> Agent::route() const noexcept {
   if (impl_->state == IceState::failed) return std::nullopt;
-  const auto index = impl_->selected ? impl_->selected : impl_->ever_connected ? std::nullopt : impl_->tentative;
+  const auto index = impl_->selected ? impl_->selected : impl_->tentative;
   if (!index) return std::nullopt;
   const auto& p = impl_->pairs[*index];
   return Route{impl_->locals[p.local].socket, impl_->remotes[p.remote].address};

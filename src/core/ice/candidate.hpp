@@ -43,9 +43,8 @@ constexpr uint64_t pair_priority(uint32_t controlling, uint32_t controlled) noex
 struct Candidate {
   CandidateType type = CandidateType::host;
   Address address;  // the transport address (UDP only for now)
-  // Where our packets for this candidate leave from: the host address of the socket for
-  // host, srflx and prflx candidates; the relayed address for relay candidates (whose
-  // packets leave the socket at `base_socket`, wrapped for the TURN server).
+  // The base (RFC 8445 section 5.1.1.1): the host address of the socket for host, srflx and
+  // prflx candidates; a relay candidate's own relayed address.
   Address base;
   Address related;  // raddr/rport: the base of srflx, the mapped address of relay; empty for host
   uint32_t priority = 0;

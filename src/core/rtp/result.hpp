@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/bytes.hpp"
+
 namespace peer::rtp {
 
 enum class ErrorCode : uint8_t {
@@ -59,34 +61,15 @@ class Result {
 
 namespace detail {
 
-// Big-endian (network order) reads and writes; callers check bounds first.
-inline uint8_t u8(std::span<const std::byte> b, std::size_t at) noexcept {
-  return std::to_integer<uint8_t>(b[at]);
-}
-inline uint16_t u16(std::span<const std::byte> b, std::size_t at) noexcept {
-  return static_cast<uint16_t>((u8(b, at) << 8) | u8(b, at + 1));
-}
-inline uint32_t u24(std::span<const std::byte> b, std::size_t at) noexcept {
-  return (static_cast<uint32_t>(u8(b, at)) << 16) | u16(b, at + 1);
-}
-inline uint32_t u32(std::span<const std::byte> b, std::size_t at) noexcept {
-  return (static_cast<uint32_t>(u16(b, at)) << 16) | u16(b, at + 2);
-}
-inline void put8(std::span<std::byte> b, std::size_t at, uint32_t v) noexcept {
-  b[at] = static_cast<std::byte>(v & 0xff);
-}
-inline void put16(std::span<std::byte> b, std::size_t at, uint32_t v) noexcept {
-  put8(b, at, v >> 8);
-  put8(b, at + 1, v);
-}
-inline void put24(std::span<std::byte> b, std::size_t at, uint32_t v) noexcept {
-  put8(b, at, v >> 16);
-  put16(b, at + 1, v);
-}
-inline void put32(std::span<std::byte> b, std::size_t at, uint32_t v) noexcept {
-  put16(b, at, v >> 16);
-  put16(b, at + 2, v);
-}
+// Big-endian reads and writes (core/bytes.hpp); callers check bounds first.
+using bytes::put16;
+using bytes::put24;
+using bytes::put32;
+using bytes::put8;
+using bytes::u16;
+using bytes::u24;
+using bytes::u32;
+using bytes::u8;
 
 }  // namespace detail
 }  // namespace peer::rtp

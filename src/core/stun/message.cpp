@@ -34,53 +34,12 @@
 #include <memory>
 #include <string>
 
+#include "core/bytes.hpp"
 #include "peer/error.hpp"
 
 namespace peer::stun {
 
 namespace {
-
-// --- big-endian reads and writes --------------------------------------------------------
-
-uint8_t read_u8(std::span<const std::byte> s, std::size_t at) noexcept {
-  return std::to_integer<uint8_t>(s[at]);
-}
-
-uint16_t read_u16(std::span<const std::byte> s, std::size_t at) noexcept {
-  return static_cast<uint16_t>(read_u8(s, at) << 8 | read_u8(s, at + 1));
-}
-
-uint32_t read_u32(std::span<const std::byte> s, std::size_t at) noexcept {
-  return static_cast<uint32_t>(read_u16(s, at)) << 16 | read_u16(s, at + 2);
-}
-
-uint64_t read_u64(std::span<const std::byte> s, std::size_t at) noexcept {
-  return static_cast<uint64_t>(read_u32(s, at)) << 32 | read_u32(s, at + 4);
-}
-
-void put_u8(std::vector<std::byte>& out, uint8_t v) {
-  out.push_back(static_cast<std::byte>(v));
-}
-
-void put_u16(std::vector<std::byte>& out, uint16_t v) {
-  put_u8(out, static_cast<uint8_t>(v >> 8));
-  put_u8(out, static_cast<uint8_t>(v & 0xff));
-}
-
-void put_u32(std::vector<std::byte>& out, uint32_t v) {
-  put_u16(out, static_cast<uint16_t>(v >> 16));
-  put_u16(out, static_cast<uint16_t>(v & 0xffff));
-}
-
-void store_u16(std::span<std::byte> s, std::size_t at, uint16_t v) noexcept {
-  s[at] = static_cast<std::byte>(v >> 8);
-  s[at + 1] = static_cast<std::byte>(v & 0xff);
-}
-
-void store_u32(std::span<std::byte> s, std::size_t at, uint32_t v) noexcept {
-  store_u16(s, at, static_cast<uint16_t>(v >> 16));
-  store_u16(s, at + 2, static_cast<uint16_t>(v & 0xffff));
-}
 
 constexpr std::size_t padded(std::size_t length) noexcept {
   return (length + 3) & ~std::size_t{3};
@@ -215,8 +174,8 @@ bool hmac_sha1(std::span<const std::byte> key, std::span<const std::byte> first,
 // own buffer, which is well formed by construction.
 bool writer_has(std::span<const std::byte> message, uint16_t type) noexcept {
   for (std::size_t at = kHeaderSize; at + kAttributeHeaderSize <= message.size();
-       at += kAttributeHeaderSize + padded(read_u16(message, at + 2))) {
-    if (read_u16(message, at) == type) return true;
+       at += kAttributeHeaderSize + padded(bytes::u16(message, at + 2))) {
+    if (bytes::u16(message, at) == type) return true;
   }
   return false;
 }
@@ -228,8 +187,8 @@ bool writer_has(std::span<const std::byte> message, uint16_t type) noexcept {
 }  // namespace
 
 bool looks_like_stun(std::span<const std::byte> bytes) noexcept {
-  return bytes.size() >= kHeaderSize && (read_u8(bytes, 0) & 0xc0) == 0 &&
-         read_u32(bytes, 4) == kMagicCookie;
+  return bytes.size() >= kHeaderSize && (bytes::u8(bytes, 0) & 0xc0) == 0 &&
+         bytes::u32(bytes, 4) == kMagicCookie;
 }
 
 // --- Message ----------------------------------------------------------------------------
@@ -243,17 +202,17 @@ std::optional<Message> Message::parse(std::span<const std::byte> bytes,
   if (bytes.size() < kHeaderSize) {
     return fail("STUN: shorter than the 20-byte header (RFC 8489 section 5)", bytes.size());
   }
-  const uint16_t type = read_u16(bytes, 0);
+  const uint16_t type = bytes::u16(bytes, 0);
   if ((type & 0xc000) != 0) {
     return fail(
         "STUN: the two most significant bits of the message type are not zero "
         "(RFC 8489 section 5)",
         0);
   }
-  if (read_u32(bytes, 4) != kMagicCookie) {
+  if (bytes::u32(bytes, 4) != kMagicCookie) {
     return fail("STUN: magic cookie is not 0x2112A442 (RFC 8489 section 5)", 4);
   }
-  const std::size_t length = read_u16(bytes, 2);
+  const std::size_t length = bytes::u16(bytes, 2);
   if (length % 4 != 0) {
     return fail("STUN: message length is not a multiple of 4 (RFC 8489 section 5)", 2);
   }
@@ -275,8 +234,8 @@ std::optional<Message> Message::parse(std::span<const std::byte> bytes,
     if (m.fingerprint_offset_ != 0) {
       return fail("STUN: FINGERPRINT is not the last attribute (RFC 8489 section 14.7)", at);
     }
-    const uint16_t attr_type = read_u16(bytes, at);
-    const std::size_t value_length = read_u16(bytes, at + 2);
+    const uint16_t attr_type = bytes::u16(bytes, at);
+    const std::size_t value_length = bytes::u16(bytes, at + 2);
     if (padded(value_length) > bytes.size() - at - kAttributeHeaderSize) {
       return fail(
           "STUN: attribute length (padded to 4) runs past the end of the message "
@@ -300,7 +259,7 @@ std::optional<Message> Message::parse(std::span<const std::byte> bytes,
   if (m.fingerprint_offset_ != 0) {
     const std::size_t at = m.fingerprint_offset_;
     const uint32_t expected = crc32(bytes.first(at)) ^ kFingerprintXor;
-    if (read_u32(bytes, at + kAttributeHeaderSize) != expected) {
+    if (bytes::u32(bytes, at + kAttributeHeaderSize) != expected) {
       return fail(
           "STUN: FINGERPRINT does not match the message, which is therefore not STUN "
           "(RFC 8489 section 14.7)",
@@ -315,7 +274,7 @@ std::optional<Message> Message::parse(std::span<const std::byte> bytes,
 
 std::optional<std::span<const std::byte>> Message::find(uint16_t type) const noexcept {
   const auto value_at = [this](std::size_t at) {
-    return bytes_.subspan(at + kAttributeHeaderSize, read_u16(bytes_, at + 2));
+    return bytes_.subspan(at + kAttributeHeaderSize, bytes::u16(bytes_, at + 2));
   };
   if (type == attr::message_integrity) {
     if (integrity_offset_ == 0) return std::nullopt;
@@ -327,48 +286,30 @@ std::optional<std::span<const std::byte>> Message::find(uint16_t type) const noe
   }
   // parse() walked these already: every header and value lies inside bytes_.
   for (std::size_t at = kHeaderSize; at < end_of_attributes_;
-       at += kAttributeHeaderSize + padded(read_u16(bytes_, at + 2))) {
-    if (read_u16(bytes_, at) == type) return value_at(at);
+       at += kAttributeHeaderSize + padded(bytes::u16(bytes_, at + 2))) {
+    if (bytes::u16(bytes_, at) == type) return value_at(at);
   }
   return std::nullopt;
 }
 
-// MAPPED-ADDRESS (section 14.1): a reserved byte, the family, the port, the address.
-std::optional<Address> Message::address(uint16_t type) const noexcept {
+// MAPPED-ADDRESS (section 14.1): a reserved byte, the family, the port, the address. The
+// XOR forms (section 14.2) XOR the port with the cookie's top 16 bits, an IPv4 address with
+// the cookie and an IPv6 address with the cookie followed by the transaction ID: header
+// bytes 4 to 20 as they are on the wire.
+std::optional<Address> Message::read_address(uint16_t type, bool xored) const noexcept {
   const auto v = find(type);
   if (!v || v->size() < 4) return std::nullopt;
-  const uint8_t family = read_u8(*v, 1);
-  const uint16_t port = read_u16(*v, 2);
+  const uint8_t family = bytes::u8(*v, 1);
+  const auto port = static_cast<uint16_t>(bytes::u16(*v, 2) ^ (xored ? kMagicCookie >> 16 : 0));
+  const auto mask = [&](std::size_t i) -> uint8_t { return xored ? bytes::u8(bytes_, 4 + i) : 0; };
   if (family == 0x01 && v->size() == 8) {
     std::array<uint8_t, 4> ip{};
-    for (std::size_t i = 0; i < ip.size(); ++i) ip[i] = read_u8(*v, 4 + i);
+    for (std::size_t i = 0; i < ip.size(); ++i) ip[i] = bytes::u8(*v, 4 + i) ^ mask(i);
     return Address::v4(ip, port);
   }
   if (family == 0x02 && v->size() == 20) {
     std::array<uint8_t, 16> ip{};
-    for (std::size_t i = 0; i < ip.size(); ++i) ip[i] = read_u8(*v, 4 + i);
-    return Address::v6(ip, port);
-  }
-  return std::nullopt;
-}
-
-// XOR-MAPPED-ADDRESS (section 14.2): the port XOR the cookie's top 16 bits; an IPv4
-// address XOR the cookie; an IPv6 address XOR the cookie followed by the transaction ID.
-std::optional<Address> Message::xor_address(uint16_t type) const noexcept {
-  const auto v = find(type);
-  if (!v || v->size() < 4) return std::nullopt;
-  const uint8_t family = read_u8(*v, 1);
-  const auto port = static_cast<uint16_t>(read_u16(*v, 2) ^ (kMagicCookie >> 16));
-  // The cookie and the transaction ID as they are on the wire: header bytes 4 to 20.
-  const auto mask = [this](std::size_t i) { return read_u8(bytes_, 4 + i); };
-  if (family == 0x01 && v->size() == 8) {
-    std::array<uint8_t, 4> ip{};
-    for (std::size_t i = 0; i < ip.size(); ++i) ip[i] = read_u8(*v, 4 + i) ^ mask(i);
-    return Address::v4(ip, port);
-  }
-  if (family == 0x02 && v->size() == 20) {
-    std::array<uint8_t, 16> ip{};
-    for (std::size_t i = 0; i < ip.size(); ++i) ip[i] = read_u8(*v, 4 + i) ^ mask(i);
+    for (std::size_t i = 0; i < ip.size(); ++i) ip[i] = bytes::u8(*v, 4 + i) ^ mask(i);
     return Address::v6(ip, port);
   }
   return std::nullopt;
@@ -383,13 +324,13 @@ std::optional<std::string_view> Message::string(uint16_t type) const noexcept {
 std::optional<uint32_t> Message::u32(uint16_t type) const noexcept {
   const auto v = find(type);
   if (!v || v->size() != 4) return std::nullopt;
-  return read_u32(*v, 0);
+  return bytes::u32(*v, 0);
 }
 
 std::optional<uint64_t> Message::u64(uint16_t type) const noexcept {
   const auto v = find(type);
   if (!v || v->size() != 8) return std::nullopt;
-  return read_u64(*v, 0);
+  return bytes::u64(*v, 0);
 }
 
 // ERROR-CODE (section 14.8): 21 reserved bits, the class (3 bits, 3 to 6), the number
@@ -397,8 +338,8 @@ std::optional<uint64_t> Message::u64(uint16_t type) const noexcept {
 std::optional<ErrorCodeValue> Message::error_code() const noexcept {
   const auto v = find(attr::error_code);
   if (!v || v->size() < 4) return std::nullopt;
-  const int cls = read_u8(*v, 2) & 0x07;
-  const int number = read_u8(*v, 3);
+  const int cls = bytes::u8(*v, 2) & 0x07;
+  const int number = bytes::u8(*v, 3);
   if (cls < 3 || cls > 6 || number > 99) return std::nullopt;
   return ErrorCodeValue{
       cls * 100 + number,
@@ -411,7 +352,7 @@ std::optional<ErrorCodeValue> Message::error_code() const noexcept {
 std::optional<uint16_t> Message::channel_number() const noexcept {
   const auto v = find(attr::channel_number);
   if (!v || v->size() != 4) return std::nullopt;
-  return read_u16(*v, 0);
+  return bytes::u16(*v, 0);
 }
 
 std::vector<uint16_t> Message::unknown_required(std::span<const uint16_t> known) const {
@@ -422,8 +363,8 @@ std::vector<uint16_t> Message::unknown_required(std::span<const uint16_t> known)
                               ? integrity_offset_ + kAttributeHeaderSize + kIntegritySize
                               : end_of_attributes_;
   for (std::size_t at = kHeaderSize; at < end;
-       at += kAttributeHeaderSize + padded(read_u16(bytes_, at + 2))) {
-    const uint16_t type = read_u16(bytes_, at);
+       at += kAttributeHeaderSize + padded(bytes::u16(bytes_, at + 2))) {
+    const uint16_t type = bytes::u16(bytes_, at);
     if (type >= 0x8000) continue;
     if (std::find(known.begin(), known.end(), type) != known.end()) continue;
     if (std::find(unknown.begin(), unknown.end(), type) != unknown.end()) continue;
@@ -438,7 +379,7 @@ bool Message::check_integrity(std::span<const std::byte> key) const noexcept {
   std::memcpy(header.data(), bytes_.data(), header.size());
   // The length as it was when the sender computed the HMAC: through MESSAGE-INTEGRITY,
   // without what follows it (FINGERPRINT, ignored attributes).
-  store_u16(header, 2,
+  bytes::put16(header, 2,
             static_cast<uint16_t>(integrity_offset_ - kHeaderSize + kAttributeHeaderSize +
                                   kIntegritySize));
   std::array<unsigned char, kIntegritySize> mac{};
@@ -457,9 +398,9 @@ void Writer::reset(Class cls, Method method, const TransactionId& id) {
     throw_error(Errc::invalid_argument, "STUN writer: a method has 12 bits (RFC 8489 section 5)");
   }
   buffer_.clear();  // keeps the capacity
-  put_u16(buffer_, message_type(cls, bits));
-  put_u16(buffer_, 0);
-  put_u32(buffer_, kMagicCookie);
+  bytes::append16(buffer_, message_type(cls, bits));
+  bytes::append16(buffer_, 0);
+  bytes::append32(buffer_, kMagicCookie);
   buffer_.insert(buffer_.end(), id.begin(), id.end());
 }
 
@@ -484,12 +425,12 @@ void Writer::begin_attribute(uint16_t type, std::size_t length) {
                 "STUN writer: the attribute does not fit the 16-bit length fields (RFC 8489 "
                 "sections 5 and 14)");
   }
-  put_u16(buffer_, type);
-  put_u16(buffer_, static_cast<uint16_t>(length));
+  bytes::append16(buffer_, type);
+  bytes::append16(buffer_, static_cast<uint16_t>(length));
 }
 
 void Writer::set_length() noexcept {
-  store_u16(buffer_, 2, static_cast<uint16_t>(buffer_.size() - kHeaderSize));
+  bytes::put16(buffer_, 2, static_cast<uint16_t>(buffer_.size() - kHeaderSize));
 }
 
 void Writer::add(uint16_t type, std::span<const std::byte> value) {
@@ -505,14 +446,14 @@ void Writer::add_string(uint16_t type, std::string_view value) {
 
 void Writer::add_u32(uint16_t type, uint32_t value) {
   begin_attribute(type, 4);
-  put_u32(buffer_, value);
+  bytes::append32(buffer_, value);
   set_length();
 }
 
 void Writer::add_u64(uint16_t type, uint64_t value) {
   begin_attribute(type, 8);
-  put_u32(buffer_, static_cast<uint32_t>(value >> 32));
-  put_u32(buffer_, static_cast<uint32_t>(value & 0xffffffffu));
+  bytes::append32(buffer_, static_cast<uint32_t>(value >> 32));
+  bytes::append32(buffer_, static_cast<uint32_t>(value & 0xffffffffu));
   set_length();
 }
 
@@ -520,27 +461,19 @@ void Writer::add_flag(uint16_t type) {
   add(type, {});
 }
 
-void Writer::add_address(uint16_t type, const Address& address) {
+// Section 14.1, or 14.2 when `xored` (see Message::read_address): the mask is the cookie and
+// the transaction ID, header bytes 4 to 20 of this very message.
+void Writer::add_address_value(uint16_t type, const Address& address, bool xored) {
   if (address.empty())
     throw_error(Errc::invalid_argument, "STUN writer: an address attribute needs an address");
   begin_attribute(type, 4 + address.ip_size());
-  put_u8(buffer_, 0);
-  put_u8(buffer_, address.family == AddressFamily::v4 ? 0x01 : 0x02);
-  put_u16(buffer_, address.port);
-  for (const uint8_t b : address.ip_bytes()) put_u8(buffer_, b);
-  set_length();
-}
-
-void Writer::add_xor_address(uint16_t type, const Address& address) {
-  if (address.empty())
-    throw_error(Errc::invalid_argument, "STUN writer: an address attribute needs an address");
-  begin_attribute(type, 4 + address.ip_size());
-  put_u8(buffer_, 0);
-  put_u8(buffer_, address.family == AddressFamily::v4 ? 0x01 : 0x02);
-  put_u16(buffer_, static_cast<uint16_t>(address.port ^ (kMagicCookie >> 16)));
-  // The mask is the cookie and the transaction ID, header bytes 4 to 20 (section 14.2).
+  bytes::append8(buffer_, 0);
+  bytes::append8(buffer_, address.family == AddressFamily::v4 ? 0x01 : 0x02);
+  bytes::append16(buffer_, address.port ^ (xored ? kMagicCookie >> 16 : 0));
   const std::span<const uint8_t> ip = address.ip_bytes();
-  for (std::size_t i = 0; i < ip.size(); ++i) put_u8(buffer_, ip[i] ^ read_u8(buffer_, 4 + i));
+  for (std::size_t i = 0; i < ip.size(); ++i) {
+    bytes::append8(buffer_, ip[i] ^ (xored ? bytes::u8(buffer_, 4 + i) : 0));
+  }
   set_length();
 }
 
@@ -550,10 +483,10 @@ void Writer::add_error_code(int code, std::string_view reason) {
                 "STUN writer: an error code is 300 to 699 (RFC 8489 section 14.8)");
   }
   begin_attribute(attr::error_code, 4 + reason.size());
-  put_u16(buffer_, 0);
-  put_u8(buffer_, static_cast<uint8_t>(code / 100));
-  put_u8(buffer_, static_cast<uint8_t>(code % 100));
-  for (const char c : reason) put_u8(buffer_, static_cast<uint8_t>(c));
+  bytes::append16(buffer_, 0);
+  bytes::append8(buffer_, static_cast<uint8_t>(code / 100));
+  bytes::append8(buffer_, static_cast<uint8_t>(code % 100));
+  for (const char c : reason) bytes::append8(buffer_, static_cast<uint8_t>(c));
   buffer_.resize(padded(buffer_.size()), std::byte{0});
   set_length();
 }
@@ -566,7 +499,7 @@ void Writer::add_unknown_attributes(std::span<const uint16_t> types) {
                 "STUN writer: too many UNKNOWN-ATTRIBUTES for one attribute");
   }
   begin_attribute(attr::unknown_attributes, 2 * types.size());
-  for (const uint16_t t : types) put_u16(buffer_, t);
+  for (const uint16_t t : types) bytes::append16(buffer_, t);
   buffer_.resize(padded(buffer_.size()), std::byte{0});
   set_length();
 }
@@ -577,17 +510,17 @@ void Writer::add_channel_number(uint16_t channel) {
                 "STUN writer: a channel number is 0x4000 to 0x4FFF (RFC 8656 section 12)");
   }
   begin_attribute(attr::channel_number, 4);
-  put_u16(buffer_, channel);
-  put_u16(buffer_, 0);  // RFFU
+  bytes::append16(buffer_, channel);
+  bytes::append16(buffer_, 0);  // RFFU
   set_length();
 }
 
 // REQUESTED-TRANSPORT (RFC 8656 section 18.7): the IP protocol number, then 24 RFFU bits.
 void Writer::add_requested_transport(uint8_t protocol) {
   begin_attribute(attr::requested_transport, 4);
-  put_u8(buffer_, protocol);
-  put_u8(buffer_, 0);
-  put_u16(buffer_, 0);
+  bytes::append8(buffer_, protocol);
+  bytes::append8(buffer_, 0);
+  bytes::append16(buffer_, 0);
   set_length();
 }
 
@@ -609,10 +542,10 @@ void Writer::add_message_integrity(std::span<const std::byte> key) {
 void Writer::add_fingerprint() {
   const std::size_t at = buffer_.size();
   begin_attribute(attr::fingerprint, kFingerprintSize);
-  put_u32(buffer_, 0);
+  bytes::append32(buffer_, 0);
   // The length counts FINGERPRINT itself; the CRC covers everything before it.
   set_length();
-  store_u32(buffer_, at + kAttributeHeaderSize,
+  bytes::put32(buffer_, at + kAttributeHeaderSize,
             crc32(std::span<const std::byte>(buffer_).first(at)) ^ kFingerprintXor);
 }
 
@@ -639,9 +572,9 @@ std::array<std::byte, 16> long_term_key(std::string_view username, std::string_v
 
 std::optional<ChannelData> parse_channel_data(std::span<const std::byte> bytes) noexcept {
   if (bytes.size() < 4) return std::nullopt;
-  const uint16_t channel = read_u16(bytes, 0);
+  const uint16_t channel = bytes::u16(bytes, 0);
   if (channel < 0x4000 || channel > 0x4fff) return std::nullopt;
-  const std::size_t length = read_u16(bytes, 2);
+  const std::size_t length = bytes::u16(bytes, 2);
   if (length > bytes.size() - 4) return std::nullopt;
   // Bytes after the data are padding (up to 3 over TCP, section 12.5); over UDP a sender may
   // pad too, so anything left over is ignored rather than refused.
@@ -660,8 +593,8 @@ void write_channel_data(uint16_t channel, std::span<const std::byte> data, bool 
   }
   const std::size_t start = out.size();
   out.reserve(start + 4 + (pad ? padded(data.size()) : data.size()));
-  put_u16(out, channel);
-  put_u16(out, static_cast<uint16_t>(data.size()));
+  bytes::append16(out, channel);
+  bytes::append16(out, static_cast<uint16_t>(data.size()));
   out.insert(out.end(), data.begin(), data.end());
   if (pad) out.resize(start + 4 + padded(data.size()), std::byte{0});
 }

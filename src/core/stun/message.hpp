@@ -146,8 +146,12 @@ class Message {
 
   // Typed readers; nullopt when the attribute is absent or malformed (a wrong length, an
   // unknown address family).
-  std::optional<Address> address(uint16_t type) const noexcept;      // MAPPED-ADDRESS, ALTERNATE-SERVER
-  std::optional<Address> xor_address(uint16_t type) const noexcept;   // XOR-*-ADDRESS (section 14.2)
+  std::optional<Address> address(uint16_t type) const noexcept {  // MAPPED-ADDRESS, ALTERNATE-SERVER
+    return read_address(type, false);
+  }
+  std::optional<Address> xor_address(uint16_t type) const noexcept {  // XOR-*-ADDRESS (section 14.2)
+    return read_address(type, true);
+  }
   std::optional<std::string_view> string(uint16_t type) const noexcept;  // USERNAME, REALM, NONCE, SOFTWARE
   std::optional<uint32_t> u32(uint16_t type) const noexcept;          // PRIORITY, LIFETIME
   std::optional<uint64_t> u64(uint16_t type) const noexcept;          // ICE-CONTROLLING/-CONTROLLED
@@ -166,6 +170,8 @@ class Message {
   bool check_integrity(std::span<const std::byte> key) const noexcept;
 
  private:
+  std::optional<Address> read_address(uint16_t type, bool xored) const noexcept;
+
   std::span<const std::byte> bytes_;
   TransactionId transaction_id_{};
   Class class_ = Class::request;
@@ -189,8 +195,12 @@ class Writer {
   void add_u32(uint16_t type, uint32_t value);
   void add_u64(uint16_t type, uint64_t value);
   void add_flag(uint16_t type);                          // an empty value (USE-CANDIDATE)
-  void add_address(uint16_t type, const Address& address);      // MAPPED-ADDRESS form
-  void add_xor_address(uint16_t type, const Address& address);  // XOR-*-ADDRESS form
+  void add_address(uint16_t type, const Address& address) {  // MAPPED-ADDRESS form
+    add_address_value(type, address, false);
+  }
+  void add_xor_address(uint16_t type, const Address& address) {  // XOR-*-ADDRESS form
+    add_address_value(type, address, true);
+  }
   void add_error_code(int code, std::string_view reason);
   void add_unknown_attributes(std::span<const uint16_t> types);
   void add_channel_number(uint16_t channel);
@@ -203,6 +213,7 @@ class Writer {
 
  private:
   void begin_attribute(uint16_t type, std::size_t length);
+  void add_address_value(uint16_t type, const Address& address, bool xored);
   void set_length() noexcept;
   std::vector<std::byte> buffer_;
 };
