@@ -108,6 +108,13 @@ world_up() {
       [ "$mode" = symmetric ] && random=(--random-fully)
       for i in 1 2; do
         in_ns "r$i" iptables -t nat -A POSTROUTING -o pub -j MASQUERADE "${random[@]}" || return 1
+        # A home router's firewall: nothing unsolicited from the public side reaches the
+        # router itself. Without it, a check that arrives before the router's own host has
+        # sent to that peer is delivered locally (to a closed port) and leaves a conntrack
+        # entry behind, refreshed by every retransmission; the host's own packets to that
+        # peer then clash with it and are mapped to another port, so the hole never opens.
+        # A dropped packet's conntrack entry is never confirmed, so none is left.
+        in_ns "r$i" iptables -A INPUT -i pub -m conntrack --ctstate NEW -j DROP || return 1
       done
       ;;
     *)
