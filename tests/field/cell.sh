@@ -69,8 +69,7 @@ case "$CELL" in
     ice_args=(--ice-server "stun:$PUBLIC_S:3478")
     ;;
   symmetric-udp | symmetric-tcp)
-    # --relay-only: with host and reflexive candidates as well, libnice 0.1.21 fails here
-    # (the cells symmetric-udp-all and symmetric-tcp-all; tests/field/README.md).
+    # --relay-only: relayed candidates only (the -all cells below keep the others too).
     mode=symmetric
     ice_args=(--ice-server "turn:$PUBLIC_S:3478?transport=${CELL#symmetric-}" --ice-username "$TURN_USER"
       --ice-credential "$TURN_PASSWORD" --relay-only)

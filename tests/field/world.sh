@@ -113,9 +113,16 @@ world_up() {
         # sent to that peer is delivered locally (to a closed port) and leaves a conntrack
         # entry behind, refreshed by every retransmission; the host's own packets to that
         # peer then clash with it and are mapped to another port, so the hole never opens.
-        # A dropped packet's conntrack entry is never confirmed, so none is left.
+        # A dropped packet's conntrack entry is never confirmed, so none is left. Nor does
+        # anything unsolicited get forwarded into the LAN.
         in_ns "r$i" iptables -A INPUT -i pub -m conntrack --ctstate NEW -j DROP || return 1
+        in_ns "r$i" iptables -A FORWARD -i pub -m conntrack --ctstate NEW -j DROP || return 1
       done
+      # s reaches "the internet" as a real server does: a default route (r1 drops what it
+      # gets for the LAN). Without one, coturn's relay sending to a peer's private host
+      # address got ENETUNREACH and then relayed nothing more on that allocation, which made
+      # TURN next to other candidates fail (the -all cells) with any agent.
+      in_ns s ip route add default via 203.0.113.1 || return 1
       ;;
     *)
       echo "field: unknown mode $mode"
