@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/bytes.hpp"
 #include "core/sdp/candidate.hpp"
 
 namespace peer::ice {
@@ -90,6 +91,7 @@ AgentTransport::AgentTransport(runtime::EventLoop& loop, IceConfig config, IceCa
       agent_([&] {
         AgentConfig c;
         c.controlling = config_.controlling;
+        c.relay_only = config_.relay_only;
         return c;
       }()) {
   if (!loop_.in_loop_thread()) {
@@ -99,6 +101,10 @@ AgentTransport::AgentTransport(runtime::EventLoop& loop, IceConfig config, IceCa
 
 AgentTransport::~AgentTransport() {
   gso_.detach();
+  // Releases the TURN allocations: one Refresh with lifetime 0 each, sent now and not waited
+  // for (a lost one leaves the allocation to expire on the server).
+  agent_.close(Clock::now());
+  while (auto t = agent_.poll_transmit()) send_transmit(*t);
   for (auto& s : sockets_) {
     if (s->source) {
       g_source_destroy(s->source);
@@ -112,37 +118,34 @@ void AgentTransport::gather() {
   if (gathered_) return;
   gathered_ = true;
   const Time now = Clock::now();
-  std::vector<Address> stun;
+  // Names are resolved only now (gather() may block, the constructor may not).
   for (const auto& server : config_.servers) {
-    if (server.type != IceServer::Type::stun) {
+    const bool tcp = server.transport == IceServer::Transport::tcp;
+    if (server.type == IceServer::Type::turns || (server.type == IceServer::Type::turn && tcp)) {
       pending_.push_back([this, name = to_string(server)] {
         if (callbacks_.on_error) {
-          callbacks_.on_error(name + " skipped: our own ICE agent has no TURN client yet "
-                                     "(PEER_ICE_AGENT=libnice has one)");
+          callbacks_.on_error(name + " skipped: our own ICE agent speaks TURN over UDP only so far "
+                                     "(PEER_ICE_AGENT=libnice has TCP)");
         }
       });
       continue;
     }
     std::string error;
-    if (auto a = resolve(server, error)) {
-      stun.push_back(*a);
-    } else {
-      pending_.push_back([this, message = fmt::format("cannot resolve STUN server {}: {}", server.host, error)] {
+    auto address = resolve(server, error);
+    if (!address) {
+      pending_.push_back([this, message = fmt::format("cannot resolve {} server {}: {}",
+                                                      server.type == IceServer::Type::stun ? "STUN" : "TURN",
+                                                      server.host, error)] {
         if (callbacks_.on_error) callbacks_.on_error(message);
       });
+      continue;
+    }
+    if (server.type == IceServer::Type::stun) {
+      agent_.add_stun_server(*address);
+    } else {
+      agent_.add_turn_server(TurnServer{*address, server.username, server.credential});
     }
   }
-  if (config_.relay_only) {
-    pending_.push_back([this] {
-      state_ = IceState::failed;
-      if (callbacks_.on_error) callbacks_.on_error("relay-only ICE needs a TURN client; our own agent has none yet");
-      if (callbacks_.on_state) callbacks_.on_state(IceState::failed);
-    });
-    flush(false);
-    return;
-  }
-  // Names are resolved only now (gather() may block, the constructor may not).
-  for (const auto& server : stun) agent_.add_stun_server(server);
 
   std::vector<Address> addresses;
   if (config_.local_addresses.empty()) {
@@ -235,6 +238,15 @@ void AgentTransport::remote_gathering_done() {
   flush(false);
 }
 
+void AgentTransport::send_transmit(const Transmit& t) {
+  const Socket* s = socket_for(t.from);
+  if (!s) return;
+  sockaddr_storage to{};
+  const auto length = static_cast<socklen_t>(t.to.to_sockaddr(to));
+  ::sendto(s->fd, t.bytes.data(), t.bytes.size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&to),
+           length);
+}
+
 const AgentTransport::Socket* AgentTransport::socket_for(const Address& base) const {
   for (const auto& s : sockets_) {
     if (s->base == base) return s.get();
@@ -253,15 +265,15 @@ bool AgentTransport::update_route() {
   if (!s) return false;
   route_fd_ = s->fd;
   route_to_length_ = static_cast<socklen_t>(route->to.to_sockaddr(route_to_));
-  if (config_.udp_gso) gso_.attach_fd(route_fd_, reinterpret_cast<const sockaddr*>(&route_to_), route_to_length_);
+  // TURN frames each datagram (ChannelData): no UDP_SEGMENT on a relayed route.
+  if (config_.udp_gso && route->channel == 0) {
+    gso_.attach_fd(route_fd_, reinterpret_cast<const sockaddr*>(&route_to_), route_to_length_);
+  }
   return true;
 }
 
 bool AgentTransport::send(std::span<const std::byte> datagram) {
-  if (route_fd_ < 0) return false;
-  const ssize_t n = ::sendto(route_fd_, datagram.data(), datagram.size(), MSG_DONTWAIT,
-                             reinterpret_cast<const sockaddr*>(&route_to_), route_to_length_);
-  return n >= 0;
+  return send_batch(std::span(&datagram, 1)) == 1;
 }
 
 std::size_t AgentTransport::send_batch(std::span<const std::span<const std::byte>> datagrams) {
@@ -270,15 +282,27 @@ std::size_t AgentTransport::send_batch(std::span<const std::span<const std::byte
     const std::size_t sent = gso_.send(datagrams);
     if (gso_.active()) return sent;  // else the kernel refused UDP_SEGMENT: plain sendmmsg
   }
+  // Relayed: each datagram behind its 4-byte ChannelData header (RFC 8656 section 12.4),
+  // gathered by the kernel from two iovecs, so the payload is never copied.
+  const uint16_t channel = route_ ? route_->channel : 0;
+  const std::size_t parts = channel != 0 ? 2 : 1;
   batch_.resize(datagrams.size());
-  batch_iov_.resize(datagrams.size());
+  batch_iov_.resize(datagrams.size() * parts);
+  if (channel != 0) batch_headers_.resize(datagrams.size());
   for (std::size_t i = 0; i < datagrams.size(); ++i) {
-    batch_iov_[i] = iovec{const_cast<std::byte*>(datagrams[i].data()), datagrams[i].size()};
+    iovec* iov = &batch_iov_[i * parts];
+    if (channel != 0) {
+      auto& h = batch_headers_[i];
+      bytes::put16(h, 0, channel);
+      bytes::put16(h, 2, static_cast<uint32_t>(datagrams[i].size()));
+      iov[0] = iovec{h.data(), h.size()};
+    }
+    iov[parts - 1] = iovec{const_cast<std::byte*>(datagrams[i].data()), datagrams[i].size()};
     batch_[i] = mmsghdr{};
     batch_[i].msg_hdr.msg_name = &route_to_;
     batch_[i].msg_hdr.msg_namelen = route_to_length_;
-    batch_[i].msg_hdr.msg_iov = &batch_iov_[i];
-    batch_[i].msg_hdr.msg_iovlen = 1;
+    batch_[i].msg_hdr.msg_iov = iov;
+    batch_[i].msg_hdr.msg_iovlen = parts;
   }
   std::size_t sent = 0;
   while (sent < datagrams.size()) {
@@ -318,11 +342,12 @@ void AgentTransport::receive(Socket& socket) {
       auto from = Address::from_sockaddr(reinterpret_cast<const sockaddr*>(&s.from[i]), header.msg_namelen);
       if (!from) continue;
       const std::span<const std::byte> bytes(s.buffers[i].data(), s.messages[i].msg_len);
-      if (agent_.handle_receive(now, base, *from, bytes)) {
+      const auto data = agent_.handle_receive(now, base, *from, bytes);
+      if (data.empty()) {
         update_route();  // data later in this batch may need the route at once
         continue;
       }
-      if (callbacks_.on_receive) callbacks_.on_receive(bytes);
+      if (callbacks_.on_receive) callbacks_.on_receive(data);
       if (alive.expired()) return;  // the callback destroyed the transport
     }
     flush(true);
@@ -332,14 +357,7 @@ void AgentTransport::receive(Socket& socket) {
 }
 
 void AgentTransport::flush(bool from_loop) {
-  while (auto t = agent_.poll_transmit()) {
-    const Socket* s = socket_for(t->from);
-    if (!s) continue;
-    sockaddr_storage to{};
-    const auto length = static_cast<socklen_t>(t->to.to_sockaddr(to));
-    ::sendto(s->fd, t->bytes.data(), t->bytes.size(), MSG_DONTWAIT,
-             reinterpret_cast<const sockaddr*>(&to), length);
-  }
+  while (auto t = agent_.poll_transmit()) send_transmit(*t);
   while (auto e = agent_.poll_event()) {
     std::visit(
         [this](auto& ev) {

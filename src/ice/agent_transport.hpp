@@ -9,12 +9,14 @@
 // agent in both directions: received datagrams that are not STUN go straight to on_receive,
 // and send()/send_batch() go straight to the socket of the selected route.
 //
-// Not yet here (the libnice transport has them): TURN (relay candidates), ICE-TCP, mDNS
-// (.local) remote candidates. GRO on receive is not set yet either. A TURN server in the configuration is reported
-// through on_error and skipped; relay_only fails at once.
+// Not yet here (the libnice transport has them): TURN over TCP and TLS, ICE-TCP, mDNS (.local)
+// remote candidates. GRO on receive is not set yet either. A TURN server over TCP or TLS in
+// the configuration is reported through on_error and skipped. Relayed data goes as
+// ChannelData, its 4-byte header gathered with the payload by sendmmsg (no copy).
 
 #include <sys/socket.h>
 
+#include <array>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -65,6 +67,7 @@ class AgentTransport final : public IceTransport {
   void flush(bool from_loop);
   void deliver_events();
   const Socket* socket_for(const Address& base) const;
+  void send_transmit(const Transmit& t);
   bool update_route();
 
   runtime::EventLoop& loop_;
@@ -88,6 +91,7 @@ class AgentTransport final : public IceTransport {
   // send_batch scratch, reused: no allocation per batch once grown.
   std::vector<mmsghdr> batch_;
   std::vector<iovec> batch_iov_;
+  std::vector<std::array<std::byte, 4>> batch_headers_;  // ChannelData headers on a relayed route
 
   // Expires when the transport is destroyed: posted work and event delivery check it.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);

@@ -92,6 +92,11 @@ class Net {
   double loss = 0;
   bool cut = false;  // drop everything (an outage)
   std::optional<Address> stun_server;
+  // A TURN server (RFC 8656) on that address too, when set: long-term credentials "user" /
+  // turn_password, realm "sim", relayed addresses 203.0.113.3:50000 and up.
+  bool turn = false;
+  std::string turn_password = "secret";
+  std::size_t turn_refreshes_to_zero = 0;
   std::mt19937_64 rng{1};
   std::vector<std::unique_ptr<Node>> nodes;
   std::vector<std::unique_ptr<Nat>> nats;
@@ -101,6 +106,7 @@ class Net {
     AgentConfig config;
     config.controlling = controlling;
     if (stun_server) config.stun_servers.push_back(*stun_server);
+    if (stun_server && turn) config.turn_servers.push_back({*stun_server, "user", "secret"});
     // Repeatable runs: the agent's randomness comes from a generator seeded by its name.
     auto gen = std::make_shared<std::mt19937_64>(std::hash<std::string>{}(name));
     config.random = [gen](std::span<std::byte> out) {
@@ -169,11 +175,18 @@ class Net {
     run_until([] { return false; }, span);
   }
 
-  // A datagram from node `n`'s socket `from` that is not STUN (the data path).
+  // A datagram from node `n` that is not STUN (the data path), on its route.
   void send_data(Node& n) {
     auto route = n.agent->route();
     ASSERT_TRUE(route.has_value());
-    transmit(n, route->from, route->to, Bytes{std::byte{23}, std::byte{0xfe}, std::byte{0xfd}});
+    const Bytes record{std::byte{23}, std::byte{0xfe}, std::byte{0xfd}};
+    Bytes framed;
+    if (route->channel != 0) {
+      peer::stun::write_channel_data(route->channel, record, false, framed);  // as the transport does
+    } else {
+      framed = record;
+    }
+    transmit(n, route->from, route->to, std::move(framed));
   }
 
  private:
@@ -226,9 +239,11 @@ class Net {
   void deliver(Packet& p) {
     ++delivered;
     if (stun_server && p.to == *stun_server) {
+      if (turn && serve_turn(p)) return;
       answer_binding(p);
       return;
     }
+    if (turn && relay_in(p)) return;
     for (auto& nat : nats) {
       if (nat->public_ip.ip != p.to.ip || nat->public_ip.family != p.to.family) continue;
       auto inside = nat->inbound(p.to, p.from);
@@ -238,9 +253,89 @@ class Net {
     }
     for (auto& n : nodes) {
       if (std::find(n->hosts.begin(), n->hosts.end(), p.to) == n->hosts.end()) continue;
-      if (!n->agent->handle_receive(now, p.to, p.from, p.bytes)) ++n->data_received;
+      if (!n->agent->handle_receive(now, p.to, p.from, p.bytes).empty()) ++n->data_received;
       return;
     }
+  }
+
+  // --- the TURN server -------------------------------------------------------------------
+  struct Relay {
+    Address client;   // the allocation's 5-tuple, as the server sees it
+    Address relayed;
+    std::map<uint16_t, Address> channels;  // bound channels (which imply permissions)
+  };
+  std::vector<Relay> relays;
+  uint16_t next_relay_port = 50000;
+
+  void reply(const Packet& p, const peer::stun::Writer& w) {
+    in_flight.emplace(now + delay, Packet{*stun_server, p.from, Bytes(w.bytes().begin(), w.bytes().end())});
+  }
+
+  // Allocate, Refresh and ChannelBind with the 401 dance (RFC 8489 section 9.2), and
+  // ChannelData from the client relayed to its peer. False when it is not TURN's.
+  bool serve_turn(const Packet& p) {
+    using namespace peer::stun;
+    const auto first = std::to_integer<unsigned>(p.bytes[0]);
+    Relay* relay = nullptr;
+    for (auto& r : relays) relay = r.client == p.from ? &r : relay;
+    if (first >= 0x40 && first <= 0x4f) {
+      auto data = parse_channel_data(p.bytes);
+      if (!relay || !data || !relay->channels.count(data->channel)) return true;
+      in_flight.emplace(now + delay, Packet{relay->relayed, relay->channels[data->channel],
+                                            Bytes(data->data.begin(), data->data.end())});
+      return true;
+    }
+    auto m = Message::parse(p.bytes);
+    if (!m || m->message_class() != Class::request || m->method() == Method::binding) return false;
+    const auto key = long_term_key("user", "sim", turn_password);
+    // Unsigned (the first request) or signed with the wrong key: 401 with realm and nonce.
+    if (!m->has_integrity() || !m->check_integrity(key)) {
+      Writer w(Class::error, m->method(), m->transaction_id());
+      w.add_error_code(error::unauthorized, "Unauthorized");
+      w.add_string(attr::realm, "sim");
+      w.add_string(attr::nonce, "n0nce");
+      reply(p, w);
+      return true;
+    }
+    Writer w(Class::success, m->method(), m->transaction_id());
+    if (m->method() == Method::allocate) {
+      if (!relay) {
+        relays.push_back(Relay{p.from, stun_server->with_port(next_relay_port++), {}});
+        relay = &relays.back();
+      }
+      w.add_xor_address(attr::xor_relayed_address, relay->relayed);
+      w.add_xor_address(attr::xor_mapped_address, p.from);
+      w.add_u32(attr::lifetime, 600);
+    } else if (m->method() == Method::refresh) {
+      const uint32_t lifetime = m->u32(attr::lifetime).value_or(600);
+      if (lifetime == 0) ++turn_refreshes_to_zero;
+      w.add_u32(attr::lifetime, lifetime);
+    } else if (m->method() == Method::channel_bind) {
+      auto peer = m->xor_address(attr::xor_peer_address);
+      auto channel = m->channel_number();
+      if (!relay || !peer || !channel) return true;
+      relay->channels[*channel] = *peer;
+    }
+    w.add_message_integrity(key);
+    w.add_fingerprint();
+    reply(p, w);
+    return true;
+  }
+
+  // A datagram for a relayed address: to the client as ChannelData when a channel is bound
+  // to its source (only bound peers have a permission here).
+  bool relay_in(const Packet& p) {
+    for (auto& r : relays) {
+      if (r.relayed != p.to) continue;
+      for (const auto& [number, peer] : r.channels) {
+        if (peer != p.from) continue;
+        Bytes framed;
+        peer::stun::write_channel_data(number, p.bytes, false, framed);
+        in_flight.emplace(now + delay, Packet{*stun_server, r.client, std::move(framed)});
+      }
+      return true;
+    }
+    return false;
   }
 
   // A STUN server (RFC 8489 section 7.3.1): a Binding success with XOR-MAPPED-ADDRESS.
@@ -492,6 +587,68 @@ TEST(IceAgent, SymmetricNatsWithoutRelayFailWithAClearReason) {
   EXPECT_NE(a.problems.back().find("no candidate pair worked"), std::string::npos) << a.problems.back();
 }
 
+// Symmetric NATs on both sides: only a relay works (RFC 8656). Relay-only, both roles: the
+// candidates are relays only, the pair is relay to relay, data goes both ways, and close()
+// releases the allocations.
+TEST(IceAgent, RelayOnlyThroughTurnAcrossSymmetricNats) {
+  for (bool a_controls : {true, false}) {
+    Net net;
+    net.turn = true;
+    net.config_hook = [](AgentConfig& c) { c.relay_only = true; };
+    auto [pa, pb] = behind_nats(net, Nat::Mode::symmetric);
+    Node& a = *pa;
+    Node& b = *pb;
+    a.agent->set_controlling(a_controls);
+    b.agent->set_controlling(!a_controls);
+    ASSERT_TRUE(net.run_until([&] { return both_connected(a, b); }, 5s)) << describe(a) << describe(b);
+    for (const Node* n : {&a, &b}) {
+      ASSERT_FALSE(n->local_candidates.empty());
+      for (const auto& c : n->local_candidates) EXPECT_EQ(c.type, CandidateType::relay) << n->name;
+      ASSERT_TRUE(n->selected);
+      EXPECT_EQ(n->selected->first.type, CandidateType::relay);
+      EXPECT_EQ(n->agent->route()->to, *net.stun_server);
+      EXPECT_GE(n->agent->route()->channel, 0x4000);
+    }
+    net.send_data(a);
+    net.send_data(b);
+    net.run_for(100ms);
+    EXPECT_EQ(a.data_received, 1u);
+    EXPECT_EQ(b.data_received, 1u);
+    // Allocations and channels are refreshed: still connected after 20 idle minutes.
+    net.run_for(std::chrono::minutes(20));
+    EXPECT_TRUE(both_connected(a, b)) << describe(a) << describe(b);
+    a.agent->close(net.now);
+    b.agent->close(net.now);
+    net.run_for(100ms);
+    EXPECT_EQ(net.turn_refreshes_to_zero, 2u);
+    EXPECT_FALSE(a.agent->next_deadline().has_value());
+  }
+}
+
+TEST(IceAgent, SymmetricNatsConnectThroughTurnNextToOtherCandidates) {
+  Net net;
+  net.turn = true;
+  auto [pa, pb] = behind_nats(net, Nat::Mode::symmetric);
+  ASSERT_TRUE(net.run_until([&] { return both_connected(*pa, *pb); }, 10s)) << describe(*pa) << describe(*pb);
+  EXPECT_TRUE(pa->selected->first.type == CandidateType::relay ||
+              pa->selected->second.type == CandidateType::relay);
+}
+
+TEST(IceAgent, RelayOnlyWithAWrongTurnPasswordFailsNamingTheServer) {
+  Net net;
+  net.turn = true;
+  net.turn_password = "not-the-one";
+  net.config_hook = [](AgentConfig& c) { c.relay_only = true; };
+  Node& a = *behind_nats(net, Nat::Mode::symmetric).first;
+  ASSERT_TRUE(net.run_until([&] { return a.state() == IceState::failed; }, 10s)) << describe(a);
+  EXPECT_LT(net.now - (Time{} + 1000h), 2s);
+  EXPECT_TRUE(a.local_candidates.empty());
+  ASSERT_FALSE(a.problems.empty());
+  EXPECT_NE(a.problems.front().find("no relay candidate from TURN 203.0.113.3:3478"), std::string::npos)
+      << a.problems.front();
+  EXPECT_NE(a.problems.front().find("401"), std::string::npos) << a.problems.front();
+}
+
 // Remote input the agent must refuse without changing anything.
 TEST(IceAgent, BadChecksAreRefusedAndChangeNothing) {
   Net net;
@@ -519,20 +676,20 @@ TEST(IceAgent, BadChecksAreRefusedAndChangeNothing) {
     return m->error_code() ? m->error_code()->code : -1;
   };
   const std::string good_user = a.agent->local_ufrag() + ":x";
-  EXPECT_TRUE(a.agent->handle_receive(net.now, a.hosts[0], from, request(false, good_user, "")));
+  EXPECT_TRUE(a.agent->handle_receive(net.now, a.hosts[0], from, request(false, good_user, "")).empty());
   EXPECT_EQ(answer_code(), 400);
-  EXPECT_TRUE(a.agent->handle_receive(net.now, a.hosts[0], from, request(true, good_user, "wrong-password-0123456")));
+  EXPECT_TRUE(a.agent->handle_receive(net.now, a.hosts[0], from, request(true, good_user, "wrong-password-0123456")).empty());
   EXPECT_EQ(answer_code(), 401);
-  EXPECT_TRUE(a.agent->handle_receive(net.now, a.hosts[0], from, request(true, "nope:x", a.agent->local_pwd())));
+  EXPECT_TRUE(a.agent->handle_receive(net.now, a.hosts[0], from, request(true, "nope:x", a.agent->local_pwd())).empty());
   EXPECT_EQ(answer_code(), 401);
   // Not STUN: the caller's (DTLS starts at 20); STUN-looking garbage is swallowed.
-  EXPECT_FALSE(a.agent->handle_receive(net.now, a.hosts[0], from, Bytes{std::byte{22}, std::byte{0xfe}}));
+  EXPECT_FALSE(a.agent->handle_receive(net.now, a.hosts[0], from, Bytes{std::byte{22}, std::byte{0xfe}}).empty());
   // 20 zero bytes lack the magic cookie: not STUN, so not the agent's either.
-  EXPECT_FALSE(a.agent->handle_receive(net.now, a.hosts[0], from, Bytes(20, std::byte{0})));
+  EXPECT_FALSE(a.agent->handle_receive(net.now, a.hosts[0], from, Bytes(20, std::byte{0})).empty());
   EXPECT_EQ(a.agent->state(), IceState::new_);
   EXPECT_EQ(answer_code(), 0);
   // A correct one is answered and makes a peer-reflexive pair (checked when credentials come).
-  EXPECT_TRUE(a.agent->handle_receive(net.now, a.hosts[0], from, request(true, good_user, a.agent->local_pwd())));
+  EXPECT_TRUE(a.agent->handle_receive(net.now, a.hosts[0], from, request(true, good_user, a.agent->local_pwd())).empty());
   EXPECT_EQ(answer_code(), 200);
 }
 

@@ -35,6 +35,30 @@ struct Local {
   Candidate candidate;
   Address socket;  // the host address of the socket its packets leave from
   uint16_t local_preference = 65535;
+  std::optional<std::size_t> allocation;  // relay candidates: the TURN allocation behind it
+};
+
+// A TURN allocation (RFC 8656) made from one host socket on one server.
+struct Channel {
+  uint16_t number = 0;
+  Address peer;
+  bool bound = false;
+  bool binding = false;  // a ChannelBind in flight
+  Time refresh_at{};
+};
+
+struct Allocation {
+  std::size_t server = 0;  // index into config.turn_servers
+  Address socket;          // the host socket it was made from
+  Address server_address;
+  enum class State : uint8_t { allocating, ready, failed, released } state = State::allocating;
+  std::string realm, nonce;
+  std::array<std::byte, 16> key{};
+  bool have_key = false;
+  int stale_nonce_retries = 0;
+  Address relayed, mapped;
+  Time refresh_at{};
+  std::vector<Channel> channels;  // numbers 0x4000 + index (RFC 8656 section 12)
 };
 
 struct Pair {
@@ -49,12 +73,17 @@ struct Pair {
   bool nominated = false;
 };
 
-enum class TransactionKind : uint8_t { check, gather, consent };
+enum class TransactionKind : uint8_t { check, gather, consent, allocate, refresh, channel_bind };
 
 struct Transaction {
   TransactionKind kind = TransactionKind::check;
-  std::size_t index = 0;  // pair (check, consent) or local host (gather)
-  Address from, to;
+  std::size_t index = 0;  // pair (check, consent), local host (gather) or allocation (TURN)
+  Address from, to;       // on the wire: our socket and where the datagram goes
+  // A check's own path (RFC 8445 section 7.2.5.2.1 compares the response with it): the
+  // local candidate's base and the remote address; through TURN, the relayed address and
+  // the peer, while `from` and `to` are the socket and the server.
+  Address base, peer;
+  uint16_t channel = 0;  // channel_bind: the number being bound
   std::vector<std::byte> bytes;
   Time next_send;
   Duration rto{};
@@ -86,6 +115,8 @@ struct Agent::Impl {
   IceState state = IceState::new_;
 
   std::vector<Local> locals;
+  std::vector<Allocation> allocations;
+  bool closed = false;
   std::vector<Candidate> remotes;
   std::vector<Pair> pairs;
   std::deque<std::size_t> triggered;  // pair indices
@@ -176,6 +207,56 @@ struct Agent::Impl {
     }
     return std::nullopt;
   }
+  // Locals that form pairs: hosts (unless relay-only) and relays; srflx and prflx ones send
+  // from their host socket (RFC 8445 section 6.1.2.4).
+  bool pairable(const Local& l) const {
+    return l.candidate.type == CandidateType::relay ||
+           (l.candidate.type == CandidateType::host && !config.relay_only);
+  }
+  std::optional<std::size_t> paired_local(const Address& base) const {
+    for (std::size_t i = 0; i < locals.size(); ++i) {
+      if (pairable(locals[i]) && locals[i].candidate.base == base) return i;
+    }
+    return std::nullopt;
+  }
+  Allocation* allocation_of(const Address& relayed) {
+    for (auto& a : allocations) {
+      if (a.state == Allocation::State::ready && a.relayed == relayed) return &a;
+    }
+    return nullptr;
+  }
+  Channel* channel_to(Allocation& a, const Address& peer) {
+    for (auto& c : a.channels) {
+      if (c.peer == peer) return &c;
+    }
+    return nullptr;
+  }
+  // A pair may be checked once its relay (if any) has a channel bound to the remote.
+  bool pair_ready(const Pair& p) {
+    const Local& l = locals[p.local];
+    if (!l.allocation) return true;
+    Channel* c = channel_to(allocations[*l.allocation], remotes[p.remote].address);
+    return c != nullptr && c->bound;
+  }
+  bool checkable(std::size_t i) {
+    return pairs[i].state == PairState::waiting && pair_ready(pairs[i]);
+  }
+  // Sends `bytes` on the path base -> peer: from the host socket as they are, or through the
+  // TURN server as ChannelData when `base` is a relayed address. False when the relay has
+  // no channel to that peer (yet).
+  bool send_path(const Address& base, const Address& peer, std::span<const std::byte> bytes) {
+    Allocation* a = allocation_of(base);
+    if (a == nullptr) {
+      send(base, peer, bytes);
+      return true;
+    }
+    Channel* c = channel_to(*a, peer);
+    if (c == nullptr || !c->bound) return false;
+    std::vector<std::byte> framed;
+    stun::write_channel_data(c->number, bytes, false, framed);
+    transmits.push_back(Transmit{a->socket, a->server_address, std::move(framed)});
+    return true;
+  }
   std::optional<std::size_t> remote_index(const Address& address) const {
     for (std::size_t i = 0; i < remotes.size(); ++i) {
       if (remotes[i].address == address) return i;
@@ -197,22 +278,27 @@ struct Agent::Impl {
     for (auto& p : pairs) p.priority = priority_of(p.local, p.remote);
   }
 
-  std::optional<std::size_t> add_pair(std::size_t local, std::size_t remote) {
+  std::optional<std::size_t> add_pair(Time now, std::size_t local, std::size_t remote) {
     if (auto existing = pair_index(local, remote)) return existing;
-    if (locals[local].socket.family != remotes[remote].address.family) return std::nullopt;
+    if (locals[local].candidate.base.family != remotes[remote].address.family) return std::nullopt;
     if (pairs.size() >= kMaxPairs) return std::nullopt;
     Pair p;
     p.local = local;
     p.remote = remote;
     p.priority = priority_of(local, remote);
     pairs.push_back(p);
+    if (locals[local].allocation) bind_channel(now, *locals[local].allocation, remotes[remote].address);
     return pairs.size() - 1;
   }
 
-  void add_local(Local l) {
+  void add_local(Time now, Local l) {
     locals.push_back(l);
-    if (l.candidate.type != CandidateType::host) return;
-    for (std::size_t r = 0; r < remotes.size(); ++r) add_pair(locals.size() - 1, r);
+    if (!pairable(l)) return;
+    for (std::size_t r = 0; r < remotes.size(); ++r) add_pair(now, locals.size() - 1, r);
+  }
+  // Only signalled candidates of the policy (RTCIceTransportPolicy "relay": relays only).
+  void announce(const Candidate& c) {
+    if (!config.relay_only || c.type == CandidateType::relay) emit(event::LocalCandidate{c});
   }
 
   // --- gathering --------------------------------------------------------------------------
@@ -226,10 +312,20 @@ struct Agent::Impl {
     l.candidate.base = base;
     l.candidate.priority = candidate_priority(CandidateType::host, preference);
     l.candidate.foundation = make_foundation(CandidateType::host, base, {});
-    add_local(l);
-    emit(event::LocalCandidate{l.candidate});
+    add_local(now, l);
+    announce(l.candidate);
     const std::size_t index = locals.size() - 1;
+    for (std::size_t i = 0; i < config.turn_servers.size(); ++i) {
+      if (config.turn_servers[i].address.family != base.family) continue;
+      Allocation a;
+      a.server = i;
+      a.socket = base;
+      a.server_address = config.turn_servers[i].address;
+      allocations.push_back(std::move(a));
+      send_allocate(now, allocations.size() - 1);
+    }
     for (const auto& server : config.stun_servers) {
+      if (config.relay_only) break;  // a server-reflexive candidate would not be used
       if (server.family != base.family) continue;
       const auto id = new_transaction_id();
       writer.reset(stun::Class::request, stun::Method::binding, id);
@@ -247,7 +343,7 @@ struct Agent::Impl {
     }
   }
 
-  void on_gather_response(const Transaction& t, const stun::Message& m) {
+  void on_gather_response(Time now, const Transaction& t, const stun::Message& m) {
     if (m.message_class() != stun::Class::success) {
       auto err = m.error_code();
       emit(event::Problem{"STUN server " + t.to.to_string() + " answered with error " +
@@ -274,17 +370,258 @@ struct Agent::Impl {
     l.candidate.related = host.socket;
     l.candidate.priority = candidate_priority(CandidateType::srflx, host.local_preference);
     l.candidate.foundation = make_foundation(CandidateType::srflx, host.socket, t.to);
-    add_local(l);
-    emit(event::LocalCandidate{l.candidate});
+    add_local(now, l);
+    announce(l.candidate);
   }
 
   void maybe_gathering_done() {
     if (gathering_done_sent || !hosts_done) return;
     for (const auto& [id, t] : transactions) {
-      if (t.kind == TransactionKind::gather) return;
+      if (t.kind == TransactionKind::gather || t.kind == TransactionKind::allocate) return;
     }
     gathering_done_sent = true;
     emit(event::GatheringDone{});
+    if (config.relay_only && state != IceState::failed &&
+        std::none_of(locals.begin(), locals.end(),
+                     [](const Local& l) { return l.candidate.type == CandidateType::relay; })) {
+      if (config.turn_servers.empty()) {
+        emit(event::Problem{"relay-only ICE needs a usable TURN server, and none is configured"});
+      }
+      set_state(IceState::failed);
+    }
+  }
+
+  // --- TURN (RFC 8656) ----------------------------------------------------------------------
+  const TurnServer& server_of(const Allocation& a) const { return config.turn_servers[a.server]; }
+
+  // Starts a TURN request; authenticated (USERNAME, REALM, NONCE, MESSAGE-INTEGRITY with the
+  // long-term key, RFC 8489 section 9.2.3) once the server gave its realm and nonce.
+  void turn_request(Time now, std::size_t index, TransactionKind kind, stun::Method method,
+                    const std::function<void(stun::Writer&)>& attributes, uint16_t channel = 0,
+                    Address peer = {}) {
+    Allocation& a = allocations[index];
+    const auto id = new_transaction_id();
+    writer.reset(stun::Class::request, method, id);
+    attributes(writer);
+    if (a.have_key) {
+      writer.add_string(stun::attr::username, server_of(a).username);
+      writer.add_string(stun::attr::realm, a.realm);
+      writer.add_string(stun::attr::nonce, a.nonce);
+      writer.add_message_integrity(a.key);
+    }
+    writer.add_fingerprint();
+    Transaction t;
+    t.kind = kind;
+    t.index = index;
+    t.from = a.socket;
+    t.to = a.server_address;
+    t.peer = peer;
+    t.channel = channel;
+    t.bytes.assign(writer.bytes().begin(), writer.bytes().end());
+    t.rto = config.timing.gather_rto;
+    t.left = config.timing.gather_transmissions;
+    t.next_send = now;
+    transmit_now(now, t);
+    transactions.emplace(id, std::move(t));
+  }
+
+  void send_allocate(Time now, std::size_t index) {
+    turn_request(now, index, TransactionKind::allocate, stun::Method::allocate, [](stun::Writer& w) {
+      w.add_requested_transport(17);  // UDP (RFC 8656 section 18.7)
+    });
+  }
+
+  void send_refresh(Time now, std::size_t index, uint32_t lifetime) {
+    turn_request(now, index, TransactionKind::refresh, stun::Method::refresh,
+                 [lifetime](stun::Writer& w) { w.add_u32(stun::attr::lifetime, lifetime); });
+  }
+
+  void bind_channel(Time now, std::size_t index, const Address& peer) {
+    Allocation& a = allocations[index];
+    if (a.state != Allocation::State::ready) return;
+    Channel* c = channel_to(a, peer);
+    if (c == nullptr) {
+      if (a.channels.size() >= 0x1000) return;
+      a.channels.push_back(Channel{static_cast<uint16_t>(0x4000 + a.channels.size()), peer});
+      c = &a.channels.back();
+    }
+    if (c->binding) return;
+    c->binding = true;
+    const uint16_t number = c->number;
+    turn_request(now, index, TransactionKind::channel_bind, stun::Method::channel_bind,
+                 [&](stun::Writer& w) {
+                   w.add_channel_number(number);
+                   w.add_xor_address(stun::attr::xor_peer_address, peer);
+                 },
+                 number, peer);
+  }
+
+  void fail_allocation(std::size_t index, const std::string& why) {
+    Allocation& a = allocations[index];
+    if (a.state == Allocation::State::allocating) {
+      emit(event::Problem{"no relay candidate from TURN " + a.server_address.to_string() + ": " + why});
+    } else {
+      emit(event::Problem{"TURN " + a.server_address.to_string() + ": " + why});
+    }
+    a.state = Allocation::State::failed;
+  }
+
+  // 401 and 438 (RFC 8489 section 9.2.5): the realm and nonce to use, then the request again.
+  // True when it will be retried.
+  bool retry_with_nonce(Time now, const Transaction& t, const stun::Message& m, int code) {
+    Allocation& a = allocations[t.index];
+    auto realm = m.string(stun::attr::realm);
+    auto nonce = m.string(stun::attr::nonce);
+    if (!nonce) return false;
+    if (code == stun::error::unauthorized) {
+      if (a.have_key || !realm) return false;  // our credentials were refused
+      a.realm = std::string(*realm);
+      a.key = stun::long_term_key(server_of(a).username, a.realm, server_of(a).password);
+      a.have_key = true;
+    } else if (++a.stale_nonce_retries > 3) {
+      return false;
+    }
+    a.nonce = std::string(*nonce);
+    auto bytes = stun::Message::parse(t.bytes);
+    if (!bytes) return false;
+    switch (t.kind) {
+      case TransactionKind::allocate: send_allocate(now, t.index); break;
+      case TransactionKind::refresh: send_refresh(now, t.index, bytes->u32(stun::attr::lifetime).value_or(600)); break;
+      case TransactionKind::channel_bind:
+        if (Channel* c = channel_to(a, t.peer)) c->binding = false;
+        bind_channel(now, t.index, t.peer);
+        break;
+      default: return false;
+    }
+    return true;
+  }
+
+  void on_turn_response(Time now, const Transaction& t, const stun::Message& m) {
+    Allocation& a = allocations[t.index];
+    if (m.message_class() == stun::Class::error) {
+      auto err = m.error_code();
+      const int code = err ? err->code : 0;
+      if ((code == stun::error::unauthorized || code == stun::error::stale_nonce) &&
+          retry_with_nonce(now, t, m, code)) {
+        return;
+      }
+      const std::string why = code == stun::error::unauthorized
+                                  ? "the server refused the credentials (401)"
+                                  : "error " + std::to_string(code) + " " + std::string(err ? err->reason : "");
+      if (t.kind == TransactionKind::channel_bind) {
+        if (Channel* c = channel_to(a, t.peer)) c->binding = false;
+        emit(event::Problem{"TURN " + a.server_address.to_string() + ": ChannelBind to " +
+                            t.peer.to_string() + " failed: " + why});
+        return;
+      }
+      if (t.kind == TransactionKind::refresh && a.state == Allocation::State::released) return;
+      fail_allocation(t.index, why);
+      return;
+    }
+    // Success responses are signed with the long-term key (RFC 8656 section 7.2).
+    if (a.have_key && !m.check_integrity(a.key)) return;
+    a.stale_nonce_retries = 0;
+    switch (t.kind) {
+      case TransactionKind::allocate: {
+        auto relayed = m.xor_address(stun::attr::xor_relayed_address);
+        if (!relayed) {
+          fail_allocation(t.index, "the Allocate answer has no XOR-RELAYED-ADDRESS");
+          return;
+        }
+        a.relayed = *relayed;
+        a.mapped = m.xor_address(stun::attr::xor_mapped_address).value_or(Address{});
+        a.state = Allocation::State::ready;
+        schedule_refresh(now, a, m.u32(stun::attr::lifetime).value_or(600));
+        const Local& host = *std::find_if(locals.begin(), locals.end(), [&](const Local& l) {
+          return l.candidate.type == CandidateType::host && l.socket == a.socket;
+        });
+        Local l;
+        l.socket = a.socket;
+        l.local_preference = host.local_preference;
+        l.allocation = t.index;
+        l.candidate.type = CandidateType::relay;
+        l.candidate.address = *relayed;
+        l.candidate.base = *relayed;
+        l.candidate.related = a.mapped;
+        l.candidate.priority = candidate_priority(CandidateType::relay, host.local_preference);
+        l.candidate.foundation = make_foundation(CandidateType::relay, a.socket, a.server_address);
+        add_local(now, l);
+        announce(l.candidate);
+        break;
+      }
+      case TransactionKind::refresh:
+        if (a.state == Allocation::State::ready) {
+          schedule_refresh(now, a, m.u32(stun::attr::lifetime).value_or(600));
+        }
+        break;
+      case TransactionKind::channel_bind:
+        if (Channel* c = channel_to(a, t.peer)) {
+          c->binding = false;
+          c->bound = true;
+          // Permissions last 300 s and channels 600 s (RFC 8656 sections 9, 12): a
+          // ChannelBind every 4 minutes refreshes both.
+          c->refresh_at = now + std::chrono::minutes(4);
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  void schedule_refresh(Time now, Allocation& a, uint32_t lifetime) {
+    // A minute before it ends (RFC 8656 section 8 leaves the margin to the client).
+    const auto seconds = lifetime > 120 ? lifetime - 60 : lifetime / 2;
+    a.refresh_at = now + std::chrono::seconds(seconds);
+  }
+
+  void run_turn(Time now) {
+    for (std::size_t i = 0; i < allocations.size(); ++i) {
+      Allocation& a = allocations[i];
+      if (a.state != Allocation::State::ready) continue;
+      if (now >= a.refresh_at) {
+        a.refresh_at = now + std::chrono::seconds(30);  // until the answer reschedules it
+        send_refresh(now, i, 600);
+      }
+      for (auto& c : a.channels) {
+        if (c.bound && !c.binding && now >= c.refresh_at) {
+          const Address peer = c.peer;
+          bind_channel(now, i, peer);
+        }
+      }
+    }
+  }
+
+  // A datagram from a TURN server on one of our sockets: its control answers, or what a peer
+  // sent us through the relay (ChannelData, or a Data indication, RFC 8656 sections 11.4 and
+  // 12.5), which is then handled as if it had arrived at the relayed address.
+  std::span<const std::byte> receive_from_server(Time now, Allocation& a,
+                                                 std::span<const std::byte> bytes) {
+    const auto first = std::to_integer<unsigned>(bytes[0]);
+    if (first >= 0x40 && first <= 0x4f) {
+      auto data = stun::parse_channel_data(bytes);
+      if (!data) return {};
+      const std::size_t index = data->channel - 0x4000u;
+      if (index >= a.channels.size() || !a.channels[index].bound) return {};
+      const Address peer = a.channels[index].peer;
+      return receive(now, a.relayed, peer, data->data);
+    }
+    auto m = stun::Message::parse(bytes);
+    if (!m) return {};
+    if (m->message_class() == stun::Class::indication && m->method() == stun::Method::data) {
+      auto peer = m->xor_address(stun::attr::xor_peer_address);
+      auto data = m->find(stun::attr::data);
+      if (!peer || !data || data->empty()) return {};
+      return receive(now, a.relayed, *peer, *data);
+    }
+    if (m->message_class() == stun::Class::success || m->message_class() == stun::Class::error) {
+      auto it = transactions.find(m->transaction_id());
+      if (it == transactions.end() || it->second.to != a.server_address) return {};
+      const Transaction t = std::move(it->second);
+      transactions.erase(it);
+      on_turn_response(now, t, *m);
+      advance(now);
+    }
+    return {};
   }
 
   // --- checks -----------------------------------------------------------------------------
@@ -312,9 +649,18 @@ struct Agent::Impl {
     Transaction t;
     t.kind = kind;
     t.index = index;
+    t.base = local.candidate.base;
+    t.peer = remote.address;
     t.from = local.socket;
     t.to = remote.address;
-    t.bytes.assign(writer.bytes().begin(), writer.bytes().end());
+    if (local.allocation) {
+      // Through the relay: ChannelData to the server (pair_ready() made sure of the channel).
+      Allocation& a = allocations[*local.allocation];
+      t.to = a.server_address;
+      stun::write_channel_data(channel_to(a, remote.address)->number, writer.bytes(), false, t.bytes);
+    } else {
+      t.bytes.assign(writer.bytes().begin(), writer.bytes().end());
+    }
     t.controlling = controlling;
     t.use_candidate = use_candidate;
     if (kind == TransactionKind::consent) {
@@ -368,9 +714,10 @@ struct Agent::Impl {
           break;
         }
       }
+      if (next && !pair_ready(pairs[*next])) next.reset();  // picked up below once ready
       if (!next) {
         for (std::size_t i = 0; i < pairs.size(); ++i) {
-          if (pairs[i].state != PairState::waiting) continue;
+          if (!checkable(i)) continue;
           if (!next || pairs[i].priority > pairs[*next].priority) next = i;
         }
       }
@@ -394,7 +741,7 @@ struct Agent::Impl {
     Pair& p = pairs[t.index];
     // RFC 8445 section 7.2.5.2.1: the response must come from where the request went, to the
     // socket it left from; otherwise the pair fails (a NAT that does not preserve addresses).
-    if (from != t.to || base != t.from) {
+    if (from != t.peer || base != t.base) {
       if (t.kind == TransactionKind::check) p.state = PairState::failed;
       return;
     }
@@ -453,12 +800,12 @@ struct Agent::Impl {
     writer.add_error_code(code, reason);
     if (sign) writer.add_message_integrity(stun::short_term_key(local_pwd));
     writer.add_fingerprint();
-    send(base, from, writer.bytes());
+    send_path(base, from, writer.bytes());
   }
 
   void on_request(Time now, const Address& base, const Address& from, const stun::Message& m) {
     if (m.method() != stun::Method::binding) return;  // not for an ICE agent: drop
-    const auto local_index = host_index(base);
+    const auto local_index = paired_local(base);
     if (!local_index) return;
     auto username = m.string(stun::attr::username);
     if (!username || !m.has_integrity()) {
@@ -481,7 +828,7 @@ struct Agent::Impl {
       writer.add_unknown_attributes(unknown);
       writer.add_message_integrity(stun::short_term_key(local_pwd));
       writer.add_fingerprint();
-      send(base, from, writer.bytes());
+      send_path(base, from, writer.bytes());
       return;
     }
     // Section 7.3.1.1: role conflicts, settled by the tie-breaker.
@@ -508,7 +855,7 @@ struct Agent::Impl {
     writer.add_xor_address(stun::attr::xor_mapped_address, from);
     writer.add_message_integrity(stun::short_term_key(local_pwd));
     writer.add_fingerprint();
-    send(base, from, writer.bytes());
+    send_path(base, from, writer.bytes());
 
     // Section 7.3.1.3: a source we do not know is a peer-reflexive remote candidate.
     auto remote = remote_index(from);
@@ -523,7 +870,7 @@ struct Agent::Impl {
       remotes.push_back(c);
       remote = remotes.size() - 1;
     }
-    auto pair = add_pair(*local_index, *remote);
+    auto pair = add_pair(now, *local_index, *remote);
     if (!pair) return;
     tentative = pair;
     // Section 7.3.1.5: USE-CANDIDATE from the controlling agent nominates the pair once (or
@@ -648,6 +995,7 @@ struct Agent::Impl {
 
   // --- the one pass -------------------------------------------------------------------------
   void advance(Time now) {
+    if (closed) return;
     // Retransmissions, and transactions that ran out.
     for (auto it = transactions.begin(); it != transactions.end();) {
       Transaction& t = it->second;
@@ -667,24 +1015,37 @@ struct Agent::Impl {
         pairs[done.index].state = PairState::failed;
       } else if (done.kind == TransactionKind::gather) {
         emit(event::Problem{"STUN server " + done.to.to_string() + " did not answer"});
+      } else if (done.kind == TransactionKind::allocate) {
+        fail_allocation(done.index, "no answer");
+      } else if (done.kind == TransactionKind::channel_bind) {
+        if (Channel* c = channel_to(allocations[done.index], done.peer)) c->binding = false;
       }
     }
+    run_turn(now);
     if (state != IceState::failed) schedule_checks(now);
     run_consent(now);
     maybe_gathering_done();
     check_failure(now);
   }
 
-  std::optional<Time> deadline() const {
+  std::optional<Time> deadline() {
     std::optional<Time> d;
     auto consider = [&](Time t) {
       if (!d || t < *d) d = t;
     };
     for (const auto& [id, t] : transactions) consider(t.next_send);
     if (state == IceState::failed) return d;
+    if (closed) return std::nullopt;
+    for (const auto& a : allocations) {
+      if (a.state != Allocation::State::ready) continue;
+      consider(a.refresh_at);
+      for (const auto& c : a.channels) {
+        if (c.bound && !c.binding) consider(c.refresh_at);
+      }
+    }
     if (can_check()) {
-      bool waiting = !triggered.empty();
-      for (const auto& p : pairs) waiting = waiting || p.state == PairState::waiting;
+      bool waiting = false;
+      for (std::size_t i = 0; i < pairs.size() && !waiting; ++i) waiting = checkable(i);
       if (waiting) consider(burst_tokens > 0 ? Time{} : last_refill + config.timing.check_pacing);
     }
     if (selected) {
@@ -699,10 +1060,17 @@ struct Agent::Impl {
     return d;
   }
 
-  bool receive(Time now, const Address& base, const Address& from, std::span<const std::byte> bytes) {
-    if (bytes.empty() || std::to_integer<unsigned>(bytes[0]) > 3) return false;  // RFC 7983
+  std::span<const std::byte> receive(Time now, const Address& base, const Address& from,
+                                     std::span<const std::byte> bytes) {
+    if (bytes.empty() || closed) return {};
+    for (auto& a : allocations) {
+      if (a.socket == base && a.server_address == from && a.state != Allocation::State::failed) {
+        return receive_from_server(now, a, bytes);
+      }
+    }
+    if (std::to_integer<unsigned>(bytes[0]) > 3) return bytes;  // not STUN (RFC 7983): the caller's
     auto m = stun::Message::parse(bytes);
-    if (!m) return stun::looks_like_stun(bytes);  // malformed STUN is still not DTLS's
+    if (!m) return stun::looks_like_stun(bytes) ? std::span<const std::byte>() : bytes;
     switch (m->message_class()) {
       case stun::Class::request:
         on_request(now, base, from, *m);
@@ -715,7 +1083,7 @@ struct Agent::Impl {
           if (from != it->second.to) break;
           Transaction t = std::move(it->second);
           transactions.erase(it);
-          on_gather_response(t, *m);
+          on_gather_response(now, t, *m);
           break;
         }
         // Responses to checks are signed with the remote password (section 7.2.5.1 via
@@ -731,7 +1099,7 @@ struct Agent::Impl {
         break;  // Binding indications are keepalives (RFC 8445 section 11): nothing to do
     }
     advance(now);
-    return true;
+    return {};
   }
 };
 
@@ -750,6 +1118,20 @@ void Agent::set_controlling(bool controlling) {
 }
 
 void Agent::add_stun_server(const Address& server) { impl_->config.stun_servers.push_back(server); }
+
+void Agent::add_turn_server(TurnServer server) { impl_->config.turn_servers.push_back(std::move(server)); }
+
+void Agent::close(Time now) {
+  auto& d = *impl_;
+  if (d.closed) return;
+  for (std::size_t i = 0; i < d.allocations.size(); ++i) {
+    if (d.allocations[i].state != Allocation::State::ready) continue;
+    d.send_refresh(now, i, 0);  // RFC 8656 section 7: lifetime 0 deletes the allocation
+    d.allocations[i].state = Allocation::State::released;
+  }
+  d.transactions.clear();
+  d.closed = true;
+}
 
 void Agent::add_host(Time now, const Address& base, uint16_t local_preference) {
   impl_->add_host(now, base, local_preference);
@@ -791,7 +1173,7 @@ void Agent::add_remote_candidate(Time now, const Candidate& candidate) {
   d.remotes.push_back(candidate);
   const std::size_t r = d.remotes.size() - 1;
   for (std::size_t l = 0; l < d.locals.size(); ++l) {
-    if (d.locals[l].candidate.type == CandidateType::host) d.add_pair(l, r);
+    if (d.pairable(d.locals[l])) d.add_pair(now, l, r);
   }
   d.advance(now);
 }
@@ -801,8 +1183,8 @@ void Agent::remote_gathering_done(Time now) {
   impl_->advance(now);
 }
 
-bool Agent::handle_receive(Time now, const Address& base, const Address& from,
-                           std::span<const std::byte> bytes) {
+std::span<const std::byte> Agent::handle_receive(Time now, const Address& base, const Address& from,
+                                                 std::span<const std::byte> bytes) {
   return impl_->receive(now, base, from, bytes);
 }
 
@@ -829,7 +1211,15 @@ std::optional<Route> Agent::route() const noexcept {
   const auto index = impl_->selected ? impl_->selected : impl_->tentative;
   if (!index) return std::nullopt;
   const auto& p = impl_->pairs[*index];
-  return Route{impl_->locals[p.local].socket, impl_->remotes[p.remote].address};
+  const Local& local = impl_->locals[p.local];
+  const Address& remote = impl_->remotes[p.remote].address;
+  if (local.allocation) {
+    auto& a = impl_->allocations[*local.allocation];
+    const Channel* c = impl_->channel_to(a, remote);
+    if (c == nullptr || !c->bound || a.state != Allocation::State::ready) return std::nullopt;
+    return Route{a.socket, a.server_address, c->number};
+  }
+  return Route{local.socket, remote};
 }
 
 }  // namespace peer::ice

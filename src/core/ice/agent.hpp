@@ -10,7 +10,13 @@
 //
 // What it does, and the choices where the RFCs leave one (docs/architecture.md section 6):
 // - Gathering: a host candidate per socket, a server-reflexive one per STUN server and socket
-//   (RFC 8489 Binding). Local candidates are trickled (RFC 8838) as events.
+//   (RFC 8489 Binding), a relayed one per TURN server and socket (RFC 8656 Allocate with
+//   long-term credentials, refreshed before its lifetime ends, released by close()). Local
+//   candidates are trickled (RFC 8838) as events.
+// - TURN (over UDP to the server): every pair on a relayed candidate first binds a channel to
+//   its remote address (ChannelBind installs the permission too, RFC 8656 section 11), and
+//   its checks wait for that; checks and data then go as ChannelData (4 bytes of framing,
+//   no STUN per packet), refreshed every 4 minutes (permissions last 5).
 // - Checks (RFC 8445 section 6.1.4, 7.2): a new pair's first check goes out at once, not on
 //   the next pacing tick (the pacing of RFC 8445 section 14.2 only spaces checks that a burst
 //   of new pairs would otherwise send together: at most kCheckBurst at once, then one per
@@ -61,7 +67,10 @@ struct Timing {
   std::chrono::milliseconds check_rto{100};    // first retransmission of a check
   std::chrono::milliseconds check_rto_max{1600};
   int check_transmissions = 9;                 // per check: ~ 10 s at 100 ms doubling to 1.6 s
-  std::chrono::milliseconds gather_rto{250};   // STUN server requests (RFC 8489 6.2.1 allows less than 500 ms on known paths)
+  // STUN and TURN server requests: 100 ms doubling to check_rto_max, 6 tries, so a dead
+  // server is reported after ~4.7 s (as the libnice transport's settings did, ~3 s). RFC
+  // 8489 section 6.2.1 recommends 500 ms but lets a client that knows its paths go lower.
+  std::chrono::milliseconds gather_rto{100};
   int gather_transmissions = 6;
   std::chrono::milliseconds consent_interval{5000};  // RFC 7675 section 5.1: 4-6 s (x 0.8..1.2)
   std::chrono::milliseconds consent_rto{500};        // a lost consent check is retried
@@ -70,9 +79,19 @@ struct Timing {
   std::chrono::milliseconds connect_timeout{30000};  // no pair ever succeeded
 };
 
+// A TURN server reached over UDP, with long-term credentials (RFC 8489 section 9.2).
+struct TurnServer {
+  Address address;  // numeric: the transport resolves names first
+  std::string username, password;
+};
+
 struct AgentConfig {
   bool controlling = false;
   std::vector<Address> stun_servers;  // numeric: the transport resolves names first
+  std::vector<TurnServer> turn_servers;
+  // RTCIceTransportPolicy "relay": only relayed candidates are signalled and paired; with
+  // none once gathering is done, the agent fails.
+  bool relay_only = false;
   std::string ufrag, pwd;             // empty: random (RFC 8445 section 5.3: >= 24 and 128 bits)
   uint64_t tie_breaker = 0;           // 0: random
   Timing timing;
@@ -100,9 +119,12 @@ using Event = std::variant<event::LocalCandidate, event::GatheringDone, event::S
                            event::SelectedPair, event::Problem>;
 
 // Where the data of the selected pair goes: from the socket bound to `from`, to `to`.
+// A relayed route sends to the TURN server, each datagram behind a ChannelData header
+// (RFC 8656 section 12.4) with `channel`; 0 means no framing.
 struct Route {
   Address from;
   Address to;
+  uint16_t channel = 0;
   bool operator==(const Route&) const = default;
 };
 
@@ -122,9 +144,12 @@ class Agent {
   void set_controlling(bool controlling);  // before the checks start
   IceState state() const noexcept;
 
-  // A STUN server to gather server-reflexive candidates from, besides config.stun_servers;
-  // it applies to hosts added afterwards.
+  // A STUN or TURN server besides those of the config; it applies to hosts added afterwards.
   void add_stun_server(const Address& server);
+  void add_turn_server(TurnServer server);
+  // Releases the TURN allocations (a Refresh with lifetime 0, sent once, not waited for: a
+  // lost one leaves the allocation to expire on the server). Nothing more is sent afterwards.
+  void close(Time now);
   // A socket bound to `base` is open: a host candidate for it, and server-reflexive
   // gathering from it. `local_preference` orders the hosts (RFC 8445 section 5.1.2.1).
   void add_host(Time now, const Address& base, uint16_t local_preference = 65535);
@@ -138,8 +163,11 @@ class Agent {
 
   // A datagram that arrived on the socket bound to `base` from `from`. True when it was STUN
   // for this agent (handled here); false when it is the caller's (DTLS, SRTP, anything else).
-  bool handle_receive(Time now, const Address& base, const Address& from,
-                      std::span<const std::byte> bytes);
+  // Returns the bytes that are the caller's: the datagram itself, or a relayed datagram's
+  // payload inside its TURN framing (a view into `bytes`). Empty when the agent took it
+  // (STUN, TURN control).
+  std::span<const std::byte> handle_receive(Time now, const Address& base, const Address& from,
+                                            std::span<const std::byte> bytes);
   void handle_timeout(Time now);
   // When handle_timeout must next be called; nullopt while the agent waits for nothing.
   std::optional<Time> next_deadline() const noexcept;
