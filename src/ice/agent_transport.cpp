@@ -7,6 +7,7 @@
 #include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -105,6 +106,7 @@ AgentTransport::~AgentTransport() {
   // for (a lost one leaves the allocation to expire on the server).
   agent_.close(Clock::now());
   while (auto t = agent_.poll_transmit()) send_transmit(*t);
+  for (auto& stream : streams_) close_stream(*stream);
   for (auto& s : sockets_) {
     if (s->source) {
       g_source_destroy(s->source);
@@ -121,11 +123,10 @@ void AgentTransport::gather() {
   // Names are resolved only now (gather() may block, the constructor may not).
   for (const auto& server : config_.servers) {
     const bool tcp = server.transport == IceServer::Transport::tcp;
-    if (server.type == IceServer::Type::turns || (server.type == IceServer::Type::turn && tcp)) {
+    if (server.type == IceServer::Type::turns) {
       pending_.push_back([this, name = to_string(server)] {
         if (callbacks_.on_error) {
-          callbacks_.on_error(name + " skipped: our own ICE agent speaks TURN over UDP only so far "
-                                     "(PEER_ICE_AGENT=libnice has TCP)");
+          callbacks_.on_error(name + " skipped: our own ICE agent has no TURN over TLS yet");
         }
       });
       continue;
@@ -143,7 +144,8 @@ void AgentTransport::gather() {
     if (server.type == IceServer::Type::stun) {
       agent_.add_stun_server(*address);
     } else {
-      agent_.add_turn_server(TurnServer{*address, server.username, server.credential});
+      agent_.add_turn_server(TurnServer{*address, server.username, server.credential, tcp});
+      if (tcp) tcp_servers_.push_back(*address);
     }
   }
 
@@ -239,6 +241,13 @@ void AgentTransport::remote_gathering_done() {
 }
 
 void AgentTransport::send_transmit(const Transmit& t) {
+  if (std::find(tcp_servers_.begin(), tcp_servers_.end(), t.to) != tcp_servers_.end()) {
+    if (TurnStream* stream = stream_for(t.from, t.to)) {
+      stream->out.insert(stream->out.end(), t.bytes.begin(), t.bytes.end());
+      write_stream(*stream);
+    }
+    return;
+  }
   const Socket* s = socket_for(t.from);
   if (!s) return;
   sockaddr_storage to{};
@@ -264,6 +273,7 @@ bool AgentTransport::update_route() {
   const Socket* s = socket_for(route->from);
   if (!s) return false;
   route_fd_ = s->fd;
+  if (route->stream) return true;  // send_batch writes on the TURN stream
   route_to_length_ = static_cast<socklen_t>(route->to.to_sockaddr(route_to_));
   // TURN frames each datagram (ChannelData): no UDP_SEGMENT on a relayed route.
   if (config_.udp_gso && route->channel == 0) {
@@ -278,6 +288,7 @@ bool AgentTransport::send(std::span<const std::byte> datagram) {
 
 std::size_t AgentTransport::send_batch(std::span<const std::span<const std::byte>> datagrams) {
   if (route_fd_ < 0 || datagrams.empty()) return 0;
+  if (route_->stream) return send_on_stream(datagrams);
   if (gso_.active()) {
     const std::size_t sent = gso_.send(datagrams);
     if (gso_.active()) return sent;  // else the kernel refused UDP_SEGMENT: plain sendmmsg
@@ -311,6 +322,145 @@ std::size_t AgentTransport::send_batch(std::span<const std::span<const std::byte
     if (n <= 0) break;
     sent += static_cast<std::size_t>(n);
   }
+  return sent;
+}
+
+// --- TURN over TCP ----------------------------------------------------------------------
+
+AgentTransport::TurnStream* AgentTransport::stream_for(const Address& base, const Address& server) {
+  for (auto& s : streams_) {
+    if (s->base == base && s->server == server) return s->fd >= 0 ? s.get() : nullptr;
+  }
+  auto stream = std::make_unique<TurnStream>();
+  stream->base = base;
+  stream->server = server;
+  stream->owner = this;
+  TurnStream& s = *stream;
+  streams_.push_back(std::move(stream));
+  s.fd = ::socket(server.family == AddressFamily::v6 ? AF_INET6 : AF_INET,
+                  SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s.fd < 0) return nullptr;
+  // From the host address the agent means (its interface), any port.
+  sockaddr_storage local{};
+  const auto local_length = static_cast<socklen_t>(base.with_port(0).to_sockaddr(local));
+  sockaddr_storage remote{};
+  const auto remote_length = static_cast<socklen_t>(server.to_sockaddr(remote));
+  const int nodelay = 1;
+  setsockopt(s.fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay);
+  if (::bind(s.fd, reinterpret_cast<sockaddr*>(&local), local_length) != 0 ||
+      (::connect(s.fd, reinterpret_cast<sockaddr*>(&remote), remote_length) != 0 && errno != EINPROGRESS)) {
+    spdlog::debug("ice: cannot connect to TURN {} over TCP: {}", server.to_string(), std::strerror(errno));
+    close_stream(s);
+    return nullptr;
+  }
+  s.source = g_unix_fd_source_new(s.fd, static_cast<GIOCondition>(G_IO_IN | G_IO_HUP | G_IO_ERR));
+  g_source_set_callback(s.source, reinterpret_cast<GSourceFunc>(reinterpret_cast<void (*)()>(&on_stream_event)),
+                        &s, nullptr);
+  g_source_attach(s.source, loop_.context());
+  return &s;
+}
+
+// Writes what it can of `out`; while the connection is pending or the socket is full, a
+// writable source finishes the job.
+void AgentTransport::write_stream(TurnStream& s) {
+  while (s.connected && !s.out.empty()) {
+    const ssize_t n = ::send(s.fd, s.out.data(), s.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n <= 0) break;
+    s.out.erase(s.out.begin(), s.out.begin() + n);
+  }
+  const bool waiting = !s.connected || !s.out.empty();
+  if (waiting && s.writable == nullptr) {
+    s.writable = g_unix_fd_source_new(s.fd, G_IO_OUT);
+    g_source_set_callback(s.writable, reinterpret_cast<GSourceFunc>(reinterpret_cast<void (*)()>(&on_stream_event)),
+                          &s, nullptr);
+    g_source_attach(s.writable, loop_.context());
+  } else if (!waiting && s.writable != nullptr) {
+    g_source_destroy(s.writable);
+    g_source_unref(s.writable);
+    s.writable = nullptr;
+  }
+}
+
+// Splits the byte stream into STUN messages (20 + length) and ChannelData (4 + length,
+// padded to 4 over TCP, RFC 8656 section 12.5), each handed to the agent as a datagram from
+// the server.
+void AgentTransport::read_stream(TurnStream& s) {
+  std::weak_ptr<int> alive = alive_;
+  std::array<std::byte, 16384> chunk;
+  for (;;) {
+    const ssize_t n = ::recv(s.fd, chunk.data(), chunk.size(), MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+      close_stream(s);  // the server went away: the agent's requests time out
+      break;
+    }
+    if (n < 0) break;
+    s.in.insert(s.in.end(), chunk.begin(), chunk.begin() + n);
+  }
+  const Time now = Clock::now();
+  std::size_t at = 0;
+  while (s.in.size() - at >= 4) {
+    const std::span<const std::byte> rest(s.in.data() + at, s.in.size() - at);
+    const auto first = std::to_integer<unsigned>(rest[0]);
+    const std::size_t length = bytes::u16(rest, 2);
+    const std::size_t total = first >= 0x40 && first <= 0x4f ? 4 + ((length + 3) & ~std::size_t{3})
+                                                                : stun::kHeaderSize + length;
+    if (rest.size() < total) break;
+    at += total;
+    const auto data = agent_.handle_receive(now, s.base, s.server, rest.first(total));
+    if (!data.empty() && callbacks_.on_receive) callbacks_.on_receive(data);
+    if (alive.expired()) return;
+  }
+  s.in.erase(s.in.begin(), s.in.begin() + static_cast<std::ptrdiff_t>(at));
+  update_route();
+  flush(true);
+}
+
+void AgentTransport::close_stream(TurnStream& s) {
+  for (GSource** source : {&s.source, &s.writable}) {
+    if (*source == nullptr) continue;
+    g_source_destroy(*source);
+    g_source_unref(*source);
+    *source = nullptr;
+  }
+  if (s.fd >= 0) ::close(s.fd);
+  s.fd = -1;
+  s.connected = false;
+}
+
+int AgentTransport::on_stream_event(int fd, unsigned condition, void* data) {
+  auto* s = static_cast<TurnStream*>(data);
+  AgentTransport& self = *s->owner;
+  if (condition & G_IO_OUT) {
+    if (!s->connected) {
+      int error = 0;
+      socklen_t length = sizeof error;
+      getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
+      if (error != 0) {
+        spdlog::debug("ice: TURN {} over TCP: {}", s->server.to_string(), std::strerror(error));
+        self.close_stream(*s);
+        return G_SOURCE_REMOVE;
+      }
+      s->connected = true;
+    }
+    self.write_stream(*s);  // removes this source once everything is written
+    return G_SOURCE_CONTINUE;
+  }
+  self.read_stream(*s);
+  return G_SOURCE_CONTINUE;
+}
+
+// ChannelData on the stream, padded (RFC 8656 section 12.5). Copies: TCP needs the bytes in
+// one buffer anyway. Stops at 4 MiB waiting, like a full socket buffer.
+std::size_t AgentTransport::send_on_stream(std::span<const std::span<const std::byte>> datagrams) {
+  TurnStream* s = stream_for(route_->from, route_->to);
+  if (s == nullptr) return 0;
+  std::size_t sent = 0;
+  for (const auto& d : datagrams) {
+    if (s->out.size() > 4 * 1024 * 1024) break;
+    stun::write_channel_data(route_->channel, d, true, s->out);
+    ++sent;
+  }
+  write_stream(*s);
   return sent;
 }
 

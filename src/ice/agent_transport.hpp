@@ -9,9 +9,13 @@
 // agent in both directions: received datagrams that are not STUN go straight to on_receive,
 // and send()/send_batch() go straight to the socket of the selected route.
 //
-// Not yet here (the libnice transport has them): TURN over TCP and TLS, ICE-TCP, mDNS (.local)
-// remote candidates. GRO on receive is not set yet either. A TURN server over TCP or TLS in
-// the configuration is reported through on_error and skipped. Relayed data goes as
+// TURN over TCP (RFC 8656 section 3.1): one stream per host address and server, connected
+// on first use; what the agent sends to the server is written on it, and each STUN message
+// or ChannelData read from it goes to the agent as a datagram from the server.
+//
+// Not yet here (the libnice transport has them): TURN over TLS, ICE-TCP, mDNS (.local)
+// remote candidates. GRO on receive is not set yet either. A TURN server over TLS in the
+// configuration is reported through on_error and skipped. Relayed data goes as
 // ChannelData, its 4-byte header gathered with the payload by sendmmsg (no copy).
 
 #include <sys/socket.h>
@@ -59,7 +63,24 @@ class AgentTransport final : public IceTransport {
     AgentTransport* owner = nullptr;
   };
 
+  // A TCP connection to a TURN server, standing for the host address `base` in the agent.
+  struct TurnStream {
+    int fd = -1;
+    Address base, server;
+    GSource* source = nullptr;      // readable (and hang-up)
+    GSource* writable = nullptr;    // only while connecting or while `out` waits
+    bool connected = false;
+    std::vector<std::byte> out, in;
+    AgentTransport* owner = nullptr;
+  };
+
   static int on_readable(int fd, unsigned condition, void* socket);
+  static int on_stream_event(int fd, unsigned condition, void* stream);
+  TurnStream* stream_for(const Address& base, const Address& server);
+  void write_stream(TurnStream& stream);
+  void read_stream(TurnStream& stream);
+  void close_stream(TurnStream& stream);
+  std::size_t send_on_stream(std::span<const std::span<const std::byte>> datagrams);
   void receive(Socket& socket);
   // Sends what the agent queued, turns its events into callbacks and re-arms the timer.
   // `from_loop`: called from the top of the loop (a socket or the timer), so callbacks may
@@ -75,6 +96,8 @@ class AgentTransport final : public IceTransport {
   IceCallbacks callbacks_;
   Agent agent_;
   std::vector<std::unique_ptr<Socket>> sockets_;
+  std::vector<Address> tcp_servers_;  // TURN servers reached over TCP
+  std::vector<std::unique_ptr<TurnStream>> streams_;
   runtime::EventLoop::Timer timer_;
   std::optional<Time> timer_at_;
   IceState state_ = IceState::new_;

@@ -253,7 +253,7 @@ struct Agent::Impl {
     Channel* c = channel_to(*a, peer);
     if (c == nullptr || !c->bound) return false;
     std::vector<std::byte> framed;
-    stun::write_channel_data(c->number, bytes, false, framed);
+    stun::write_channel_data(c->number, bytes, server_of(*a).tcp, framed);
     transmits.push_back(Transmit{a->socket, a->server_address, std::move(framed)});
     return true;
   }
@@ -509,7 +509,10 @@ struct Agent::Impl {
                                   ? "the server refused the credentials (401)"
                                   : "error " + std::to_string(code) + " " + std::string(err ? err->reason : "");
       if (t.kind == TransactionKind::channel_bind) {
-        if (Channel* c = channel_to(a, t.peer)) c->binding = false;
+        if (Channel* c = channel_to(a, t.peer)) {
+          c->binding = false;
+          c->refresh_at = now + std::chrono::seconds(30);  // a bound one retries later, not at once
+        }
         emit(event::Problem{"TURN " + a.server_address.to_string() + ": ChannelBind to " +
                             t.peer.to_string() + " failed: " + why});
         return;
@@ -657,7 +660,8 @@ struct Agent::Impl {
       // Through the relay: ChannelData to the server (pair_ready() made sure of the channel).
       Allocation& a = allocations[*local.allocation];
       t.to = a.server_address;
-      stun::write_channel_data(channel_to(a, remote.address)->number, writer.bytes(), false, t.bytes);
+      stun::write_channel_data(channel_to(a, remote.address)->number, writer.bytes(), server_of(a).tcp,
+                               t.bytes);
     } else {
       t.bytes.assign(writer.bytes().begin(), writer.bytes().end());
     }
@@ -1018,7 +1022,10 @@ struct Agent::Impl {
       } else if (done.kind == TransactionKind::allocate) {
         fail_allocation(done.index, "no answer");
       } else if (done.kind == TransactionKind::channel_bind) {
-        if (Channel* c = channel_to(allocations[done.index], done.peer)) c->binding = false;
+        if (Channel* c = channel_to(allocations[done.index], done.peer)) {
+          c->binding = false;
+          c->refresh_at = now + std::chrono::seconds(30);
+        }
       }
     }
     run_turn(now);
@@ -1217,7 +1224,7 @@ std::optional<Route> Agent::route() const noexcept {
     auto& a = impl_->allocations[*local.allocation];
     const Channel* c = impl_->channel_to(a, remote);
     if (c == nullptr || !c->bound || a.state != Allocation::State::ready) return std::nullopt;
-    return Route{a.socket, a.server_address, c->number};
+    return Route{a.socket, a.server_address, c->number, impl_->server_of(a).tcp};
   }
   return Route{local.socket, remote};
 }

@@ -79,10 +79,15 @@ struct Timing {
   std::chrono::milliseconds connect_timeout{30000};  // no pair ever succeeded
 };
 
-// A TURN server reached over UDP, with long-term credentials (RFC 8489 section 9.2).
+// A TURN server with long-term credentials (RFC 8489 section 9.2), reached over UDP or TCP
+// (RFC 8656 section 3.1; the relayed candidate is UDP either way). Over TCP the agent's
+// datagrams to the server (Transmit, Route) are messages the transport writes on one stream
+// per host address and server, and it hands back each message it reads from the stream as
+// a datagram from the server; ChannelData is then padded to 4 bytes (section 12.5).
 struct TurnServer {
   Address address;  // numeric: the transport resolves names first
   std::string username, password;
+  bool tcp = false;
 };
 
 struct AgentConfig {
@@ -120,11 +125,13 @@ using Event = std::variant<event::LocalCandidate, event::GatheringDone, event::S
 
 // Where the data of the selected pair goes: from the socket bound to `from`, to `to`.
 // A relayed route sends to the TURN server, each datagram behind a ChannelData header
-// (RFC 8656 section 12.4) with `channel`; 0 means no framing.
+// (RFC 8656 section 12.4) with `channel`; 0 means no framing. `stream`: the server is
+// reached over TCP, where ChannelData is padded to a multiple of 4 (section 12.5).
 struct Route {
   Address from;
   Address to;
   uint16_t channel = 0;
+  bool stream = false;
   bool operator==(const Route&) const = default;
 };
 
