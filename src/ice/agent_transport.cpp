@@ -218,7 +218,22 @@ void AgentTransport::add_remote_candidate(const std::string& candidate) {
     remote_gathering_done();
     return;
   }
-  const sdp::Candidate parsed = sdp::parse_candidate(line);  // throws bad_candidate
+  if (!line.starts_with("candidate:")) {
+    throw Error(Errc::bad_candidate,
+                fmt::format("ICE candidate '{}' does not start with 'candidate:'", candidate));
+  }
+  sdp::Candidate parsed;
+  try {
+    parsed = sdp::parse_candidate(line);
+  } catch (const Error& e) {
+    throw Error(Errc::bad_candidate, fmt::format("cannot parse ICE candidate '{}': {}", line, e.what()));
+  }
+  if (parsed.address.ends_with(".local")) {
+    throw Error(Errc::bad_candidate,
+                fmt::format("ICE candidate '{}': mDNS .local addresses are not resolved yet; the "
+                            "peer's checks still reach us as peer-reflexive candidates",
+                            line));
+  }
   if (parsed.component != 1) {
     throw Error(Errc::bad_candidate,
                 fmt::format("ICE candidate '{}' is for component {}; only component 1 is used "

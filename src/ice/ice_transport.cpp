@@ -27,7 +27,7 @@ std::string_view candidate_line(std::string_view line) noexcept {
 }
 
 IceConfig::Implementation IceConfig::default_implementation() {
-  return agent_variable() == "own" ? Implementation::own : Implementation::libnice;
+  return agent_variable() == "libnice" ? Implementation::libnice : Implementation::own;
 }
 
 std::unique_ptr<IceTransport> IceTransport::create(runtime::EventLoop& loop, IceConfig config,
@@ -37,7 +37,8 @@ std::unique_ptr<IceTransport> IceTransport::create(runtime::EventLoop& loop, Ice
     throw Error(Errc::invalid_argument,
                 "PEER_ICE_AGENT must be \"own\" or \"libnice\", not \"" + std::string(variable) + "\"");
   }
-  if (config.implementation == IceConfig::Implementation::own) {
+  // ICE-TCP (RFC 6544) is libnice's until our agent has it: asking for it picks libnice.
+  if (config.implementation == IceConfig::Implementation::own && !config.tcp) {
     return std::make_unique<AgentTransport>(loop, std::move(config), std::move(callbacks));
   }
   return std::make_unique<NiceTransport>(loop, std::move(config), std::move(callbacks));

@@ -24,9 +24,10 @@
 namespace peer::ice {
 
 struct IceConfig {
-  // Which agent runs: libnice, or ours (core/ice). The default comes from the environment
-  // variable PEER_ICE_AGENT ("own" or "libnice"; unset: libnice) so a whole test run can be
-  // switched; a value other than those two is refused by IceTransport::create().
+  // Which agent runs: ours (core/ice), or libnice. The default comes from the environment
+  // variable PEER_ICE_AGENT ("own" or "libnice"; unset: own) so a whole run can be switched
+  // back; a value other than those two is refused by IceTransport::create(). ICE-TCP
+  // (`tcp`) always runs on libnice until our agent has it.
   enum class Implementation { libnice, own } implementation = default_implementation();
   static Implementation default_implementation();
   std::vector<IceServer> servers;
@@ -62,8 +63,8 @@ struct IceCallbacks {
 };
 
 // One ICE transport; two implementations behind this interface while our own agent
-// replaces libnice (docs/architecture.md section 6): NiceTransport (libnice, the default)
-// and AgentTransport (core/ice's agent on our own UDP sockets), chosen by
+// replaces libnice (docs/architecture.md section 6.1): AgentTransport (core/ice's agent on
+// our own sockets, the default) and NiceTransport (libnice), chosen by
 // IceConfig::implementation. The EventLoop must outlive the transport.
 class IceTransport {
  public:

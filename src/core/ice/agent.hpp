@@ -33,7 +33,7 @@
 // - Role conflicts (RFC 8445 section 7.3.1.1 and 7.2.5.1): tie-breaker, 487.
 // - Peer-reflexive candidates, both sides (RFC 8445 section 7.2.5.3.1, 7.3.1.3).
 // - Consent freshness (RFC 7675): on the selected pair a Binding request every 4-6 s, each
-//   retransmitted; no response for `disconnected_after` -> disconnected (and back to
+//   repeated every 500 ms until answered; no response for `disconnected_after` -> disconnected (and back to
 //   connected on the next response); none for `consent_timeout` (30 s) -> failed.
 // - Failure: every pair failed and the remote said end-of-candidates, or nothing succeeded
 //   within `connect_timeout`.
@@ -73,7 +73,7 @@ struct Timing {
   std::chrono::milliseconds gather_rto{100};
   int gather_transmissions = 6;
   std::chrono::milliseconds consent_interval{5000};  // RFC 7675 section 5.1: 4-6 s (x 0.8..1.2)
-  std::chrono::milliseconds consent_rto{500};        // a lost consent check is retried
+  std::chrono::milliseconds consent_rto{500};        // a consent check is repeated this often until answered
   std::chrono::milliseconds disconnected_after{8000};
   std::chrono::milliseconds consent_timeout{30000};  // RFC 7675 section 5.1
   std::chrono::milliseconds connect_timeout{30000};  // no pair ever succeeded
