@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -34,7 +35,21 @@ struct ReceiveScratch {
   std::array<iovec, kReceiveBatch> iov;
   std::array<sockaddr_storage, kReceiveBatch> from;
   std::array<mmsghdr, kReceiveBatch> messages;
+  // UDP_GRO's control message: the segment size of a coalesced buffer.
+  alignas(cmsghdr) std::array<std::array<char, CMSG_SPACE(sizeof(int))>, kReceiveBatch> control;
 };
+
+// The segment size the kernel reports for a buffer it coalesced (UDP_GRO), or 0.
+int gro_segment(const msghdr& header) {
+  for (const cmsghdr* c = CMSG_FIRSTHDR(&header); c != nullptr; c = CMSG_NXTHDR(const_cast<msghdr*>(&header), const_cast<cmsghdr*>(c))) {
+    if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+      int segment = 0;
+      std::memcpy(&segment, CMSG_DATA(c), sizeof segment);
+      return segment;
+    }
+  }
+  return 0;
+}
 ReceiveScratch& receive_scratch() {
   thread_local auto scratch = std::make_unique<ReceiveScratch>();
   return *scratch;
@@ -176,6 +191,12 @@ void AgentTransport::gather() {
     }
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kReceiveBufferBytes, sizeof kReceiveBufferBytes);
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kReceiveBufferBytes, sizeof kReceiveBufferBytes);
+    // GRO: the kernel may hand several datagrams of a flow over as one buffer; receive()
+    // cuts it back at the segment size it reports, so a STUN packet behind DTLS datagrams
+    // stays a packet of its own (what reading libnice's sockets could not do). Without
+    // kernel support the option fails and every datagram comes alone.
+    const int gro = 1;
+    setsockopt(fd, SOL_UDP, UDP_GRO, &gro, sizeof gro);
     sockaddr_storage bound{};
     socklen_t bound_length = sizeof bound;
     getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_length);
@@ -496,6 +517,8 @@ void AgentTransport::receive(Socket& socket) {
       s.messages[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
       s.messages[i].msg_hdr.msg_iov = &s.iov[i];
       s.messages[i].msg_hdr.msg_iovlen = 1;
+      s.messages[i].msg_hdr.msg_control = s.control[i].data();
+      s.messages[i].msg_hdr.msg_controllen = s.control[i].size();
     }
     const int n = ::recvmmsg(socket.fd, s.messages.data(), kReceiveBatch, MSG_DONTWAIT, nullptr);
     if (n <= 0) break;
@@ -506,14 +529,19 @@ void AgentTransport::receive(Socket& socket) {
       if (header.msg_flags & MSG_TRUNC) continue;  // larger than any datagram we take
       auto from = Address::from_sockaddr(reinterpret_cast<const sockaddr*>(&s.from[i]), header.msg_namelen);
       if (!from) continue;
-      const std::span<const std::byte> bytes(s.buffers[i].data(), s.messages[i].msg_len);
-      const auto data = agent_.handle_receive(now, base, *from, bytes);
-      if (data.empty()) {
-        update_route();  // data later in this batch may need the route at once
-        continue;
+      const std::span<const std::byte> buffer(s.buffers[i].data(), s.messages[i].msg_len);
+      const int gro = gro_segment(header);
+      const std::size_t segment = gro > 0 ? static_cast<std::size_t>(gro) : buffer.size();
+      for (std::size_t at = 0; at < buffer.size(); at += segment) {
+        const auto bytes = buffer.subspan(at, std::min(segment, buffer.size() - at));
+        const auto data = agent_.handle_receive(now, base, *from, bytes);
+        if (data.empty()) {
+          update_route();  // data later in this batch may need the route at once
+          continue;
+        }
+        if (callbacks_.on_receive) callbacks_.on_receive(data);
+        if (alive.expired()) return;  // the callback destroyed the transport
       }
-      if (callbacks_.on_receive) callbacks_.on_receive(data);
-      if (alive.expired()) return;  // the callback destroyed the transport
     }
     flush(true);
     if (alive.expired()) return;

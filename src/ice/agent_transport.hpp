@@ -14,8 +14,9 @@
 // or ChannelData read from it goes to the agent as a datagram from the server.
 //
 // Not yet here (the libnice transport has them): TURN over TLS, ICE-TCP, mDNS (.local)
-// remote candidates. GRO on receive is not set yet either. A TURN server over TLS in the
-// configuration is reported through on_error and skipped. Relayed data goes as
+// remote candidates. A TURN server over TLS in the configuration is reported through
+// on_error and skipped. The UDP sockets receive with GRO, cut back into datagrams at the
+// segment size the kernel reports. Relayed data goes as
 // ChannelData, its 4-byte header gathered with the payload by sendmmsg (no copy).
 
 #include <sys/socket.h>

@@ -564,10 +564,12 @@ TEST_F(IcePair, ConnectsOverUdpAndExchangesData) {
 
 // send_batch cuts runs of equal-sized datagrams with UDP_SEGMENT, and the receiver gets every
 // datagram as itself: runs ended by a short one, runs longer than the kernel's 64 segments, a
-// larger datagram after smaller ones, a lone one. On loopback a UDP_SEGMENT send reaches the
-// receiving socket as one buffer, so this also shows that the socket libnice reads has no
-// UDP_GRO: with it, the kernel would hand over the run merged, and a STUN packet at the end
-// of a run would be lost inside a DTLS buffer (nice_transport.cpp, configure_selected_socket).
+// larger datagram after smaller ones, a lone one. On loopback a UDP_SEGMENT send reaches a
+// receiving socket with UDP_GRO as one buffer: our transport (the default) receives with GRO
+// and must cut the buffer back at the segment size the kernel reports (checked: without the
+// cut this fails), or a STUN packet at the end of a run would be lost inside a DTLS buffer.
+// Over libnice (PEER_ICE_AGENT=libnice) it shows that libnice's socket has no UDP_GRO
+// (nice_transport.cpp, configure_selected_socket).
 TEST_F(IcePair, SendBatchKeepsEveryDatagram) {
   start(local_config(true), local_config(false));
   ASSERT_TRUE(poll_until([&] { return connected(a_) && connected(b_); }, 5s));
@@ -606,7 +608,7 @@ TEST_F(IcePair, SendBatchKeepsEveryDatagram) {
     std::string got;
     for (const auto& r : b_.received) got += r;
     EXPECT_TRUE(got == joined) << "received " << got.size() << " of " << joined.size() << " bytes";
-    EXPECT_EQ(b_.received, texts) << "datagram boundaries merged: UDP_GRO on a socket libnice reads";
+    EXPECT_EQ(b_.received, texts) << "datagram boundaries merged (UDP_GRO not cut back)";
   });
 }
 
