@@ -1,10 +1,19 @@
 // `peer`: the command line of the peer library.
 #include <CLI/CLI.hpp>
 
+#include <string>
+#include <string_view>
+
 #include "commands.hpp"
+
+namespace peer::tools {
+std::string_view version_string();  // generated (cmake/git_version.cmake)
+}
 
 int main(int argc, char** argv) {
   CLI::App app{"peer: WebRTC peer connections from the command line"};
+  app.set_version_flag("--version", std::string(peer::tools::version_string()),
+                       "Print the version and the git commit, then exit");
   app.require_subcommand(1);
   int exit_code = 0;
   peer::tools::add_demo(app, exit_code);
