@@ -271,6 +271,11 @@ void AgentTransport::add_remote_candidate(const std::string& candidate) {
   flush(false);
 }
 
+void AgentTransport::restart() {
+  agent_.restart(Clock::now());
+  flush(false);
+}
+
 void AgentTransport::remote_gathering_done() {
   agent_.remote_gathering_done(Clock::now());
   flush(false);

@@ -55,6 +55,7 @@ class AgentTransport final : public IceTransport {
   bool sends_with_gso() const noexcept override { return gso_.active(); }
   IceState state() const override { return state_; }
   void set_controlling(bool controlling) override { agent_.set_controlling(controlling); }
+  void restart() override;
 
  private:
   struct Socket {

@@ -99,6 +99,12 @@ class IceTransport {
 
   virtual IceState state() const = 0;
   virtual void set_controlling(bool controlling) = 0;  // before checks start
+  // ICE restart (RFC 8445 section 9): new local credentials (local_ufrag()/local_pwd()), the
+  // local candidates again through on_candidate and on_gathering_done; set_remote_credentials
+  // with the remote's new ones completes it (an answerer calls that first, then restart()).
+  // The current pair carries the data until a new one is selected. Throws
+  // peer::Error(invalid_state) on a transport that cannot (libnice's).
+  virtual void restart() = 0;
 };
 
 // The candidate of a remote candidate line as given to add_remote_candidate(): without an

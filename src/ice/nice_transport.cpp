@@ -347,6 +347,10 @@ void NiceTransport::add_remote_candidate(const std::string& candidate) {
   have_remote_candidates_ = true;
 }
 
+void NiceTransport::restart() {
+  throw Error(Errc::invalid_state, "ICE restart needs our own ICE agent (not PEER_ICE_AGENT=libnice)");
+}
+
 void NiceTransport::remote_gathering_done() {
   ApiScope scope(*this);
   nice_agent_peer_candidate_gathering_done(agent_, stream_id_);

@@ -59,6 +59,7 @@ class NiceTransport final : public IceTransport {
 
   IceState state() const override { return state_; }
   void set_controlling(bool controlling) override;  // before checks start
+  void restart() override;  // not over libnice: throws
 
  private:
   struct ApiScope;  // marks "inside one of our methods" so libnice events get queued

@@ -628,6 +628,42 @@ TEST_F(IcePair, ConnectsOverIceTcp) {
   });
 }
 
+// ICE restart on our own sockets: new credentials both ways (the answerer's order: remote
+// credentials, then restart), candidates again, a new pair; the datagrams sent on the old
+// pair during the restart and on the new one after all arrive.
+TEST_F(IcePair, RestartKeepsTheConnection) {
+  start(local_config(true), local_config(false));
+  ASSERT_TRUE(poll_until([&] { return connected(a_) && connected(b_); }, 5s));
+  std::string old_ufrag;
+  loop_->run_sync([&] {
+    old_ufrag = a_.ice->local_ufrag();
+    a_.local_pair.clear();
+    a_.ice->restart();
+    EXPECT_NE(a_.ice->local_ufrag(), old_ufrag);
+    b_.ice->set_remote_credentials(a_.ice->local_ufrag(), a_.ice->local_pwd());
+    b_.ice->restart();
+    a_.ice->set_remote_credentials(b_.ice->local_ufrag(), b_.ice->local_pwd());
+    const std::string during = "during the restart";
+    EXPECT_TRUE(a_.ice->send(std::as_bytes(std::span(during.data(), during.size()))));
+  });
+  ASSERT_TRUE(poll_until(
+      [&] {
+        bool done = false;
+        loop_->run_sync([&] { done = !a_.local_pair.empty() && !b_.received.empty(); });
+        return done;
+      },
+      3s));
+  loop_->run_sync([&] {
+    EXPECT_EQ(b_.received, std::vector<std::string>{"during the restart"});
+    b_.received.clear();
+  });
+  exchange(20);
+  loop_->run_sync([&] {
+    for (auto st : a_.states) EXPECT_NE(st, IceState::failed);
+    EXPECT_TRUE(a_.errors.empty()) << ::testing::PrintToString(a_.errors);
+  });
+}
+
 TEST_F(IcePair, RemoteCandidateErrors) {
   loop_->run_sync([&] {
     a_.ice = IceTransport::create(*loop_, local_config(true), callbacks_for(a_, b_));

@@ -649,6 +649,61 @@ TEST(IceAgent, RelayOnlyWithAWrongTurnPasswordFailsNamingTheServer) {
   EXPECT_NE(a.problems.front().find("401"), std::string::npos) << a.problems.front();
 }
 
+// ICE restart (RFC 8445 section 9), started by either side: new credentials both ways,
+// candidates again, a new pair selected; data flows on the old route throughout and on the
+// new one after, and the old credentials stay answered meanwhile.
+TEST(IceAgent, RestartFromEitherSideKeepsTheDataFlowing) {
+  for (bool controlling_restarts : {true, false}) {
+    Net net;
+    Node& a = net.add("a", true, {ip("10.0.0.1", 5000)});
+    Node& b = net.add("b", false, {ip("10.0.0.2", 6000)});
+    net.introduce(a, b);
+    ASSERT_TRUE(net.run_until([&] {
+      return a.state() == IceState::completed && b.state() == IceState::completed;
+    }, 5s));
+    Node& starter = controlling_restarts ? a : b;
+    Node& other = controlling_restarts ? b : a;
+    const std::string old_ufrag = starter.agent->local_ufrag();
+    a.selected.reset();
+    b.selected.reset();
+    // JSEP: the restarting offer carries new credentials; the answerer restarts too.
+    starter.agent->restart(net.now);
+    EXPECT_TRUE(starter.agent->restarting());
+    EXPECT_NE(starter.agent->local_ufrag(), old_ufrag);
+    ASSERT_TRUE(starter.agent->route().has_value()) << "the old route must carry the data";
+    other.agent->set_remote_credentials(net.now, starter.agent->local_ufrag(), starter.agent->local_pwd());
+    other.agent->restart(net.now);
+    starter.agent->set_remote_credentials(net.now, other.agent->local_ufrag(), other.agent->local_pwd());
+    net.send_data(a);
+    net.send_data(b);
+    ASSERT_TRUE(net.run_until([&] { return a.selected && b.selected; }, 5s)) << describe(a) << describe(b);
+    EXPECT_FALSE(a.agent->restarting());
+    EXPECT_FALSE(b.agent->restarting());
+    EXPECT_TRUE(both_connected(a, b)) << describe(a) << describe(b);
+    for (auto st : a.states) EXPECT_NE(st, IceState::failed);
+    net.send_data(a);
+    net.send_data(b);
+    net.run_for(100ms);
+    EXPECT_EQ(a.data_received, 2u);
+    EXPECT_EQ(b.data_received, 2u);
+    // Consent runs on the new generation: still up after a minute.
+    net.run_for(60s);
+    EXPECT_TRUE(both_connected(a, b)) << describe(a) << describe(b);
+  }
+}
+
+// A restart whose new checks never succeed ends in `failed` after the connect timeout.
+TEST(IceAgent, RestartThatNeverCompletesFails) {
+  Net net;
+  Node& a = net.add("a", true, {ip("10.0.0.1", 5000)});
+  Node& b = net.add("b", false, {ip("10.0.0.2", 6000)});
+  net.introduce(a, b);
+  ASSERT_TRUE(net.run_until([&] { return both_connected(a, b); }, 5s));
+  a.agent->restart(net.now);  // the offer never reaches b
+  ASSERT_TRUE(net.run_until([&] { return a.state() == IceState::failed; }, 40s)) << describe(a);
+  EXPECT_FALSE(a.agent->route().has_value());
+}
+
 // Remote input the agent must refuse without changing anything.
 TEST(IceAgent, BadChecksAreRefusedAndChangeNothing) {
   Net net;

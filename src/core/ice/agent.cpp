@@ -145,6 +145,12 @@ struct Agent::Impl {
   // with MESSAGE-INTEGRITY that it sends from there, and we answer its checks there anyway.
   std::optional<std::size_t> tentative;
   bool ever_connected = false;
+  // ICE restart (RFC 8445 section 9): between the reset and the new generation's first
+  // selected pair. The data keeps the previous route, and requests signed with the previous
+  // local credentials are still answered.
+  bool restarting = false;
+  std::optional<Route> previous_route;
+  std::string previous_ufrag, previous_pwd;
   Time last_consent_response{};
   Time next_consent{};
 
@@ -801,11 +807,12 @@ struct Agent::Impl {
   }
 
   // --- incoming requests -----------------------------------------------------------------
+  // Signed with `pwd` unless it is empty (a request we could not authenticate).
   void respond_error(const Address& base, const Address& from, const stun::Message& m, int code,
-                     std::string_view reason, bool sign) {
+                     std::string_view reason, std::string_view pwd) {
     writer.reset(stun::Class::error, stun::Method::binding, m.transaction_id());
     writer.add_error_code(code, reason);
-    if (sign) writer.add_message_integrity(stun::short_term_key(local_pwd));
+    if (!pwd.empty()) writer.add_message_integrity(stun::short_term_key(pwd));
     writer.add_fingerprint();
     send_path(base, from, writer.bytes());
   }
@@ -816,14 +823,19 @@ struct Agent::Impl {
     if (!local_index) return;
     auto username = m.string(stun::attr::username);
     if (!username || !m.has_integrity()) {
-      respond_error(base, from, m, stun::error::bad_request, "USERNAME and MESSAGE-INTEGRITY required", false);
+      respond_error(base, from, m, stun::error::bad_request, "USERNAME and MESSAGE-INTEGRITY required", {});
       return;
     }
     // RFC 8445 section 7.3: USERNAME is "<our ufrag>:<theirs>", signed with our password.
+    // During a restart the previous credentials are still answered (section 9: the old pair
+    // carries the data until a new one is selected), and nothing else is done for them.
     const auto colon = username->find(':');
-    if (colon == std::string_view::npos || username->substr(0, colon) != local_ufrag ||
-        !m.check_integrity(stun::short_term_key(local_pwd))) {
-      respond_error(base, from, m, stun::error::unauthorized, "Unauthorized", false);
+    const auto ufrag = colon == std::string_view::npos ? std::string_view() : username->substr(0, colon);
+    const bool previous = restarting && !previous_ufrag.empty() && ufrag == previous_ufrag;
+    const std::string& pwd = previous ? previous_pwd : local_pwd;
+    if (ufrag.empty() || (ufrag != local_ufrag && !previous) ||
+        !m.check_integrity(stun::short_term_key(pwd))) {
+      respond_error(base, from, m, stun::error::unauthorized, "Unauthorized", {});
       return;
     }
     static constexpr uint16_t kKnown[] = {stun::attr::username, stun::attr::message_integrity,
@@ -833,7 +845,7 @@ struct Agent::Impl {
       writer.reset(stun::Class::error, stun::Method::binding, m.transaction_id());
       writer.add_error_code(stun::error::unknown_attribute, "Unknown Attribute");
       writer.add_unknown_attributes(unknown);
-      writer.add_message_integrity(stun::short_term_key(local_pwd));
+      writer.add_message_integrity(stun::short_term_key(pwd));
       writer.add_fingerprint();
       send_path(base, from, writer.bytes());
       return;
@@ -843,7 +855,7 @@ struct Agent::Impl {
     const auto theirs_controlled = m.u64(stun::attr::ice_controlled);
     if (controlling && theirs_controlling) {
       if (tie_breaker >= *theirs_controlling) {
-        respond_error(base, from, m, stun::error::role_conflict, "Role Conflict", true);
+        respond_error(base, from, m, stun::error::role_conflict, "Role Conflict", pwd);
         return;
       }
       controlling = false;
@@ -853,16 +865,17 @@ struct Agent::Impl {
         controlling = true;
         reprioritize();
       } else {
-        respond_error(base, from, m, stun::error::role_conflict, "Role Conflict", true);
+        respond_error(base, from, m, stun::error::role_conflict, "Role Conflict", pwd);
         return;
       }
     }
     // Section 7.3.1.2: the success response, with the source we saw.
     writer.reset(stun::Class::success, stun::Method::binding, m.transaction_id());
     writer.add_xor_address(stun::attr::xor_mapped_address, from);
-    writer.add_message_integrity(stun::short_term_key(local_pwd));
+    writer.add_message_integrity(stun::short_term_key(pwd));
     writer.add_fingerprint();
     send_path(base, from, writer.bytes());
+    if (previous) return;  // the old generation's consent: answered, nothing more
 
     // Section 7.3.1.3: a source we do not know is a peer-reflexive remote candidate.
     auto remote = remote_index(from);
@@ -917,10 +930,14 @@ struct Agent::Impl {
     }
     if (state == IceState::failed) return;
     selected = best;
-    if (!ever_connected) {
+    if (!ever_connected || restarting) {
       ever_connected = true;
       last_consent_response = now;
     }
+    restarting = false;
+    previous_route.reset();
+    previous_ufrag.clear();
+    previous_pwd.clear();
     schedule_consent(now);
     const Pair& p = pairs[*selected];
     emit(event::SelectedPair{locals[p.local].candidate, remotes[p.remote]});
@@ -974,7 +991,7 @@ struct Agent::Impl {
   }
 
   void check_failure(Time now) {
-    if (state == IceState::failed || ever_connected) return;
+    if (state == IceState::failed || (ever_connected && !restarting)) return;
     if (!checks_started_at) return;
     bool pending = !triggered.empty();
     bool any_valid = false;
@@ -998,6 +1015,60 @@ struct Agent::Impl {
                                           " ms"});
       set_state(IceState::failed);
     }
+  }
+
+  // --- ICE restart (RFC 8445 section 9) ---------------------------------------------------
+  // Forgets the remote's candidates and every pair (the remote restarts too and signals a
+  // new generation), once per restart whichever side starts it; the route in use is kept for
+  // the data until the new checks select a pair. DTLS and SCTP above see nothing of it.
+  void begin_restart(Time now) {
+    if (restarting) return;
+    if (!selected && !tentative) {
+      previous_route.reset();
+    } else {
+      const auto index = selected ? selected : tentative;
+      previous_route = route_of(pairs[*index]);
+    }
+    restarting = true;
+    remotes.clear();
+    pairs.clear();
+    triggered.clear();
+    selected.reset();
+    tentative.reset();
+    remote_done = false;
+    for (auto it = transactions.begin(); it != transactions.end();) {
+      const auto kind = it->second.kind;
+      it = kind == TransactionKind::check || kind == TransactionKind::consent ? transactions.erase(it)
+                                                                             : std::next(it);
+    }
+    checks_started_at = now;
+    if (state == IceState::failed) set_state(IceState::checking);
+  }
+
+  std::optional<Route> route_of(const Pair& p) {
+    const Local& local = locals[p.local];
+    const Address& remote = remotes[p.remote].address;
+    if (!local.allocation) return Route{local.socket, remote};
+    auto& a = allocations[*local.allocation];
+    const Channel* c = channel_to(a, remote);
+    if (c == nullptr || !c->bound || a.state != Allocation::State::ready) return std::nullopt;
+    return Route{a.socket, a.server_address, c->number, server_of(a).tcp};
+  }
+
+  // New local credentials, and every local candidate announced again for them.
+  void restart(Time now) {
+    begin_restart(now);
+    if (previous_ufrag.empty()) {
+      previous_ufrag = local_ufrag;
+      previous_pwd = local_pwd;
+    }
+    local_ufrag = random_string(8);
+    local_pwd = random_string(24);
+    for (const auto& l : locals) {
+      if (l.candidate.type != CandidateType::prflx) announce(l.candidate);
+    }
+    if (gathering_done_sent) emit(event::GatheringDone{});
+    advance(now);
   }
 
   // --- the one pass -------------------------------------------------------------------------
@@ -1064,7 +1135,7 @@ struct Agent::Impl {
         consider(last_consent_response + config.timing.disconnected_after);
       }
       consider(last_consent_response + config.timing.consent_timeout);
-    } else if (checks_started_at && !ever_connected) {
+    } else if (checks_started_at && (!ever_connected || restarting)) {
       consider(*checks_started_at + config.timing.connect_timeout);
     }
     return d;
@@ -1154,6 +1225,10 @@ void Agent::end_of_hosts(Time now) {
 }
 
 void Agent::set_remote_credentials(Time now, std::string ufrag, std::string pwd) {
+  // New credentials from the remote are its ICE restart (RFC 8445 section 9.2).
+  if (!impl_->remote_ufrag.empty() && (ufrag != impl_->remote_ufrag || pwd != impl_->remote_pwd)) {
+    impl_->begin_restart(now);
+  }
   impl_->remote_ufrag = std::move(ufrag);
   impl_->remote_pwd = std::move(pwd);
   // The connect timeout runs from here: a remote that sends no candidate at all and none of
@@ -1216,20 +1291,15 @@ std::optional<Event> Agent::poll_event() {
   return e;
 }
 
+void Agent::restart(Time now) { impl_->restart(now); }
+
+bool Agent::restarting() const noexcept { return impl_->restarting; }
+
 std::optional<Route> Agent::route() const noexcept {
   if (impl_->state == IceState::failed) return std::nullopt;
   const auto index = impl_->selected ? impl_->selected : impl_->tentative;
-  if (!index) return std::nullopt;
-  const auto& p = impl_->pairs[*index];
-  const Local& local = impl_->locals[p.local];
-  const Address& remote = impl_->remotes[p.remote].address;
-  if (local.allocation) {
-    auto& a = impl_->allocations[*local.allocation];
-    const Channel* c = impl_->channel_to(a, remote);
-    if (c == nullptr || !c->bound || a.state != Allocation::State::ready) return std::nullopt;
-    return Route{a.socket, a.server_address, c->number, impl_->server_of(a).tcp};
-  }
-  return Route{local.socket, remote};
+  if (index) return impl_->route_of(impl_->pairs[*index]);
+  return impl_->previous_route;
 }
 
 }  // namespace peer::ice

@@ -36,7 +36,9 @@
 //   repeated every 500 ms until answered; no response for `disconnected_after` -> disconnected (and back to
 //   connected on the next response); none for `consent_timeout` (30 s) -> failed.
 // - Failure: every pair failed and the remote said end-of-candidates, or nothing succeeded
-//   within `connect_timeout`.
+//   within `connect_timeout` (after a restart too).
+// - ICE restart (RFC 8445 section 9), either side first: restart() and new remote
+//   credentials; the old route carries the data until a new pair is selected.
 
 #include <chrono>
 #include <cstddef>
@@ -163,7 +165,16 @@ class Agent {
   // No more hosts will be added: gathering is done once the server requests have ended.
   void end_of_hosts(Time now);
 
+  // Credentials other than those already set are the remote's ICE restart (see restart()).
   void set_remote_credentials(Time now, std::string ufrag, std::string pwd);
+  // ICE restart (RFC 8445 section 9; W3C restartIce): new local credentials, every local
+  // candidate announced again (then GatheringDone), the remote's candidates and all pairs
+  // forgotten, checks afresh once the remote's new credentials are set. The route in use
+  // carries the data until the new checks select a pair, and requests with the previous
+  // credentials are answered until then. The answerer of a restarting offer calls it too,
+  // after set_remote_credentials: either call starts the restart, the other joins it.
+  void restart(Time now);
+  bool restarting() const noexcept;
   // A remote candidate (from_sdp() makes one). Duplicates are ignored.
   void add_remote_candidate(Time now, const Candidate& candidate);
   void remote_gathering_done(Time now);
