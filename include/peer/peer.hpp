@@ -109,8 +109,15 @@ class Peer : public Store {
   void create();
   // Creates an offer, applies it as the local description, emits "before offer" first and
   // the queued "offer" event after; `fn` (optional) gets the description too.
-  // Options: {"iceRestart": false} is accepted and ignored for now.
+  // Options: {"iceRestart": true} (W3C createOffer): a renegotiation with new ICE
+  // credentials (RFC 8445 section 9), as restart() does.
   void offer(DescriptionCallback fn = {}, json options = json::object());
+  // ICE restart (W3C restartIce, RFC 8445 section 9): an offer with new ICE credentials, and
+  // the candidates again (events "candidate", then "ready"). The remote answers it like any
+  // offer and restarts too. Data keeps flowing on the current pair until the new checks
+  // select one; DTLS, SCTP and the channels are not touched. Only after a first exchange
+  // of descriptions; needs our own ICE agent (throws invalid_state over libnice).
+  void restart();
   // Answers the remote offer (throws invalid_state without one). Options:
   // {"setup": "active" | "passive"}: our DTLS role (default "active" = DTLS client).
   void answer(DescriptionCallback fn = {}, json options = json::object());

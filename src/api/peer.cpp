@@ -32,6 +32,8 @@ void Peer::offer(DescriptionCallback fn, json options) {
   i.call([&i, fn = std::move(fn), options = std::move(options)] { i.offer(fn, options); });
 }
 
+void Peer::restart() { offer({}, json{{"iceRestart", true}}); }
+
 void Peer::answer(DescriptionCallback fn, json options) {
   auto& i = impl();
   i.call([&i, fn = std::move(fn), options = std::move(options)] { i.answer(fn, options); });

@@ -243,8 +243,14 @@ void PeerImpl::offer(const Peer::DescriptionCallback& fn, const json& options) {
                 "offer(): a remote offer is pending; call answer() to answer it first");
   }
   create();
+  const bool ice_restart = options.is_object() && options.value("iceRestart", false) == true;
+  if (ice_restart && !remote_) {
+    throw Error(Errc::invalid_state,
+                "restart(): there is no connection to restart yet; exchange descriptions first");
+  }
   store_.emit_now("before offer", {options});
   require_open("offer");  // a hook may have closed the peer
+  if (ice_restart) restart_ice();
   sdp::Description built;
   if (remote_) {
     // A subsequent offer (renegotiation): same transport, same ICE roles (RFC 8445 section
@@ -393,19 +399,23 @@ void PeerImpl::remote(const json& description) {
     return;
   }
 
-  // A renegotiation (JSEP 5.10/5.11) keeps the transport: the same ICE credentials and DTLS
-  // certificate, the roles as they are. An ICE restart is not supported.
+  // A renegotiation (JSEP 5.10/5.11) keeps the DTLS certificate and the roles as they are.
+  // New ICE credentials are the remote's ICE restart (RFC 8445 section 9.2): the agent
+  // restarts (an answerer with new credentials of its own, JSEP 5.3.1), the rest stays.
   const bool again = remote_.has_value();
-  if (again && (transport.ice_ufrag != remote_->ice_ufrag || transport.ice_pwd != remote_->ice_pwd ||
-                transport.fingerprint != remote_->fingerprint)) {
-    report_error(Errc::bad_sdp, fmt::format("remote {}: new ICE credentials or a new certificate in a renegotiation "
-                                            "(an ICE restart) are not supported",
+  if (again && transport.fingerprint != remote_->fingerprint) {
+    report_error(Errc::bad_sdp, fmt::format("remote {}: a new certificate in a renegotiation is not supported "
+                                            "(the DTLS association would have to start over)",
                                             type));
     return;
   }
+  const bool remote_restart =
+      again && (transport.ice_ufrag != remote_->ice_ufrag || transport.ice_pwd != remote_->ice_pwd);
   create();
   if (again) {
     remote_->bundle_mids = transport.bundle_mids;  // new sections join the bundle
+    remote_->ice_ufrag = transport.ice_ufrag;
+    remote_->ice_pwd = transport.ice_pwd;
   } else {
     remote_ = transport;
     data_ = transport.has_data;
@@ -423,8 +433,12 @@ void PeerImpl::remote(const json& description) {
     start_dtls_endpoint(session::offerer_role(transport));  // a no-op when DTLS runs already
   }
   store_.set("remote", description);
-  if (again) return;
+  if (again && !remote_restart) return;
   ice_->set_remote_credentials(transport.ice_ufrag, transport.ice_pwd);
+  // Answering a restart: new credentials of our own for the answer (the agent joins the
+  // restart the remote credentials began).
+  if (remote_restart && type == "offer" && !ice_restarting_) restart_ice();
+  ice_restarting_ = false;
   for (const auto& c : transport.candidates) apply_remote_candidate(json{{"candidate", c}});
   auto early = std::move(early_candidates_);
   early_candidates_.clear();
@@ -495,6 +509,16 @@ void PeerImpl::codec(Peer::SdpFilter filter) {
 }
 
 // --- ICE -----------------------------------------------------------------------------------
+
+// New local ICE credentials and candidates (RFC 8445 section 9), before the description that
+// carries them is built.
+void PeerImpl::restart_ice() {
+  ice_->restart();  // throws invalid_state over libnice
+  ice_restarting_ = true;
+  gathered_.clear();  // a new generation of candidates
+  gathering_done_ = false;
+  set_state("gathering", "gathering");
+}
 
 void PeerImpl::on_candidate(const std::string& candidate) {
   gathered_.push_back(candidate);

@@ -45,6 +45,7 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   // The verbs; each runs on the loop thread.
   void create();
   void offer(const Peer::DescriptionCallback& fn, const json& options);
+  void restart_ice();
   void answer(const Peer::DescriptionCallback& fn, const json& options);
   void local(const json& description);
   void remote(const json& description);
@@ -168,6 +169,7 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   std::vector<std::string> gathered_;  // our candidates, for the `ready` description
   bool gathering_started_ = false;
   bool gathering_done_ = false;
+  bool ice_restarting_ = false;  // our restart offer is out: the answer joins it
   ice::IceState ice_state_ = ice::IceState::new_;
   std::unique_ptr<sctp::Association> sctp_;
   session::DataChannels channels_{session::DataChannels::Callbacks{}};

@@ -264,7 +264,17 @@ sdp::Description PeerImpl::reoffer_description() {
   d.origin.session_version = session_version_;
   // Lines offered but never agreed (a second offer() before an answer) are offered again.
   std::erase_if(media_, [](const auto& l) { return !l->agreed; });
+  // The ICE credentials are the agent's now: new ones after an ICE restart (RFC 8445
+  // section 9), wherever the previous description had them.
+  if (!d.ice_ufrag.empty()) {
+    d.ice_ufrag = transport.ice_ufrag;
+    d.ice_pwd = transport.ice_pwd;
+  }
   for (auto& m : d.media) {
+    if (!m.ice_ufrag.empty()) {
+      m.ice_ufrag = transport.ice_ufrag;
+      m.ice_pwd = transport.ice_pwd;
+    }
     if (m.port == 0 && !m.bundle_only) continue;  // rejected: stays rejected
     m.setup = sdp::Setup::actpass;
     m.candidates.clear();

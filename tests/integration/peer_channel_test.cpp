@@ -582,3 +582,67 @@ TEST(Channel, IdsOfClosedChannelsAreReused) {
 }
 
 }  // namespace
+
+namespace {
+
+template <class Pred>
+bool eventually_true(Pred pred, std::chrono::milliseconds timeout = 5s) {
+  const auto end = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return pred();
+}
+
+std::string ice_ufrag_of(const json& description) {
+  const std::string sdp = description.value("sdp", std::string());
+  const auto at = sdp.find("a=ice-ufrag:");
+  if (at == std::string::npos) return {};
+  return sdp.substr(at + 12, sdp.find_first_of("\r\n", at) - at - 12);
+}
+
+}  // namespace
+
+// ICE restart (W3C restartIce, RFC 8445 section 9) from either side of a connected pair with
+// an open channel: both sides get new ICE credentials, a new pair is selected, the channel
+// carries messages before, during and after, and DTLS is not touched (same roles, the
+// association and the channel go on).
+TEST(Channel, IceRestartFromEitherSideKeepsTheChannel) {
+  Peer a = loopback_peer(), b = loopback_peer();
+  Channel ca = a.use(peer::channel("chat"));
+  a.use(peer::connect(b));
+  Channel cb = b.use(peer::channel("chat"));
+  Inbox ia, ib;
+  ia.watch(ca);
+  ib.watch(cb);
+  ca.send("before");
+  ASSERT_TRUE(ib.wait([&] { return ib.messages.size() >= 1; }));
+  const json role_a = a.get("role"), role_b = b.get("role");
+  std::size_t expected = 1;
+  for (Peer* restarting : {&a, &b}) {
+    const std::string ufrag_a = ice_ufrag_of(a.get("local")), ufrag_b = ice_ufrag_of(b.get("local"));
+    restarting->restart();
+    ca.send("during");
+    ++expected;
+    ASSERT_TRUE(ib.wait([&] { return ib.messages.size() >= expected; })) << ib.messages.size();
+    // Both sides answered with new credentials, and the new generation connected.
+    ASSERT_TRUE(eventually_true([&] {
+      return ice_ufrag_of(a.get("local")) != ufrag_a && ice_ufrag_of(b.get("local")) != ufrag_b &&
+             (a.get("ice") == "connected" || a.get("ice") == "completed") &&
+             (b.get("ice") == "connected" || b.get("ice") == "completed");
+    })) << a.get("ice") << " " << b.get("ice") << " ufrags " << ufrag_a << "->" << ice_ufrag_of(a.get("local"))
+        << " " << ufrag_b << "->" << ice_ufrag_of(b.get("local")) << " errors a " << a.get("ice-error");
+    ca.send("after");
+    cb.send("after");
+    ++expected;
+    ASSERT_TRUE(ib.wait([&] { return ib.messages.size() >= expected; })) << ib.messages.size();
+  }
+  ASSERT_TRUE(ia.wait([&] { return ia.messages.size() >= 2; }));
+  std::lock_guard lock(ib.m);
+  EXPECT_EQ(ib.messages.back().second, "after");
+  EXPECT_EQ(a.get("role"), role_a);
+  EXPECT_EQ(b.get("role"), role_b);
+  EXPECT_EQ(a.get("connection"), "connected");
+  EXPECT_EQ(ca.state(), "open");
+}
