@@ -16,6 +16,7 @@
 #include <set>
 #include <thread>
 
+#include "../support/eventually.hpp"
 #include "../support/process_info.hpp"
 #include "../support/turn_server.hpp"
 #include "ice/ice_server.hpp"
@@ -39,12 +40,7 @@ using peer::test::count_threads_named;
 
 template <class Pred>
 bool poll_until(Pred pred, std::chrono::milliseconds timeout) {
-  auto deadline = Clock::now() + timeout;
-  while (Clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(2ms);
-  }
-  return pred();
+  return peer::test::eventually(pred, timeout, 2ms);
 }
 
 std::vector<std::byte> bytes_of(const std::string& text) {

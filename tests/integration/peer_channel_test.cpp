@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support/eventually.hpp"
 #include "../support/process_info.hpp"
 #include "peer/channel.hpp"
 #include "peer/connect.hpp"
@@ -585,16 +586,6 @@ TEST(Channel, IdsOfClosedChannelsAreReused) {
 
 namespace {
 
-template <class Pred>
-bool eventually_true(Pred pred, std::chrono::milliseconds timeout = 5s) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
-
 std::string ice_ufrag_of(const json& description) {
   const std::string sdp = description.value("sdp", std::string());
   const auto at = sdp.find("a=ice-ufrag:");
@@ -627,7 +618,7 @@ TEST(Channel, IceRestartFromEitherSideKeepsTheChannel) {
     ++expected;
     ASSERT_TRUE(ib.wait([&] { return ib.messages.size() >= expected; })) << ib.messages.size();
     // Both sides answered with new credentials, and the new generation connected.
-    ASSERT_TRUE(eventually_true([&] {
+    ASSERT_TRUE(peer::test::eventually([&] {
       return ice_ufrag_of(a.get("local")) != ufrag_a && ice_ufrag_of(b.get("local")) != ufrag_b &&
              (a.get("ice") == "connected" || a.get("ice") == "completed") &&
              (b.get("ice") == "connected" || b.get("ice") == "completed");

@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "../support/eventually.hpp"
 #include "../support/process_info.hpp"
 #include "core/dtls/certificate.hpp"
 #include "../support/turn_server.hpp"
@@ -99,15 +100,7 @@ int count_sockets() {
   return peer::test::count_socket_fds();
 }
 
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout = 5s) {
-  const auto end = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
+using peer::test::eventually;
 
 void connect_with_roles(const std::string& answer_setup, const std::string& offerer_role,
                         const std::string& answerer_role) {
