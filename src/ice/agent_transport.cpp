@@ -160,7 +160,6 @@ void AgentTransport::gather() {
       agent_.add_stun_server(*address);
     } else {
       agent_.add_turn_server(TurnServer{*address, server.username, server.credential, tcp});
-      if (tcp) tcp_servers_.push_back(*address);
     }
   }
 
@@ -282,7 +281,7 @@ void AgentTransport::remote_gathering_done() {
 }
 
 void AgentTransport::send_transmit(const Transmit& t) {
-  if (std::find(tcp_servers_.begin(), tcp_servers_.end(), t.to) != tcp_servers_.end()) {
+  if (t.stream) {
     if (TurnStream* stream = stream_for(t.from, t.to)) {
       stream->out.insert(stream->out.end(), t.bytes.begin(), t.bytes.end());
       write_stream(*stream);
@@ -447,7 +446,7 @@ void AgentTransport::read_stream(TurnStream& s) {
                                                                 : stun::kHeaderSize + length;
     if (rest.size() < total) break;
     at += total;
-    const auto data = agent_.handle_receive(now, s.base, s.server, rest.first(total));
+    const auto data = agent_.handle_receive(now, s.base, s.server, rest.first(total), true);
     if (!data.empty() && callbacks_.on_receive) callbacks_.on_receive(data);
     if (alive.expired()) return;
   }

@@ -98,7 +98,6 @@ class AgentTransport final : public IceTransport {
   IceCallbacks callbacks_;
   Agent agent_;
   std::vector<std::unique_ptr<Socket>> sockets_;
-  std::vector<Address> tcp_servers_;  // TURN servers reached over TCP
   std::vector<std::unique_ptr<TurnStream>> streams_;
   runtime::EventLoop::Timer timer_;
   std::optional<Time> timer_at_;

@@ -632,6 +632,10 @@ TEST(IceAgent, SymmetricNatsConnectThroughTurnNextToOtherCandidates) {
   ASSERT_TRUE(net.run_until([&] { return both_connected(*pa, *pb); }, 10s)) << describe(*pa) << describe(*pb);
   EXPECT_TRUE(pa->selected->first.type == CandidateType::relay ||
               pa->selected->second.type == CandidateType::relay);
+  // The TURN server is the STUN server too (one address, as coturn): its Binding answer
+  // still gives the server-reflexive candidate.
+  EXPECT_TRUE(std::any_of(pa->local_candidates.begin(), pa->local_candidates.end(),
+                          [](const Candidate& c) { return c.type == CandidateType::srflx; }));
 }
 
 TEST(IceAgent, RelayOnlyWithAWrongTurnPasswordFailsNamingTheServer) {
@@ -690,6 +694,29 @@ TEST(IceAgent, RestartFromEitherSideKeepsTheDataFlowing) {
     net.run_for(60s);
     EXPECT_TRUE(both_connected(a, b)) << describe(a) << describe(b);
   }
+}
+
+// The answer to our restart comes late: the remote, restarted already, checks us with our
+// new credentials meanwhile. We must not finish the restart on its old credentials, and its
+// candidates trickled before the answer must survive the answer.
+TEST(IceAgent, RestartWaitsForTheAnswerAndKeepsWhatCameBeforeIt) {
+  Net net;
+  Node& a = net.add("a", true, {ip("10.0.0.1", 5000)});
+  Node& b = net.add("b", false, {ip("10.0.0.2", 6000)});
+  net.introduce(a, b);
+  ASSERT_TRUE(net.run_until([&] { return both_connected(a, b); }, 5s));
+  a.selected.reset();
+  a.agent->restart(net.now);
+  b.agent->set_remote_credentials(net.now, a.agent->local_ufrag(), a.agent->local_pwd());
+  b.agent->restart(net.now);
+  net.run_for(200ms);  // b's candidates and checks reach a; b's answer does not yet
+  EXPECT_TRUE(a.agent->restarting()) << "finished on b's old credentials";
+  EXPECT_FALSE(a.selected.has_value());
+  ASSERT_TRUE(a.agent->route().has_value()) << "the old route carries the data meanwhile";
+  a.agent->set_remote_credentials(net.now, b.agent->local_ufrag(), b.agent->local_pwd());
+  ASSERT_TRUE(net.run_until([&] { return a.selected.has_value(); }, 2s)) << describe(a);
+  EXPECT_FALSE(a.agent->restarting());
+  EXPECT_TRUE(both_connected(a, b)) << describe(a) << describe(b);
 }
 
 // A restart whose new checks never succeed ends in `failed` after the connect timeout.

@@ -89,6 +89,7 @@ struct Transaction {
   // the peer, while `from` and `to` are the socket and the server.
   Address base, peer;
   uint16_t channel = 0;  // channel_bind: the number being bound
+  bool stream = false;   // sent on a TURN server's TCP stream
   std::vector<std::byte> bytes;
   Time next_send;
   Duration rto{};
@@ -149,6 +150,9 @@ struct Agent::Impl {
   // selected pair. The data keeps the previous route, and requests signed with the previous
   // local credentials are still answered.
   bool restarting = false;
+  // Our own restart() began it: checks wait for the remote's new credentials (the answer),
+  // or they would go out with the old ones and end the restart on them.
+  bool awaiting_remote_credentials = false;
   std::optional<Route> previous_route;
   std::string previous_ufrag, previous_pwd;
   Time last_consent_response{};
@@ -207,8 +211,8 @@ struct Agent::Impl {
     state = s;
     emit(event::StateChanged{s});
   }
-  void send(const Address& from, const Address& to, std::span<const std::byte> bytes) {
-    transmits.push_back(Transmit{from, to, std::vector<std::byte>(bytes.begin(), bytes.end())});
+  void send(const Address& from, const Address& to, std::span<const std::byte> bytes, bool stream = false) {
+    transmits.push_back(Transmit{from, to, std::vector<std::byte>(bytes.begin(), bytes.end()), stream});
   }
 
   // --- candidates and pairs -------------------------------------------------------------
@@ -265,7 +269,7 @@ struct Agent::Impl {
     if (c == nullptr || !c->bound) return false;
     std::vector<std::byte> framed;
     stun::write_channel_data(c->number, bytes, server_of(*a).tcp, framed);
-    transmits.push_back(Transmit{a->socket, a->server_address, std::move(framed)});
+    transmits.push_back(Transmit{a->socket, a->server_address, std::move(framed), server_of(*a).tcp});
     return true;
   }
   std::optional<std::size_t> remote_index(const Address& address) const {
@@ -428,6 +432,7 @@ struct Agent::Impl {
     t.to = a.server_address;
     t.peer = peer;
     t.channel = channel;
+    t.stream = server_of(a).tcp;
     t.bytes.assign(writer.bytes().begin(), writer.bytes().end());
     t.rto = config.timing.gather_rto;
     t.left = config.timing.gather_transmissions;
@@ -597,7 +602,7 @@ struct Agent::Impl {
         send_refresh(now, i, 600);
       }
       for (auto& c : a.channels) {
-        if (c.bound && !c.binding && now >= c.refresh_at) {
+        if (!c.binding && c.refresh_at != Time{} && now >= c.refresh_at) {
           const Address peer = c.peer;
           bind_channel(now, i, peer);
         }
@@ -630,6 +635,12 @@ struct Agent::Impl {
     if (m->message_class() == stun::Class::success || m->message_class() == stun::Class::error) {
       auto it = transactions.find(m->transaction_id());
       if (it == transactions.end() || it->second.to != a.server_address) return {};
+      const auto kind = it->second.kind;
+      if (kind != TransactionKind::allocate && kind != TransactionKind::refresh &&
+          kind != TransactionKind::channel_bind) {
+        // The same address is a STUN server too (coturn is both): a Binding answer.
+        return receive_plain(now, a.socket, a.server_address, bytes);
+      }
       const Transaction t = std::move(it->second);
       transactions.erase(it);
       on_turn_response(now, t, *m);
@@ -639,7 +650,18 @@ struct Agent::Impl {
   }
 
   // --- checks -----------------------------------------------------------------------------
-  bool can_check() const { return !remote_ufrag.empty() && !remote_pwd.empty(); }
+  bool can_check() const {
+    return !remote_ufrag.empty() && !remote_pwd.empty() && !awaiting_remote_credentials;
+  }
+  // Controlling now: valid pairs not nominated are checked again, with USE-CANDIDATE.
+  void renominate() {
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      if (pairs[i].valid && !pairs[i].nominated && pairs[i].state != PairState::in_progress) {
+        pairs[i].state = PairState::waiting;
+        trigger(i);
+      }
+    }
+  }
 
   void start_check(Time now, std::size_t index, TransactionKind kind) {
     Pair& p = pairs[index];
@@ -671,6 +693,7 @@ struct Agent::Impl {
       // Through the relay: ChannelData to the server (pair_ready() made sure of the channel).
       Allocation& a = allocations[*local.allocation];
       t.to = a.server_address;
+      t.stream = server_of(a).tcp;
       stun::write_channel_data(channel_to(a, remote.address)->number, writer.bytes(), server_of(a).tcp,
                                t.bytes);
     } else {
@@ -694,7 +717,7 @@ struct Agent::Impl {
   }
 
   void transmit_now(Time now, Transaction& t) {
-    send(t.from, t.to, t.bytes);
+    send(t.from, t.to, t.bytes, t.stream);
     --t.left;
     t.next_send = now + t.rto;
     if (t.kind != TransactionKind::consent) {
@@ -784,6 +807,12 @@ struct Agent::Impl {
     p.state = PairState::succeeded;
     p.valid = true;
     if (t.use_candidate) p.nominated = true;           // we are controlling: nominated with it
+    // Sent while controlled, answered after a role switch made us controlling: check again,
+    // now with USE-CANDIDATE, or the pair would be valid and never nominated.
+    if (controlling && !p.nominated) {
+      p.state = PairState::waiting;
+      trigger(t.index);
+    }
     if (!controlling && p.remote_nominated) p.nominated = true;  // section 7.3.1.5
     // Section 7.2.5.3.1: a mapped address we do not know is a peer-reflexive candidate of
     // ours. It is not signalled; the pair keeps sending from its socket, so only note it.
@@ -864,6 +893,7 @@ struct Agent::Impl {
       if (tie_breaker >= *theirs_controlled) {
         controlling = true;
         reprioritize();
+        renominate();
       } else {
         respond_error(base, from, m, stun::error::role_conflict, "Role Conflict", pwd);
         return;
@@ -930,6 +960,7 @@ struct Agent::Impl {
     }
     if (state == IceState::failed) return;
     selected = best;
+    tentative.reset();  // only for before a pair is selected
     if (!ever_connected || restarting) {
       ever_connected = true;
       last_consent_response = now;
@@ -969,6 +1000,7 @@ struct Agent::Impl {
     if (silent >= config.timing.consent_timeout) {
       // RFC 7675 section 5.1: consent expired; no more data may be sent.
       selected.reset();
+      tentative.reset();
       emit(event::Problem{"ICE consent expired: no response from the remote peer for " +
                           std::to_string(std::chrono::duration_cast<milliseconds>(silent).count()) +
                           " ms"});
@@ -1057,6 +1089,7 @@ struct Agent::Impl {
 
   // New local credentials, and every local candidate announced again for them.
   void restart(Time now) {
+    if (!restarting) awaiting_remote_credentials = true;
     begin_restart(now);
     if (previous_ufrag.empty()) {
       previous_ufrag = local_ufrag;
@@ -1121,7 +1154,7 @@ struct Agent::Impl {
       if (a.state != Allocation::State::ready) continue;
       consider(a.refresh_at);
       for (const auto& c : a.channels) {
-        if (c.bound && !c.binding) consider(c.refresh_at);
+        if (!c.binding && c.refresh_at != Time{}) consider(c.refresh_at);
       }
     }
     if (can_check()) {
@@ -1135,20 +1168,30 @@ struct Agent::Impl {
         consider(last_consent_response + config.timing.disconnected_after);
       }
       consider(last_consent_response + config.timing.consent_timeout);
-    } else if (checks_started_at && (!ever_connected || restarting)) {
-      consider(*checks_started_at + config.timing.connect_timeout);
+    } else if (checks_started_at && (!ever_connected || restarting) &&
+               std::none_of(pairs.begin(), pairs.end(), [](const Pair& p) { return p.valid; })) {
+      consider(*checks_started_at + config.timing.connect_timeout);  // check_failure's deadline
     }
     return d;
   }
 
   std::span<const std::byte> receive(Time now, const Address& base, const Address& from,
-                                     std::span<const std::byte> bytes) {
+                                     std::span<const std::byte> bytes, bool stream = false) {
     if (bytes.empty() || closed) return {};
     for (auto& a : allocations) {
-      if (a.socket == base && a.server_address == from && a.state != Allocation::State::failed) {
+      if (a.socket == base && a.server_address == from && server_of(a).tcp == stream &&
+          a.state != Allocation::State::failed) {
         return receive_from_server(now, a, bytes);
       }
     }
+    if (stream) return {};  // a stream is only ever a TURN server's
+    return receive_plain(now, base, from, bytes);
+  }
+
+  // STUN for the agent itself (checks, their answers, Binding answers from STUN servers), or
+  // the caller's bytes.
+  std::span<const std::byte> receive_plain(Time now, const Address& base, const Address& from,
+                                           std::span<const std::byte> bytes) {
     if (std::to_integer<unsigned>(bytes[0]) > 3) return bytes;  // not STUN (RFC 7983): the caller's
     auto m = stun::Message::parse(bytes);
     if (!m) return stun::looks_like_stun(bytes) ? std::span<const std::byte>() : bytes;
@@ -1227,7 +1270,11 @@ void Agent::end_of_hosts(Time now) {
 void Agent::set_remote_credentials(Time now, std::string ufrag, std::string pwd) {
   // New credentials from the remote are its ICE restart (RFC 8445 section 9.2).
   if (!impl_->remote_ufrag.empty() && (ufrag != impl_->remote_ufrag || pwd != impl_->remote_pwd)) {
-    impl_->begin_restart(now);
+    if (impl_->awaiting_remote_credentials) {
+      impl_->awaiting_remote_credentials = false;  // the answer to our restart: it joins
+    } else {
+      impl_->begin_restart(now);
+    }
   }
   impl_->remote_ufrag = std::move(ufrag);
   impl_->remote_pwd = std::move(pwd);
@@ -1269,8 +1316,8 @@ void Agent::remote_gathering_done(Time now) {
 }
 
 std::span<const std::byte> Agent::handle_receive(Time now, const Address& base, const Address& from,
-                                                 std::span<const std::byte> bytes) {
-  return impl_->receive(now, base, from, bytes);
+                                                 std::span<const std::byte> bytes, bool stream) {
+  return impl_->receive(now, base, from, bytes, stream);
 }
 
 void Agent::handle_timeout(Time now) { impl_->advance(now); }
@@ -1297,9 +1344,11 @@ bool Agent::restarting() const noexcept { return impl_->restarting; }
 
 std::optional<Route> Agent::route() const noexcept {
   if (impl_->state == IceState::failed) return std::nullopt;
-  const auto index = impl_->selected ? impl_->selected : impl_->tentative;
-  if (index) return impl_->route_of(impl_->pairs[*index]);
-  return impl_->previous_route;
+  if (impl_->selected) return impl_->route_of(impl_->pairs[*impl_->selected]);
+  // During a restart the route in use carries the data until a new pair is selected.
+  if (impl_->restarting) return impl_->previous_route;
+  if (impl_->tentative) return impl_->route_of(impl_->pairs[*impl_->tentative]);
+  return std::nullopt;
 }
 
 }  // namespace peer::ice

@@ -113,6 +113,7 @@ struct Transmit {
   Address from;
   Address to;
   std::vector<std::byte> bytes;
+  bool stream = false;  // to a TURN server over TCP: one message on its stream
 };
 
 namespace event {
@@ -184,8 +185,10 @@ class Agent {
   // Returns the bytes that are the caller's: the datagram itself, or a relayed datagram's
   // payload inside its TURN framing (a view into `bytes`). Empty when the agent took it
   // (STUN, TURN control).
+  // `stream`: a message read from the TCP stream to the TURN server `from` (a server may
+  // listen on the same address for UDP and TCP, and be a STUN server there too).
   std::span<const std::byte> handle_receive(Time now, const Address& base, const Address& from,
-                                            std::span<const std::byte> bytes);
+                                            std::span<const std::byte> bytes, bool stream = false);
   void handle_timeout(Time now);
   // When handle_timeout must next be called; nullopt while the agent waits for nothing.
   std::optional<Time> next_deadline() const noexcept;

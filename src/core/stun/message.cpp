@@ -592,7 +592,6 @@ void write_channel_data(uint16_t channel, std::span<const std::byte> data, bool 
                 "ChannelData: more than 65535 bytes of data (RFC 8656 section 12.4)");
   }
   const std::size_t start = out.size();
-  out.reserve(start + 4 + (pad ? padded(data.size()) : data.size()));
   bytes::append16(out, channel);
   bytes::append16(out, static_cast<uint16_t>(data.size()));
   out.insert(out.end(), data.begin(), data.end());
