@@ -628,7 +628,10 @@ TEST(IceAgent, RelayOnlyThroughTurnAcrossSymmetricNats) {
 TEST(IceAgent, SymmetricNatsConnectThroughTurnNextToOtherCandidates) {
   Net net;
   net.turn = true;
-  auto [pa, pb] = behind_nats(net, Nat::Mode::symmetric);
+  // Not a structured binding: clang 14 cannot capture those in a lambda.
+  const auto nodes = behind_nats(net, Nat::Mode::symmetric);
+  Node* pa = nodes.first;
+  Node* pb = nodes.second;
   ASSERT_TRUE(net.run_until([&] { return both_connected(*pa, *pb); }, 10s)) << describe(*pa) << describe(*pb);
   EXPECT_TRUE(pa->selected->first.type == CandidateType::relay ||
               pa->selected->second.type == CandidateType::relay);
