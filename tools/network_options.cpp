@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <string_view>
 
 #include "ice/ice_server.hpp"
 
@@ -114,8 +115,9 @@ void add_network_options(CLI::App* cmd, NetworkOptions& o, bool with_address) {
   }
   cmd->add_option(
       "--ice-server", o.ice_servers,
-      "a STUN or TURN server: stun:host[:port], turn:host[:port][?transport=udp|tcp] (repeatable; "
-      "default: $PEER_ICE_SERVERS, a JSON RTCIceServer[]; turns: is not supported yet)");
+      "a STUN or TURN server: stun:host[:port], turn:host[:port][?transport=udp|tcp], "
+      "turns:host[:port] (TURN over TLS; the certificate is checked, SSL_CERT_FILE adds a CA) "
+      "(repeatable; default: $PEER_ICE_SERVERS, a JSON RTCIceServer[])");
   cmd->add_option("--ice-username", o.ice_username, "TURN username for the --ice-server urls");
   cmd->add_option("--ice-credential", o.ice_credential, "TURN password for the --ice-server urls");
   cmd->add_flag("--relay-only", o.relay_only,
@@ -143,12 +145,13 @@ NetworkConfig resolve_network(const NetworkOptions& o, const std::string& signal
           why += " (--ice-username, --ice-credential)";
         throw UsageError("--ice-server '" + url + "': " + why);
       }
-      if (parsed.back().type == ice::IceServer::Type::turns) {
+      const char* agent = std::getenv("PEER_ICE_AGENT");
+      if (parsed.back().type == ice::IceServer::Type::turns && agent != nullptr &&
+          std::string_view(agent) == "libnice") {
         // nice_transport.cpp, configure_servers: libnice would send it as plain TCP.
-        throw UsageError(
-            "--ice-server '" + url +
-            "': turns: (TURN over TLS) is not supported yet, libnice would send it without TLS; "
-            "use turn:HOST:PORT?transport=tcp");
+        throw UsageError("--ice-server '" + url +
+                         "': turns: (TURN over TLS) needs our own ICE agent; with "
+                         "PEER_ICE_AGENT=libnice it would go without TLS");
       }
       config.servers.push_back(std::move(server));
     }

@@ -50,8 +50,12 @@ class Track;
 //   servers             RTCIceServer list, as a browser takes it:
 //                       [{"urls": ["stun:host:3478", "turn:host?transport=tcp"],
 //                         "username": "u", "credential": "p"}] (or plain url strings);
-//                       turns: urls are skipped with an "error" event for now (over libnice
-//                       they would go without TLS)
+//                       turns: is TURN over TLS; the server's certificate must chain to
+//                       the system's trust store (SSL_CERT_FILE overrides it) and name the
+//                       url's host, unless the entry says "tlsCertPolicy": "insecureNoCheck".
+//                       A handshake that fails is an "error" event naming why. (With
+//                       PEER_ICE_AGENT=libnice, turns: urls are skipped with an "error":
+//                       libnice would send them without TLS.)
 //   iceTransportPolicy  "all" (default) or "relay"
 //   addresses           ["127.0.0.1", ...]: gather ICE candidates only on these local
 //                       addresses (default: every interface except loopback)

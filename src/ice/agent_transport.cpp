@@ -138,14 +138,6 @@ void AgentTransport::gather() {
   // Names are resolved only now (gather() may block, the constructor may not).
   for (const auto& server : config_.servers) {
     const bool tcp = server.transport == IceServer::Transport::tcp;
-    if (server.type == IceServer::Type::turns) {
-      pending_.push_back([this, name = to_string(server)] {
-        if (callbacks_.on_error) {
-          callbacks_.on_error(name + " skipped: our own ICE agent has no TURN over TLS yet");
-        }
-      });
-      continue;
-    }
     std::string error;
     auto address = resolve(server, error);
     if (!address) {
@@ -159,6 +151,7 @@ void AgentTransport::gather() {
     if (server.type == IceServer::Type::stun) {
       agent_.add_stun_server(*address);
     } else {
+      if (server.type == IceServer::Type::turns) tls_servers_.emplace_back(*address, &server);
       agent_.add_turn_server(TurnServer{*address, server.username, server.credential, tcp});
     }
   }
@@ -377,6 +370,9 @@ AgentTransport::TurnStream* AgentTransport::stream_for(const Address& base, cons
   stream->owner = this;
   TurnStream& s = *stream;
   streams_.push_back(std::move(stream));
+  for (const auto& [address, entry] : tls_servers_) {
+    if (address == server) s.tls_server = entry;
+  }
   s.fd = ::socket(server.family == AddressFamily::v6 ? AF_INET6 : AF_INET,
                   SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s.fd < 0) return nullptr;
@@ -400,15 +396,33 @@ AgentTransport::TurnStream* AgentTransport::stream_for(const Address& base, cons
   return &s;
 }
 
-// Writes what it can of `out`; while the connection is pending or the socket is full, a
-// writable source finishes the job.
+// Writes what it can of `out`; while the connection or the TLS handshake is pending or the
+// socket is full, a writable source finishes the job.
 void AgentTransport::write_stream(TurnStream& s) {
-  while (s.connected && !s.out.empty()) {
-    const ssize_t n = ::send(s.fd, s.out.data(), s.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-    if (n <= 0) break;
-    s.out.erase(s.out.begin(), s.out.begin() + n);
+  const auto ready = [&s] { return s.connected && (!s.tls || s.tls->established()); };
+  while (ready() && !s.out.empty() && !s.write_waits_for_read) {
+    std::size_t n = 0;
+    if (s.tls) {
+      const auto status = s.tls->write(s.out, n);
+      if (status == TlsClient::Status::failed || status == TlsClient::Status::closed) {
+        fail_stream(s, s.tls->error());
+        return;
+      }
+      s.write_waits_for_read = status == TlsClient::Status::want_read;
+      if (status != TlsClient::Status::done) break;
+    } else {
+      const ssize_t sent = ::send(s.fd, s.out.data(), s.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (sent <= 0) break;
+      n = static_cast<std::size_t>(sent);
+    }
+    s.out.erase(s.out.begin(), s.out.begin() + static_cast<std::ptrdiff_t>(n));
   }
-  const bool waiting = !s.connected || !s.out.empty();
+  bool waiting = !s.connected;
+  if (s.connected && s.tls && !s.tls->established()) {
+    waiting = s.tls->wants_write();  // else the readable source moves the handshake on
+  } else if (s.connected) {
+    waiting = !s.out.empty() && !s.write_waits_for_read;
+  }
   if (waiting && s.writable == nullptr) {
     s.writable = g_unix_fd_source_new(s.fd, G_IO_OUT);
     g_source_set_callback(s.writable, reinterpret_cast<GSourceFunc>(reinterpret_cast<void (*)()>(&on_stream_event)),
@@ -421,20 +435,71 @@ void AgentTransport::write_stream(TurnStream& s) {
   }
 }
 
+void AgentTransport::start_tls(TurnStream& s) {
+  try {
+    s.tls = std::make_unique<TlsClient>(s.fd, s.tls_server->host, s.tls_server->verify_certificate);
+  } catch (const Error& e) {
+    fail_stream(s, e.what());
+    return;
+  }
+  continue_handshake(s);
+}
+
+void AgentTransport::continue_handshake(TurnStream& s) {
+  const auto status = s.tls->handshake();
+  if (status == TlsClient::Status::failed || status == TlsClient::Status::closed) {
+    fail_stream(s, "TLS handshake failed: " + s.tls->error());
+    return;
+  }
+  if (status == TlsClient::Status::done) spdlog::debug("ice: TLS up to TURN {}", to_string(*s.tls_server));
+  write_stream(s);  // the agent's first request waits in `out` until the handshake is done
+}
+
+void AgentTransport::fail_stream(TurnStream& s, const std::string& why) {
+  const std::string name = s.tls_server != nullptr ? to_string(*s.tls_server) : "TURN " + s.server.to_string();
+  spdlog::debug("ice: {}: {}", name, why);
+  close_stream(s);
+  pending_.push_back([this, message = fmt::format("{}: {}", name, why)] {
+    if (callbacks_.on_error) callbacks_.on_error(message);
+  });  // delivered by the next flush (never from here: write_stream runs inside flush)
+}
+
 // Splits the byte stream into STUN messages (20 + length) and ChannelData (4 + length,
 // padded to 4 over TCP, RFC 8656 section 12.5), each handed to the agent as a datagram from
 // the server.
 void AgentTransport::read_stream(TurnStream& s) {
   std::weak_ptr<int> alive = alive_;
+  if (s.tls && !s.tls->established()) {
+    continue_handshake(s);
+    if (s.fd < 0 || !s.tls || !s.tls->established()) {
+      flush(true);  // reports a failed handshake
+      return;
+    }
+  }
   std::array<std::byte, 16384> chunk;
   for (;;) {
-    const ssize_t n = ::recv(s.fd, chunk.data(), chunk.size(), MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-      close_stream(s);  // the server went away: the agent's requests time out
-      break;
+    std::size_t n = 0;
+    if (s.tls) {
+      const auto status = s.tls->read(chunk, n);
+      if (status == TlsClient::Status::want_read || status == TlsClient::Status::want_write) break;
+      if (status != TlsClient::Status::done) {
+        close_stream(s);  // the server went away: the agent's requests time out
+        break;
+      }
+    } else {
+      const ssize_t got = ::recv(s.fd, chunk.data(), chunk.size(), MSG_DONTWAIT);
+      if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+        close_stream(s);  // the server went away: the agent's requests time out
+        break;
+      }
+      if (got < 0) break;
+      n = static_cast<std::size_t>(got);
     }
-    if (n < 0) break;
-    s.in.insert(s.in.end(), chunk.begin(), chunk.begin() + n);
+    s.in.insert(s.in.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
+  }
+  if (s.write_waits_for_read && s.fd >= 0) {
+    s.write_waits_for_read = false;
+    write_stream(s);
   }
   const Time now = Clock::now();
   std::size_t at = 0;
@@ -462,6 +527,7 @@ void AgentTransport::close_stream(TurnStream& s) {
     g_source_unref(*source);
     *source = nullptr;
   }
+  s.tls.reset();
   if (s.fd >= 0) ::close(s.fd);
   s.fd = -1;
   s.connected = false;
@@ -481,8 +547,18 @@ int AgentTransport::on_stream_event(int fd, unsigned condition, void* data) {
         return G_SOURCE_REMOVE;
       }
       s->connected = true;
+      if (s->tls_server != nullptr) {
+        self.start_tls(*s);
+        self.flush(true);  // a failed start is reported now
+        return G_SOURCE_CONTINUE;  // write_stream destroyed this source unless TLS must write
+      }
     }
-    self.write_stream(*s);  // removes this source once everything is written
+    if (s->tls && !s->tls->established()) {
+      self.continue_handshake(*s);
+      self.flush(true);
+    } else {
+      self.write_stream(*s);  // removes this source once everything is written
+    }
     return G_SOURCE_CONTINUE;
   }
   self.read_stream(*s);

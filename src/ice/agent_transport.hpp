@@ -9,14 +9,16 @@
 // agent in both directions: received datagrams that are not STUN go straight to on_receive,
 // and send()/send_batch() go straight to the socket of the selected route.
 //
-// TURN over TCP (RFC 8656 section 3.1): one stream per host address and server, connected
-// on first use; what the agent sends to the server is written on it, and each STUN message
-// or ChannelData read from it goes to the agent as a datagram from the server.
+// TURN over TCP and TLS (RFC 8656 section 3.1): one stream per host address and server,
+// connected on first use; what the agent sends to the server is written on it, and each STUN
+// message or ChannelData read from it goes to the agent as a datagram from the server. A
+// turns: server's stream runs TLS (ice/tls_client.hpp) first; a handshake that fails (an
+// untrusted certificate, say) is reported through on_error, and the agent's requests to that
+// server then time out like those to an unreachable one.
 //
-// Not yet here (the libnice transport has them): TURN over TLS, ICE-TCP, mDNS (.local)
-// remote candidates. A TURN server over TLS in the configuration is reported through
-// on_error and skipped. The UDP sockets receive with GRO, cut back into datagrams at the
-// segment size the kernel reports. Relayed data goes as
+// Not yet here (the libnice transport has them): ICE-TCP, mDNS (.local) remote candidates.
+// The UDP sockets receive with GRO, cut back into datagrams at the segment size the kernel
+// reports. Relayed data goes as
 // ChannelData, its 4-byte header gathered with the payload by sendmmsg (no copy).
 
 #include <sys/socket.h>
@@ -31,6 +33,7 @@
 
 #include "core/ice/agent.hpp"
 #include "ice/ice_transport.hpp"
+#include "ice/tls_client.hpp"
 #include "ice/udp_gso_sender.hpp"
 
 typedef struct _GSource GSource;
@@ -70,10 +73,13 @@ class AgentTransport final : public IceTransport {
     int fd = -1;
     Address base, server;
     GSource* source = nullptr;      // readable (and hang-up)
-    GSource* writable = nullptr;    // only while connecting or while `out` waits
+    GSource* writable = nullptr;    // only while connecting, handshaking or while `out` waits
     bool connected = false;
     std::vector<std::byte> out, in;
     AgentTransport* owner = nullptr;
+    const IceServer* tls_server = nullptr;  // turns: the entry in config_.servers
+    std::unique_ptr<TlsClient> tls;         // from the TCP connect on, for turns:
+    bool write_waits_for_read = false;      // TLS asked to read before it can write
   };
 
   static int on_readable(int fd, unsigned condition, void* socket);
@@ -82,6 +88,10 @@ class AgentTransport final : public IceTransport {
   void write_stream(TurnStream& stream);
   void read_stream(TurnStream& stream);
   void close_stream(TurnStream& stream);
+  void start_tls(TurnStream& stream);
+  void continue_handshake(TurnStream& stream);
+  // Reports why a stream ended (on_error) and closes it.
+  void fail_stream(TurnStream& stream, const std::string& why);
   std::size_t send_on_stream(std::span<const std::span<const std::byte>> datagrams);
   void receive(Socket& socket);
   // Sends what the agent queued, turns its events into callbacks and re-arms the timer.
@@ -99,6 +109,8 @@ class AgentTransport final : public IceTransport {
   Agent agent_;
   std::vector<std::unique_ptr<Socket>> sockets_;
   std::vector<std::unique_ptr<TurnStream>> streams_;
+  // turns: servers by resolved address, so a stream knows to run TLS and which name to check.
+  std::vector<std::pair<Address, const IceServer*>> tls_servers_;
   runtime::EventLoop::Timer timer_;
   std::optional<Time> timer_at_;
   IceState state_ = IceState::new_;

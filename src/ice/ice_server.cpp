@@ -175,10 +175,22 @@ void parse_entry(const nlohmann::json& entry, std::vector<IceServer>& out) {
         Errc::invalid_argument,
         fmt::format("ice server {}: 'urls' must be a string or an array of strings", shown(entry)));
   }
+  bool verify_certificate = true;
+  if (const auto* policy = optional_string(entry, "tlsCertPolicy", list.front())) {
+    if (*policy == "insecureNoCheck") {
+      verify_certificate = false;
+    } else if (*policy != "secure") {
+      throw Error(Errc::invalid_argument,
+                  fmt::format("ice server {}: unknown tlsCertPolicy '{}' (expected secure or "
+                              "insecureNoCheck)",
+                              shown(entry), *policy));
+    }
+  }
   for (auto url : list) {
     const auto* username = optional_string(entry, "username", url);
     const auto* credential = optional_string(entry, "credential", url);
     out.push_back(parse_url(url, username, credential));
+    out.back().verify_certificate = verify_certificate;
   }
 }
 

@@ -17,6 +17,10 @@ struct IceServer {
   // candidate itself is always UDP (RFC 8656).
   enum class Transport { udp, tcp } transport = Transport::udp;
   std::string username, credential;  // TURN long-term credentials (RFC 8489 section 9.2)
+  // turns: check the server's certificate chain (OpenSSL's default trust store, which
+  // SSL_CERT_FILE and SSL_CERT_DIR override) and that it names `host`. False only with
+  // "tlsCertPolicy": "insecureNoCheck" (libwebrtc's native name for the same switch).
+  bool verify_certificate = true;
 
   bool operator==(const IceServer&) const = default;
 };
@@ -26,8 +30,10 @@ struct IceServer {
 //   ["stun:host", ...]      {"urls": ...}      "stun:host"
 // URLs follow RFC 7064 (stun:host[:port]) and RFC 7065 (turn[s]:host[:port][?transport=udp|tcp]);
 // default ports 3478 (stun, turn) and 5349 (turns); IPv6 hosts in brackets. "stuns:" and
-// "turns:...?transport=udp" (DTLS) are rejected: libnice cannot speak them. "turns:" parses,
-// but IceTransport skips it with an error message: libnice would send it without TLS.
+// "turns:...?transport=udp" (DTLS) are rejected: neither agent speaks them. "turns:" is TURN
+// over TLS in our agent; the libnice transport skips it with an error message (libnice would
+// send it without TLS). An entry may carry "tlsCertPolicy": "secure" (default) or
+// "insecureNoCheck" (libwebrtc's PeerConnectionInterface::TlsCertPolicy names).
 // Messages never show a credential (it is printed as "***").
 // Throws peer::Error(Errc::invalid_argument) naming the offending url and what is wrong, e.g.
 // a turn url without username and credential.

@@ -257,8 +257,8 @@ void NiceTransport::configure_servers() {
       // suite). A server asked for with turns: expects TLS: skip it rather than send the
       // credentials' MESSAGE-INTEGRITY and every relayed packet in the clear.
       auto message = fmt::format(
-          "skipped TURN server {}: TURN over TLS (turns:) is not supported yet; use "
-          "turn:...?transport=tcp",
+          "skipped TURN server {}: TURN over TLS (turns:) needs our own ICE agent (libnice "
+          "would send it without TLS; unset PEER_ICE_AGENT=libnice)",
           to_string(server));
       spdlog::warn("ice: {}", message);
       emit([this, message] {

@@ -112,6 +112,9 @@ esac
 world_up "$mode" --seed "$SEED" "${link_args[@]}" || fail "could not build the world"
 if [ "$CELL" = symmetric-tls ]; then
   turn_up --no-udp --no-tcp || fail "coturn"  # only TLS: a plain TCP client is refused
+  # The certificate is checked, as a user's would be: the server's own self-signed one is
+  # the trust store of both peers, and it names the server's IP (turn_up in world.sh).
+  export SSL_CERT_FILE="$FIELD_DIR/turn.crt"
 else
   turn_up || fail "coturn"
 fi

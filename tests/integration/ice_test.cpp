@@ -289,6 +289,18 @@ TEST(IceServers, ParsesEveryShape) {
   EXPECT_EQ(full[5].host, "legacy.example.org");
   EXPECT_EQ(peer::ice::to_string(full[2]), "turn:[2001:db8::1]:5000?transport=udp");
 
+  // libwebrtc's TlsCertPolicy, per entry: every url of the entry takes it.
+  auto insecure = peer::ice::parse_ice_servers(json::parse(R"([
+      {"urls": ["turns:a.example.org", "turn:a.example.org"], "username": "u", "credential": "p",
+       "tlsCertPolicy": "insecureNoCheck"},
+      {"urls": "turns:b.example.org", "username": "u", "credential": "p", "tlsCertPolicy": "secure"}
+  ])"));
+  ASSERT_EQ(insecure.size(), 3u);
+  EXPECT_FALSE(insecure[0].verify_certificate);
+  EXPECT_FALSE(insecure[1].verify_certificate);
+  EXPECT_TRUE(insecure[2].verify_certificate);
+  EXPECT_TRUE(full[1].verify_certificate);  // secure unless said otherwise
+
   EXPECT_TRUE(peer::ice::parse_ice_servers(json::array()).empty());
   EXPECT_TRUE(peer::ice::parse_ice_servers(json()).empty());
 }
@@ -325,6 +337,8 @@ TEST(IceServers, RejectsBadInputNamingTheUrlAndWhy) {
       {"http://example.org", "unknown scheme 'http'"},
       {"stun.example.org", "missing scheme"},
       {"stuns:example.org", "stuns (STUN over TLS) is not supported"},
+      {json{{"urls", "turns:t"}, {"username", "u"}, {"credential", "p"}, {"tlsCertPolicy", "none"}},
+       "unknown tlsCertPolicy 'none'"},
       {"stun://example.org", "no '//'"},
       {"stun:", "missing host"},
       {"stun::3478", "missing host"},
@@ -783,6 +797,64 @@ TEST_F(IcePair, RelayOnlyConnectsThroughCoturn) {
   });
   // The TURN allocations are released first (one RTT), then the sockets close.
   EXPECT_TRUE(poll_until([&] { return count_socket_fds() == before; }, 1s));
+}
+
+// TURN over TLS (RFC 8656 section 3.1): the allocation, checks and data all go through the
+// TLS stream. The certificate is self-signed, so the entry says "insecureNoCheck"; the
+// verified path (a trusted certificate naming the server's IP) is the field suite's
+// symmetric-tls cell, with SSL_CERT_FILE pointing at the server's certificate.
+TEST_F(IcePair, RelayOnlyOverTlsCarriesData) {
+  ASSERT_TRUE(peer::test::TurnServer::available())
+      << "turnserver (coturn) not installed: run scripts/deps.sh test";
+  peer::test::TurnServer turn({.tls = true});
+  const int before = count_socket_fds();
+  auto a = local_config(true);
+  auto b = local_config(false);
+  a.relay_only = b.relay_only = true;
+  a.servers = b.servers = peer::ice::parse_ice_servers(
+      {{"urls", turn.tls_url()}, {"username", turn.user()}, {"credential", turn.password()},
+       {"tlsCertPolicy", "insecureNoCheck"}});
+  start(a, b);
+  ASSERT_TRUE(poll_until([&] { return connected(a_) && connected(b_); }, 8s)) << turn.log();
+  exchange(20);
+  loop_->run_sync([&] {
+    EXPECT_TRUE(a_.local_pair.starts_with("relay udp 127.0.0.1:")) << a_.local_pair;
+    EXPECT_TRUE(b_.local_pair.starts_with("relay udp 127.0.0.1:")) << b_.local_pair;
+    EXPECT_TRUE(a_.errors.empty()) << ::testing::PrintToString(a_.errors);
+    a_.ice.reset();
+    b_.ice.reset();
+  });
+  EXPECT_TRUE(poll_until([&] { return count_socket_fds() == before; }, 1s));
+}
+
+// The same server with the default policy: its self-signed certificate is not trusted, the
+// handshake fails, and the error says so instead of a bare relay timeout.
+TEST_F(IcePair, TurnsWithAnUntrustedCertificateFailsSayingWhy) {
+  ASSERT_TRUE(peer::test::TurnServer::available())
+      << "turnserver (coturn) not installed: run scripts/deps.sh test";
+  peer::test::TurnServer turn({.tls = true});
+  auto config = local_config(true);
+  config.relay_only = true;
+  config.servers = peer::ice::parse_ice_servers(
+      {{"urls", turn.tls_url()}, {"username", turn.user()}, {"credential", turn.password()}});
+  loop_->run_sync([&] {
+    a_.ice = IceTransport::create(*loop_, config, callbacks_for(a_, b_));
+    a_.ice->gather();
+  });
+  ASSERT_TRUE(poll_until(
+      [&] {
+        bool reported = false;
+        loop_->run_sync([&] { reported = !a_.errors.empty(); });
+        return reported;
+      },
+      5s));
+  loop_->run_sync([&] {
+    const std::string& error = a_.errors.front();
+    EXPECT_NE(error.find(turn.tls_url()), std::string::npos) << error;
+    EXPECT_NE(error.find("certificate verify failed"), std::string::npos) << error;
+    std::printf("[ turns    ] %s\n", error.c_str());
+    EXPECT_TRUE(a_.candidates.empty());
+  });
 }
 
 TEST_F(IcePair, DroppingTheLoopRightAfterTurnTransportsStillClosesEverything) {

@@ -4,9 +4,11 @@
 //   peer::test::TurnServer turn;                      // throws if it cannot start
 //   auto servers = turn.ice_servers_json();            // [{"urls": [...], "username", ...}]
 //   turn.url("tcp")                                    // "turn:127.0.0.1:PORT?transport=tcp"
+//   TurnServer tls({.tls = true}); tls.tls_url()      // "turns:127.0.0.1:PORT2" (self-signed)
 //
 // It runs in its own temporary directory (sqlite db, pid file and log live there; nothing
-// is written to /var), listens on a free loopback port (UDP and TCP), relays from 127.0.0.1
+// is written to /var), listens on a free loopback port (UDP and TCP; with `tls`, TLS on a
+// second port, with a fresh self-signed certificate for IP 127.0.0.1), relays from 127.0.0.1
 // and allows loopback peers (coturn refuses them by default). The constructor returns once
 // the server answers a STUN Binding request; the destructor stops it (SIGTERM, then SIGKILL)
 // and reaps it, and removes the directory. If the test process dies, the kernel kills the
@@ -48,6 +50,7 @@ class TurnServer {
     std::string user = "peer";
     std::string password = "peer-secret";
     std::string realm = "peer.test";
+    bool tls = false;
   };
 
   static std::string binary() {
@@ -70,9 +73,14 @@ class TurnServer {
     dir_ = dir_template;
     // A free port can be taken by someone else between probing and coturn's bind: retry.
     std::string last_error;
+    if (options_.tls && !make_certificate(last_error)) {
+      std::filesystem::remove_all(dir_);
+      throw std::runtime_error("TurnServer: " + last_error);
+    }
     for (int attempt = 0; attempt < 5; ++attempt) {
       port_ = free_port();
-      if (port_ == 0) continue;
+      tls_port_ = options_.tls ? free_port() : 0;
+      if (port_ == 0 || (options_.tls && (tls_port_ == 0 || tls_port_ == port_))) continue;
       if (start(path, last_error)) return;
       stop();
     }
@@ -91,6 +99,8 @@ class TurnServer {
   TurnServer& operator=(const TurnServer&) = delete;
 
   std::uint16_t port() const { return port_; }
+  std::uint16_t tls_port() const { return tls_port_; }
+  const std::string& certificate_file() const { return certificate_; }
   const std::string& host() const { return host_; }
   const std::string& user() const { return options_.user; }
   const std::string& password() const { return options_.password; }
@@ -101,6 +111,8 @@ class TurnServer {
   std::string url(const std::string& transport = "udp") const {
     return "turn:" + host_ + ":" + std::to_string(port_) + "?transport=" + transport;
   }
+  // "turns:127.0.0.1:TLS_PORT" (Options::tls).
+  std::string tls_url() const { return "turns:" + host_ + ":" + std::to_string(tls_port_); }
   // An RTCIceServer array, as a browser (or peer::Store's ice_servers) takes it.
   nlohmann::json ice_servers_json(const std::string& transport = "udp",
                                   const std::string& password_override = {}) const {
@@ -140,12 +152,26 @@ class TurnServer {
     return port;
   }
 
+  // A self-signed P-256 certificate naming IP 127.0.0.1 (subjectAltName), by the openssl
+  // command line tool.
+  bool make_certificate(std::string& error) {
+    certificate_ = dir_ + "/turn.crt";
+    key_ = dir_ + "/turn.key";
+    const std::string command = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 "
+                                "-subj /CN=" + host_ + " -addext subjectAltName=IP:" + host_ + " -keyout " + key_ +
+                                " -out " + certificate_ + " >/dev/null 2>&1";
+    if (std::system(command.c_str()) != 0) {
+      error = "openssl could not make a certificate";
+      return false;
+    }
+    return true;
+  }
+
   bool start(const std::string& path, std::string& error) {
     std::vector<std::string> args = {
         path,
         "-n",  // no configuration file
         "--no-cli",
-        "--no-tls",
         "--no-dtls",
         "--no-rfc5780",
         "--listening-ip",
@@ -171,6 +197,14 @@ class TurnServer {
         "--simple-log",
         "--no-stdout-log",
     };
+    if (options_.tls) {
+      for (const auto& arg : {std::string("--tls-listening-port"), std::to_string(tls_port_),
+                              std::string("--cert"), certificate_, std::string("--pkey"), key_}) {
+        args.push_back(arg);
+      }
+    } else {
+      args.push_back("--no-tls");
+    }
     if (std::getenv("PEER_TURN_VERBOSE")) args.push_back("--verbose");  // per-session log
     std::vector<char*> argv;
     for (auto& arg : args) argv.push_back(arg.data());
@@ -262,6 +296,8 @@ class TurnServer {
   std::string host_ = "127.0.0.1";
   std::string dir_;
   std::uint16_t port_ = 0;
+  std::uint16_t tls_port_ = 0;
+  std::string certificate_, key_;
   pid_t pid_ = -1;
 };
 
