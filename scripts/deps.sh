@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages peer needs, idempotently: nothing is downloaded when every
 # package is already there. Usage: scripts/deps.sh build|test|sanitize
-# test and sanitize also bring the browser interop tests' Chromium, Node.js (Debian's, unless
-# a node is on the PATH already) and playwright-core (npm, pinned in tests/interop/package-lock.json).
+# test and sanitize also bring the browser interop tests' Chromium and Firefox ESR, Node.js (Debian's, unless
+# a node is on the PATH already), playwright-core and puppeteer-core (npm, pinned in
+# tests/interop/package-lock.json).
 set -euo pipefail
 
 build=(g++ cmake ninja-build pkg-config libnice-dev libglib2.0-dev libssl-dev
        nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev libusrsctp-dev libsrtp2-dev
        libboost-dev libhiredis-dev libvpx-dev libopus-dev)
-test=("${build[@]}" libgtest-dev libgmock-dev libbenchmark-dev coturn redis-server iproute2 procps chromium iptables iputils-ping jq bc openssl)
+test=("${build[@]}" libgtest-dev libgmock-dev libbenchmark-dev coturn redis-server iproute2 procps chromium firefox-esr iptables iputils-ping jq bc openssl)
 command -v node >/dev/null || test+=(nodejs)
 command -v npm >/dev/null || test+=(npm)
 sanitize=("${test[@]}" clang libclang-rt-14-dev)

@@ -30,6 +30,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <map>
 #include <thread>
@@ -114,7 +115,9 @@ struct Entry {
 class Agent {
  public:
   Agent() {
-    peer_.set("addresses", json::array({"127.0.0.1"}));
+    // run.sh's firefox suites put every side on a veth address (Firefox skips loopback).
+    const char* address = std::getenv("PEER_INTEROP_ADDRESS");
+    peer_.set("addresses", json::array({address != nullptr && *address != '\0' ? address : "127.0.0.1"}));
     subs_.push_back(peer_.on("change connection", [](const json& s) { emit({{"event", "connection"}, {"state", s}}); }));
     subs_.push_back(peer_.on("change signal", [](const json& s) { emit({{"event", "signal"}, {"state", s}}); }));
     subs_.push_back(peer_.on("change pair", [](const json& p) { std::fprintf(stderr, "agent: pair %s\n", p.dump().c_str()); }));

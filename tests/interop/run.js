@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Chromium interop cases (README.md here). One run is one suite:
+// Browser interop cases (README.md here). One run is one suite:
 //   node run.js --suite chromium-offers|peer-offers --peer BIN --agent BIN --out DIR
+//   node run.js --suite firefox-offers|peer-offers-firefox --peer BIN --agent BIN --out DIR
 //     a real `peer signal`, the page tests/interop/page/case.html (web/peer.js inside a
 //     headless Debian Chromium) and interop_agent (a native peer::Peer) in one room; the
 //     cases below run in order over that one connection, each side checking what the
@@ -13,6 +14,11 @@
 //     `peer serve`: its built-in page loads, connects to the bot and chats; a screenshot is
 //     checked for the connected badge; a reload and a closed page leave no bot behind;
 //     SIGTERM ends it with exit 0 (under ASan also: no leak).
+// The firefox suites run the data cases against Debian's Firefox ESR, driven by
+// puppeteer-core over WebDriver BiDi (playwright cannot drive a stock Firefox). Firefox does
+// not gather on loopback and hides its host addresses behind mDNS names, as users meet it:
+// run.sh gives those suites a veth pair and PEER_INTEROP_ADDRESS, where interop_agent
+// gathers. The page and the signaling stay on 127.0.0.1: a secure context (getUserMedia).
 // A failure prints the case, the side, the browser console and the native side's log.
 'use strict';
 const { chromium } = require('playwright-core');
@@ -29,6 +35,10 @@ const OUT = path.resolve(args.out || os.tmpdir());
 const TIMEOUT = 30000;
 const SANITIZED = !!process.env.PEER_SANITIZE_BUILD;  // slower native side: longer waits
 const timeout = (ms = TIMEOUT) => (SANITIZED ? ms * 3 : ms);
+const BROWSER = /firefox/.test(args.suite || '') ? 'firefox' : 'chromium';
+const NAME = BROWSER === 'firefox' ? 'Firefox' : 'Chromium';  // for case names
+const BROWSER_OFFERS = args.suite === 'chromium-offers' || args.suite === 'firefox-offers';
+const HOST = process.env.PEER_INTEROP_ADDRESS || '127.0.0.1';
 
 class CaseFailure extends Error {
   constructor(side, message) {
@@ -86,6 +96,30 @@ async function launchChromium() {
   });
   context.profile = profile;
   return context;
+}
+
+// Debian's Firefox ESR through puppeteer-core (WebDriver BiDi), wrapped in the few calls of
+// playwright's context that the pair suites use (newPage, close, browser().version()).
+async function launchFirefox() {
+  const puppeteer = require('puppeteer-core');
+  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'peer-interop-firefox-'));
+  const browser = await puppeteer.launch({
+    browser: 'firefox',
+    executablePath: process.env.FIREFOX || '/usr/bin/firefox-esr',
+    headless: true,
+    userDataDir: profile,
+    env: { ...process.env, HOME: profile, XDG_CONFIG_HOME: profile, XDG_CACHE_HOME: profile, XDG_DATA_HOME: profile },
+    extraPrefsFirefox: {
+      'media.navigator.streams.fake': true,         // a fake camera and microphone
+      'media.navigator.permission.disabled': true,  // no permission prompt
+      'media.autoplay.default': 0,
+      // Only without a namespace (run.sh's fallback) is everything on loopback, which
+      // Firefox does not gather on unless told.
+      'media.peerconnection.ice.loopback': HOST === '127.0.0.1',
+    },
+  });
+  const version = await browser.version();
+  return { newPage: () => browser.newPage(), close: () => browser.close(), browser: () => ({ version: () => version }), profile };
 }
 
 // A process's exit ({code, signal}), or null when it has not exited within `ms`.
@@ -164,7 +198,7 @@ function agentSide(bin) {
 }
 
 async function pageSide(context, url) {
-  const side = new Side('chromium');
+  const side = new Side(BROWSER);
   const page = await context.newPage();
   page.on('console', (m) => keep(logs.console, `[${m.type()}] ${m.text()}`));
   page.on('pageerror', (e) => keep(logs.console, `[pageerror] ${e.message}`));
@@ -222,7 +256,7 @@ function cases(chromium, native) {
       await exchange(both, 'rel', 200, 200);
     }],
     ['unordered maxRetransmits 0: opened by the answerer, opens and carries messages', async () => {
-      const answerer = args.suite === 'chromium-offers' ? native : chromium;
+      const answerer = BROWSER_OFFERS ? native : chromium;
       await openOn(answerer, both, 'unrel', { ordered: false, maxRetransmits: 0 });
       for (const s of both) await s.cmd({ cmd: 'send', label: 'unrel', text: 100, binary: 100 });
       for (const s of both) {
@@ -255,7 +289,7 @@ function cases(chromium, native) {
       await openOn(chromium, both, 'after-close');
       await exchange(both, 'after-close', 10, 10);
     }],
-    ['16 MiB Chromium -> peer and peer -> Chromium, intact, with throughput', async () => {
+    [`16 MiB ${NAME} -> peer and peer -> ${NAME}, intact, with throughput`, async () => {
       const bytes = 16 << 20;
       await openOn(chromium, both, 'bulk-c');
       await openOn(native, both, 'bulk-p');
@@ -293,13 +327,13 @@ function cases(chromium, native) {
           await new Promise((r) => setTimeout(r, 300));
         }
       };
-      const atChromium = await until(chromium, (m) => m.video.frames >= 30, 'Chromium decoded no 30 frames of the renegotiated track');
+      const atChromium = await until(chromium, (m) => m.video.frames >= 30, `${NAME} decoded no 30 frames of the renegotiated track`);
       // Chromium adds its fake camera: its negotiationneeded makes web/peer.js offer again.
       await chromium.cmd({ cmd: 'track', kind: 'video', source: 'fake' });
-      const atPeer = await until(native, (m) => m.video.frames >= 30, 'peer decoded no 30 frames of Chromium\'s later camera');
+      const atPeer = await until(native, (m) => m.video.frames >= 30, `peer decoded no 30 frames of ${NAME}'s later camera`);
       await openOn(native, both, 'after-renegotiation');  // data channels still open and carry
       await exchange(both, 'after-renegotiation', 10, 10);
-      results.push({ case: 'renegotiation', chromium_frames: atChromium.video.frames, peer_frames: atPeer.video.frames,
+      results.push({ case: 'renegotiation', browser_frames: atChromium.video.frames, peer_frames: atPeer.video.frames,
         size_at_peer: `${atPeer.video.width}x${atPeer.video.height}` });
     }],
   ];
@@ -318,7 +352,7 @@ async function connectPair(context, offererName, before = async () => {}) {
   const chromium = await pageSide(context, `http://127.0.0.1:${port}/case.html`);
   await chromium.cmd({ cmd: 'init', url, room });
   await before(chromium, native);
-  const [offerer, answerer] = offererName === 'chromium' ? [chromium, native] : [native, chromium];
+  const [offerer, answerer] = offererName === BROWSER ? [chromium, native] : [native, chromium];
   // The offerer needs a channel before its offer; the earlier member of the room offers.
   await offerer.cmd({ cmd: 'open', label: 'rel' });
   await offerer.cmd({ cmd: 'join', url, room });
@@ -351,7 +385,7 @@ async function finish({ native, signal }) {
 }
 
 async function runPair(context) {
-  const pair = await connectPair(context, args.suite === 'chromium-offers' ? 'chromium' : 'peer');
+  const pair = await connectPair(context, BROWSER_OFFERS ? BROWSER : 'peer');
   await runCases(cases(pair.chromium, pair.native));
   await finish(pair);
 }
@@ -622,12 +656,12 @@ async function runServe(context) {
   const started = Date.now();
   let context;
   try {
-    context = await launchChromium();
+    context = BROWSER === 'firefox' ? await launchFirefox() : await launchChromium();
     if (args.suite === 'serve') await runServe(context);
-    else if (args.suite === 'chromium-offers' || args.suite === 'peer-offers') await runPair(context);
+    else if (['chromium-offers', 'peer-offers', 'firefox-offers', 'peer-offers-firefox'].includes(args.suite)) await runPair(context);
     else if (args.suite === 'media-chromium-offers' || args.suite === 'media-peer-offers') await runMedia(context);
     else throw new Error(`unknown --suite ${args.suite}`);
-    console.log(JSON.stringify({ suite: args.suite, ms: Date.now() - started, chromium: context.browser() ? context.browser().version() : undefined, results }));
+    console.log(JSON.stringify({ suite: args.suite, ms: Date.now() - started, [BROWSER]: context.browser() ? context.browser().version() : undefined, results }));
   } catch (e) {
     console.log(`FAIL suite=${args.suite} case="${e.caseName || 'setup'}" side=${e.side || 'harness'}: ${e.message}`);
     if (!(e instanceof CaseFailure)) console.log(e.stack);
@@ -635,7 +669,7 @@ async function runServe(context) {
       console.log(`--- ${title} (last ${Math.min(n, lines.length)} of ${lines.length} lines)`);
       for (const l of lines.slice(-n)) console.log(`  ${l}`);
     };
-    dump('Chromium console', logs.console);
+    dump(`${BROWSER} console`, logs.console);
     dump('native side (interop_agent / peer serve stderr)', args.suite === 'serve' ? logs.server : logs.native);
     if (args.suite !== 'serve') dump('peer signal log', logs.server, 30);
     process.exitCode = 1;
