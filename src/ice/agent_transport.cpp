@@ -24,7 +24,7 @@
 namespace peer::ice {
 namespace {
 
-constexpr int kReceiveBufferBytes = 4 * 1024 * 1024;  // PERFORMANCE.md lever 4, as libnice's
+constexpr int kReceiveBufferBytes = 4 * 1024 * 1024;  // docs/performance.md lever 4, as libnice's
 constexpr std::size_t kReceiveBatch = 16;
 constexpr std::size_t kMaxDatagram = 65536;
 

@@ -123,7 +123,7 @@ class AgentTransport final : public IceTransport {
   int route_fd_ = -1;
   sockaddr_storage route_to_{};
   socklen_t route_to_length_ = 0;
-  UdpGsoSender gso_;  // on the route's socket while config_.udp_gso (PERFORMANCE.md lever 6)
+  UdpGsoSender gso_;  // on the route's socket while config_.udp_gso (docs/performance.md lever 6)
   // send_batch scratch, reused: no allocation per batch once grown.
   std::vector<mmsghdr> batch_;
   std::vector<iovec> batch_iov_;
