@@ -59,7 +59,7 @@ class Track;
 //   iceTransportPolicy  "all" (default) or "relay"
 //   addresses           ["127.0.0.1", ...]: gather ICE candidates only on these local
 //                       addresses (default: every interface except loopback)
-//   ice-tcp             true (default) or false: gather ICE-TCP candidates (RFC 6544).
+//   ice-tcp             false (default) or true: gather ICE-TCP candidates (RFC 6544).
 //                       With TCP candidates libnice uses regular nomination, one more
 //                       check round (~12 ms on loopback) before connected
 //   certificate         {"cert": PEM, "key": PEM}: the DTLS identity; "new": a fresh
@@ -68,6 +68,7 @@ class Track;
 //                       browser shares one per origin; see Certificate::process_default)
 //   optional            constraints (the seed's name); {"max-message-size": N} is the
 //                       largest message we accept, announced in a=max-message-size
+//                       (a positive integer: anything else makes offer()/answer() throw)
 //   mandatory           constraints, kept for plugins (the seed's name)
 // Store keys the peer writes (observe them with "change <key>"):
 //   signaling    "stable" | "have-local-offer" | "have-remote-offer" | "closed"

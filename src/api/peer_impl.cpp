@@ -41,6 +41,20 @@ std::string_view dtls_state_name(dtls::DtlsState s) {
   return "new";
 }
 
+// The largest message we accept (store key "optional": {"max-message-size": N}, announced as
+// a=max-message-size, RFC 8841 section 6), read in one place for the description and SCTP.
+// Absent: nullopt (the defaults apply). Anything but a positive integer is the caller's error.
+std::optional<std::uint64_t> local_max_message_size(const json& optional) {
+  if (!optional.is_object()) return std::nullopt;
+  const auto it = optional.find("max-message-size");
+  if (it == optional.end() || it->is_null()) return std::nullopt;
+  if (!it->is_number_integer() || it->get<std::int64_t>() <= 0) {
+    throw Error(Errc::invalid_argument,
+                fmt::format("optional.max-message-size must be a positive integer, not {}", it->dump()));
+  }
+  return it->get<std::uint64_t>();
+}
+
 }  // namespace
 
 PeerImpl::PeerImpl(Store store) : store_(std::move(store)), loop_(runtime::EventLoop::pooled()) {
@@ -211,12 +225,7 @@ session::LocalTransport PeerImpl::local_transport(std::string setup) const {
   t.setup = std::move(setup);
   t.session_id = session_id_;
   t.session_version = session_version_;
-  const json mms = store_.get("optional").is_object()
-                       ? store_.get("optional").value("max-message-size", json())
-                       : json();
-  if (mms.is_number_integer() && mms.get<std::int64_t>() >= 0) {
-    t.max_message_size = mms.get<std::uint64_t>();
-  }
+  if (const auto mms = local_max_message_size(store_.get("optional"))) t.max_message_size = *mms;
   return t;
 }
 
@@ -925,10 +934,7 @@ void PeerImpl::start_sctp() {
   options.remote_port = remote_->sctp_port;
   options.local_port = 5000;
   options.mtu = dtls_->max_send_size();
-  const json optional = store_.get("optional");
-  if (optional.is_object() && optional.value("max-message-size", json()).is_number_integer()) {
-    options.max_message_size = optional["max-message-size"].get<std::uint64_t>();
-  }
+  if (const auto mms = local_max_message_size(store_.get("optional"))) options.max_message_size = *mms;
   sctp_ = std::make_unique<sctp::Association>(dtls_->role() == dtls::Role::client, options);
   sctp_->set_remote_max_message_size(remote_->max_message_size);
   // Output for this association produced while another one was being driven (usrsctp is
@@ -977,7 +983,7 @@ void PeerImpl::trim_when_idle() {
 
 void PeerImpl::flush_dtls() {
   if (!dtls_ || !ice_) return;
-  // One sendmmsg per batch (PERFORMANCE.md lever 3). What the socket refuses is dropped,
+  // One sendmmsg per batch (docs/performance.md lever 3). What the socket refuses is dropped,
   // as the network would: SCTP retransmits.
   dtls_->drain_transmit_batch([this](std::span<const std::span<const std::byte>> datagrams) {
     datagrams_ += datagrams.size();

@@ -55,7 +55,7 @@ struct IceCallbacks {
   // "relay udp 10.0.0.1:49152", "host tcp-active 127.0.0.1:40001". May fire more than once.
   std::function<void(const std::string& local, const std::string& remote)> on_selected_pair;
   // Every datagram that is not STUN. May start before on_state(connected) on the controlled
-  // side (the peer can send as soon as it has a pair): keep early packets (PERFORMANCE.md).
+  // side (the peer can send as soon as it has a pair): keep early packets (docs/performance.md).
   std::function<void(std::span<const std::byte>)> on_receive;
   // Human-readable problems (an unresolvable server, a TURN server that gave no relay
   // candidate). Informational: whether ICE failed is reported by on_state(failed) only.
@@ -91,7 +91,7 @@ class IceTransport {
   // One datagram on the selected pair. False when there is no usable pair yet or the socket
   // would block.
   virtual bool send(std::span<const std::byte> datagram) = 0;
-  // Several datagrams in one call (PERFORMANCE.md lever 3: flush what DTLS/SCTP emitted once
+  // Several datagrams in one call (docs/performance.md lever 3: flush what DTLS/SCTP emitted once
   // per loop turn). Returns how many were sent, in order.
   virtual std::size_t send_batch(std::span<const std::span<const std::byte>> datagrams) = 0;
   // True while send_batch goes out with UDP_SEGMENT on the selected UDP pair.

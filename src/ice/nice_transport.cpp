@@ -56,7 +56,7 @@ constexpr unsigned kStunPacingMs = 5;
 constexpr unsigned kStunInitialTimeoutMs = 100;
 constexpr unsigned kStunMaxRetransmissions = 5;
 constexpr unsigned kStunReliableTimeoutMs = 3000;
-constexpr int kReceiveBufferBytes = 4 * 1024 * 1024;  // PERFORMANCE.md lever 4
+constexpr int kReceiveBufferBytes = 4 * 1024 * 1024;  // docs/performance.md lever 4
 constexpr guint kComponent = 1;                       // BUNDLE + rtcp-mux: one component
 
 namespace {

@@ -51,7 +51,7 @@ class NiceTransport final : public IceTransport {
   // One datagram on the selected pair. False when there is no usable pair yet or the socket
   // would block.
   bool send(std::span<const std::byte> datagram) override;
-  // Several datagrams in one call (nice_agent_send_messages_nonblocking; PERFORMANCE.md lever
+  // Several datagrams in one call (nice_agent_send_messages_nonblocking; docs/performance.md lever
   // 3: flush what DTLS/SCTP emitted once per loop turn). Returns how many were sent, in order.
   std::size_t send_batch(std::span<const std::span<const std::byte>> datagrams) override;
   // True while send_batch goes out with UDP_SEGMENT on the selected UDP pair.

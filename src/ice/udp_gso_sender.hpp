@@ -2,7 +2,7 @@
 // Sends a batch of datagrams over the selected UDP pair with UDP generic segmentation
 // offload (UDP_SEGMENT, Linux 4.18+): a run of equal-sized datagrams leaves in one sendmsg
 // as one large buffer and the kernel cuts it into datagrams, so the per-datagram cost of
-// the socket layer is paid once per run. PERFORMANCE.md lever 6: the data path went from
+// the socket layer is paid once per run. docs/performance.md lever 6: the data path went from
 // 219 to 347 MB/s with it. libnice has no such send, so this writes to the socket libnice
 // selected, with the address libnice would use; libnice keeps receiving on it and keeps
 // sending its own STUN (consent, keepalives) on it.

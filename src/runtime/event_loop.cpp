@@ -105,7 +105,7 @@ class Reaper {
 // The loop whose thread this is; lets in_loop_thread() work without racing thread start-up.
 thread_local const LoopState* t_current_loop = nullptr;
 
-// Callbacks run from C (GLib) dispatch functions: nothing may escape (DESIGN.md section 4).
+// Callbacks run from C (GLib) dispatch functions: nothing may escape (docs/architecture.md section 4).
 void run_guarded(const std::string& loop_name, std::function<void()>& fn) noexcept {
   try {
     fn();
@@ -340,14 +340,6 @@ void EventLoop::post(std::function<void()> fn) {
     state_->queue.push_back(std::move(fn));
   }
   g_main_context_wakeup(state_->ctx);
-}
-
-void EventLoop::dispatch(std::function<void()> fn) {
-  if (in_loop_thread()) {
-    fn();
-  } else {
-    post(std::move(fn));
-  }
 }
 
 void EventLoop::run_sync(std::function<void()> fn) {

@@ -1,7 +1,7 @@
 #pragma once
 // peer::runtime::EventLoop: one thread running its own GLib GMainContext.
 //
-// DESIGN.md section 3: a peer lives on exactly one loop, and all its protocol state is
+// docs/architecture.md section 3: a peer lives on exactly one loop, and all its protocol state is
 // touched only on that loop's thread, so protocol code takes no locks. libnice needs a
 // GMainContext for its sockets and timers, so the loop *is* a GMainContext iterated by one
 // thread; everything else (posted work, our timers) are GSources on that same context.
@@ -52,8 +52,6 @@ class EventLoop {
   // Thread-safe; runs `fn` on the loop thread after everything posted before it (FIFO).
   // Never runs inline. Exceptions escaping `fn` are logged and swallowed.
   void post(std::function<void()> fn);
-  // Inline when called on the loop thread, else post().
-  void dispatch(std::function<void()> fn);
   // Inline when called on the loop thread; else posts and blocks until `fn` has run.
   // An exception thrown by `fn` is rethrown to the caller. If the loop is destroyed before
   // `fn` runs, throws std::future_error (broken_promise) instead of blocking forever.

@@ -81,19 +81,6 @@ TEST(EventLoop, PostRunsInFifoOrderAndNeverInline) {
   EXPECT_NE(loop->context(), nullptr);
 }
 
-TEST(EventLoop, DispatchIsInlineOnLoopThreadOnly) {
-  auto loop = EventLoop::create();
-  loop->run_sync([&] {
-    EXPECT_TRUE(loop->in_loop_thread());
-    bool ran = false;
-    loop->dispatch([&] { ran = true; });
-    EXPECT_TRUE(ran);
-  });
-  std::promise<std::thread::id> where;
-  loop->dispatch([&] { where.set_value(std::this_thread::get_id()); });
-  EXPECT_NE(where.get_future().get(), std::this_thread::get_id());
-}
-
 TEST(EventLoop, RunSyncPropagatesExceptions) {
   auto loop = EventLoop::create();
   EXPECT_THROW(loop->run_sync([] { throw std::runtime_error("boom"); }), std::runtime_error);

@@ -350,6 +350,20 @@ TEST(Peer, MisuseThrowsWithACodeAndWhatToDo) {
   Peer d = loopback_peer();
   d.set("iceTransportPolicy", "nearby");
   EXPECT_THROW(d.create(), peer::Error);
+  // A bad limit is refused at the offer that would announce it, naming the key and value.
+  for (const json& bad : {json("big"), json(0), json(-5), json(1.5)}) {
+    Peer e = loopback_peer();
+    e.set("optional", json{{"max-message-size", bad}});
+    try {
+      e.offer();
+      ADD_FAILURE() << "offer() accepted max-message-size " << bad.dump();
+    } catch (const peer::Error& error) {
+      EXPECT_EQ(error.code(), peer::Errc::invalid_argument);
+      EXPECT_NE(std::string(error.what()).find("max-message-size must be a positive integer, not " + bad.dump()),
+                std::string::npos)
+          << error.what();
+    }
+  }
   a.close();
   EXPECT_THROW(a.offer(), peer::Error);
 }

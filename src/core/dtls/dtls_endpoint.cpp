@@ -116,7 +116,7 @@ struct DtlsEndpoint::Impl {
   Impl(Certificate local_cert, Role r, std::string algorithm, std::string fingerprint,
        DtlsOptions opts);
 
-  // --- OpenSSL callbacks: C linkage-compatible, never throw (DESIGN.md section 4). ---
+  // --- OpenSSL callbacks: C linkage-compatible, never throw (docs/architecture.md section 4). ---
   static int bio_write(BIO* bio, const char* data, int len) noexcept;
   static int bio_read(BIO* bio, char* out, int len) noexcept;
   static long bio_ctrl(BIO* bio, int cmd, long num, void* ptr) noexcept;

@@ -64,7 +64,7 @@ struct SctpOptions {
   std::size_t mtu = 1163;
   // Largest message we accept; announce it as a=max-message-size (RFC 8841 section 6).
   std::uint64_t max_message_size = 262144;
-  // usrsctp's SO_SNDBUF / SO_RCVBUF (PERFORMANCE.md lever 4: 1 MiB, more was worse).
+  // usrsctp's SO_SNDBUF / SO_RCVBUF (docs/performance.md lever 4: 1 MiB, more was worse).
   std::size_t send_buffer = std::size_t{1} << 20;
   std::size_t receive_buffer = std::size_t{1} << 20;
   // Streams offered in each direction (SCTP_INITMSG); the association uses the minimum of
@@ -82,7 +82,7 @@ struct SctpOptions {
   std::chrono::milliseconds rto_min{200};
   std::chrono::milliseconds rto_max{10000};
   // Delayed SACK (SCTP_DELAYED_SACK): acknowledge every sack_frequency-th packet, or after
-  // sack_delay (PERFORMANCE.md lever 5: 4 is about +10%; only our own SACKs change).
+  // sack_delay (docs/performance.md lever 5: 4 is about +10%; only our own SACKs change).
   std::uint32_t sack_frequency = 4;
   std::chrono::milliseconds sack_delay{20};
 };

@@ -1,7 +1,7 @@
 #pragma once
 // CRC32c (Castagnoli, RFC 3309; the SCTP checksum of RFC 9260 section 6.8 and appendix A).
 //
-// usrsctp's own CRC32c is a third of all CPU in Debian's build (PERFORMANCE.md lever 1), so
+// usrsctp's own CRC32c is a third of all CPU in Debian's build (docs/performance.md lever 1), so
 // the association turns usrsctp's checksumming off (usrsctp_enable_crc32c_offload) and
 // computes it here on each outgoing packet: with SSE4.2's crc32 instruction when the CPU
 // has it (checked once at run time with cpuid), else with a portable slicing-by-8 table.

@@ -79,7 +79,7 @@ int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos
 // Process-wide settings, applied after every usrsctp_init (it resets the sysctls). The
 // per-socket settings are in association.cpp.
 void configure() {
-  // PERFORMANCE.md lever 1: we compute CRC32c ourselves (crc32c.hpp); incoming checksums are
+  // docs/performance.md lever 1: we compute CRC32c ourselves (crc32c.hpp); incoming checksums are
   // not verified, DTLS authenticates every record.
   usrsctp_enable_crc32c_offload();
   // As Chromium and libdatachannel: WebRTC uses none of ECN, ASCONF (and its AUTH), NR-SACK
