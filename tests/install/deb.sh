@@ -48,7 +48,10 @@ dpkg -x "$deb" "$root"
 bash "$src/tests/install/consumer.sh" "$root/usr" "$src" "$scratch"
 "$root/usr/bin/peer" --version | grep -E '^peer [0-9.]+ \(commit [0-9a-f]{12}' || fail "peer --version"
 
-# The service's way to start: options from /etc/default/peer-signal's variables.
+# The service's way to start: options from /etc/default/peer-signal's variables (set -a
+# exports them, as EnvironmentFile= does), the listen address moved to a free port, and
+# PEER_SIGNAL_OPTS split into words as systemd splits an unbraced $VAR.
+# shellcheck disable=SC1091,SC2034,SC2086
 (set -a; . "$root/etc/default/peer-signal"; PEER_SIGNAL_LISTEN=127.0.0.1:0
  exec "$root/usr/bin/peer" signal $PEER_SIGNAL_OPTS --log-level warn) >"$scratch/signal.out" &
 server=$!
