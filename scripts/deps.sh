@@ -9,7 +9,9 @@ set -euo pipefail
 build=(g++ cmake ninja-build pkg-config libnice-dev libglib2.0-dev libssl-dev
        nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev libusrsctp-dev libsrtp2-dev
        libboost-dev libhiredis-dev libvpx-dev libopus-dev)
-test=("${build[@]}" libgtest-dev libgmock-dev libbenchmark-dev coturn redis-server iproute2 procps chromium firefox-esr iptables iputils-ping jq bc openssl)
+test=("${build[@]}" libgtest-dev libgmock-dev libbenchmark-dev coturn redis-server iproute2 procps chromium firefox-esr iptables
+      iputils-ping jq bc openssl
+      dpkg-dev file lintian)  # the .deb test (tests/install/deb.sh): cpack's shlibdeps, lintian
 command -v node >/dev/null || test+=(nodejs)
 command -v npm >/dev/null || test+=(npm)
 sanitize=("${test[@]}" clang libclang-rt-14-dev)

@@ -47,7 +47,11 @@ void add_signal(CLI::App& app, int& exit_code) {
   };
   auto args = std::make_shared<Args>();
   auto& o = args->options;
-  cmd->add_option("--listen", args->listen, "address:port to listen on (port 0: any free)")->capture_default_str();
+  // The three options a deployment sets also come from the environment (empty: unset), so
+  // the service reads them from /etc/default/peer-signal (docs/architecture.md section 13).
+  cmd->add_option("--listen", args->listen, "address:port to listen on (port 0: any free)")
+      ->capture_default_str()
+      ->envname("PEER_SIGNAL_LISTEN");
   cmd->add_option("--threads", o.threads, "I/O threads (0: one per core)")->capture_default_str();
   cmd->add_option("--max-message-bytes", o.max_message_bytes, "largest message a client may send")->capture_default_str();
   cmd->add_option("--max-messages-per-second", o.messages_per_second, "per client (0: no limit)")->capture_default_str();
@@ -58,9 +62,11 @@ void add_signal(CLI::App& app, int& exit_code) {
   cmd->add_option("--idle-timeout", args->idle_seconds, "seconds without a frame before a client is closed (pinged at half)")
       ->capture_default_str();
   cmd->add_option("--secret-file", args->secret_file, "HMAC secret: joining needs a token (peer token)")
-      ->check(CLI::ExistingFile);
+      ->check(CLI::ExistingFile)
+      ->envname("PEER_SIGNAL_SECRET_FILE");
   cmd->add_option("--static", o.static_dir, "serve this folder over HTTP GET")->check(CLI::ExistingDirectory);
-  cmd->add_option("--redis", o.redis_url, "share rooms with other servers, e.g. redis://127.0.0.1:6379");
+  cmd->add_option("--redis", o.redis_url, "share rooms with other servers, e.g. redis://127.0.0.1:6379")
+      ->envname("PEER_SIGNAL_REDIS");
   cmd->add_option("--heartbeat-ms", args->heartbeat_ms, "node liveness refresh in Redis (expires after 3x)")
       ->capture_default_str();
   cmd->add_option("--shutdown-grace-ms", args->grace_ms, "on SIGTERM, how long clients may take to close")
