@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Browser interop cases (README.md here). One run is one suite:
 //   node run.js --suite chromium-offers|peer-offers --peer BIN --agent BIN --out DIR
-//   node run.js --suite firefox-offers|peer-offers-firefox --peer BIN --agent BIN --out DIR
+//   node run.js --suite firefox-offers|peer-offers-firefox|media-firefox-offers|media-peer-offers-firefox ...
 //     a real `peer signal`, the page tests/interop/page/case.html (web/peer.js inside a
 //     headless Debian Chromium) and interop_agent (a native peer::Peer) in one room; the
 //     cases below run in order over that one connection, each side checking what the
@@ -37,7 +37,10 @@ const SANITIZED = !!process.env.PEER_SANITIZE_BUILD;  // slower native side: lon
 const timeout = (ms = TIMEOUT) => (SANITIZED ? ms * 3 : ms);
 const BROWSER = /firefox/.test(args.suite || '') ? 'firefox' : 'chromium';
 const NAME = BROWSER === 'firefox' ? 'Firefox' : 'Chromium';  // for case names
-const BROWSER_OFFERS = args.suite === 'chromium-offers' || args.suite === 'firefox-offers';
+// The browser's camera: Chromium's fake device has detail; Firefox's is one flat colour at a
+// time, so the page draws one on a canvas (page/case.js).
+const CAMERA = BROWSER === 'firefox' ? 'canvas' : 'fake';
+const BROWSER_OFFERS = ['chromium-offers', 'firefox-offers', 'media-chromium-offers', 'media-firefox-offers'].includes(args.suite);
 const HOST = process.env.PEER_INTEROP_ADDRESS || '127.0.0.1';
 
 class CaseFailure extends Error {
@@ -112,7 +115,7 @@ async function launchFirefox() {
     extraPrefsFirefox: {
       'media.navigator.streams.fake': true,         // a fake camera and microphone
       'media.navigator.permission.disabled': true,  // no permission prompt
-      'media.autoplay.default': 0,
+      'media.autoplay.default': 0,                  // playback allowed
       // Only without a namespace (run.sh's fallback) is everything on loopback, which
       // Firefox does not gather on unless told.
       'media.peerconnection.ice.loopback': HOST === '127.0.0.1',
@@ -329,7 +332,7 @@ function cases(chromium, native) {
       };
       const atChromium = await until(chromium, (m) => m.video.frames >= 30, `${NAME} decoded no 30 frames of the renegotiated track`);
       // Chromium adds its fake camera: its negotiationneeded makes web/peer.js offer again.
-      await chromium.cmd({ cmd: 'track', kind: 'video', source: 'fake' });
+      await chromium.cmd({ cmd: 'track', kind: 'video', source: CAMERA });
       const atPeer = await until(native, (m) => m.video.frames >= 30, `peer decoded no 30 frames of ${NAME}'s later camera`);
       await openOn(native, both, 'after-renegotiation');  // data channels still open and carry
       await exchange(both, 'after-renegotiation', 10, 10);
@@ -399,7 +402,9 @@ const nearestBar = ([r, g, b]) => BARS.map(([name, [R, G, B]]) => [name, (r - R)
 // Pixels of a real screenshot of an element, decoded by the browser itself through a canvas
 // (no PNG library needed). `points` are fractions of the width and height; [[r, g, b], ...].
 async function screenshotPixels(page, selector, points, file) {
-  const png = await page.locator(selector).screenshot(file ? { path: file } : {});
+  // An element handle's screenshot: the same call in playwright and puppeteer (which returns
+  // a Uint8Array rather than a Buffer).
+  const png = Buffer.from(await (await page.$(selector)).screenshot(file ? { path: file } : {}));
   return page.evaluate(async ([b64, at]) => {
     const img = new Image();
     img.src = `data:image/png;base64,${b64}`;
@@ -426,11 +431,11 @@ async function barColours(page, file, selector = '#remote') {
 // Video and audio both ways at once with a data channel, over one BUNDLE transport: the
 // agent sends the test pattern and a 440 Hz tone, Chromium its fake camera and microphone.
 async function runMedia(context) {
-  const offererName = args.suite === 'media-chromium-offers' ? 'chromium' : 'peer';
+  const offererName = BROWSER_OFFERS ? BROWSER : 'peer';
   const pair = await connectPair(context, offererName, async (chromium, native) => {
     await native.cmd({ cmd: 'track', kind: 'video', source: 'pattern' });
     await native.cmd({ cmd: 'track', kind: 'audio', source: 'tone:440' });
-    await chromium.cmd({ cmd: 'track', kind: 'video', source: 'fake' });
+    await chromium.cmd({ cmd: 'track', kind: 'video', source: CAMERA });
     await chromium.cmd({ cmd: 'track', kind: 'audio', source: 'fake' });
   });
   const { chromium, native } = pair;
@@ -443,28 +448,31 @@ async function runMedia(context) {
   };
   let last;
   await runCases([
-    ['peer -> Chromium: VP8 decoded by Chromium (framesDecoded >= 60) and Opus heard', async () => {
+    [`peer -> ${NAME}: VP8 decoded by ${NAME} (framesDecoded >= 60) and Opus heard`, async () => {
       const deadline = Date.now() + timeout(30000);
       for (;;) {
         last = await media();
-        // The tone's RMS is 0.35; silence is 0. Decoded Opus keeps most of it.
-        if (last.chromium.video.frames >= 60 && last.chromium.audio.rms > 0.05) break;
-        if (Date.now() > deadline) throw new CaseFailure('chromium', `inbound-rtp after 30 s: ${JSON.stringify(last.chromium)}`);
+        // The tone's RMS is 0.35; silence is 0. Decoded Opus keeps most of it. Chromium's
+        // audioLevel needs a playout device (headless has none), so the page's WebAudio
+        // analyser measures it; headless Firefox runs no AudioContext without a sound
+        // server, but its audioLevel comes from the decoder. Either shows decoded sound.
+        if (last.chromium.video.frames >= 60 && Math.max(last.chromium.audio.rms, last.chromium.audio.level) > 0.05) break;
+        if (Date.now() > deadline) throw new CaseFailure(BROWSER, `inbound-rtp after 30 s: ${JSON.stringify(last.chromium)}`);
         await new Promise((r) => setTimeout(r, 500));
       }
-      expectEqual(chromium, 'Chromium frameWidth', last.chromium.video.width, 640);
-      expectEqual(chromium, 'Chromium frameHeight', last.chromium.video.height, 480);
+      expectEqual(chromium, `${NAME} frameWidth`, last.chromium.video.width, 640);
+      expectEqual(chromium, `${NAME} frameHeight`, last.chromium.video.height, 480);
     }],
-    ['peer -> Chromium: a screenshot of the <video> shows the colour bars', async () => {
+    [`peer -> ${NAME}: a screenshot of the <video> shows the colour bars`, async () => {
       const file = path.join(OUT, `interop-${args.suite}.png`);
       const colours = await barColours(chromium.page, file);
       const want = BARS.map(([name]) => name);
       if (JSON.stringify(colours) !== JSON.stringify(want)) {
-        throw new CaseFailure('chromium', `bar colours ${colours.join(',')}, want ${want.join(',')} (screenshot ${file})`);
+        throw new CaseFailure(BROWSER, `bar colours ${colours.join(',')}, want ${want.join(',')} (screenshot ${file})`);
       }
       results.push({ case: 'media-screenshot', file, colours });
     }],
-    ["Chromium's fake camera and microphone -> peer: 60 frames at 640x480, not one colour; audio not silence", async () => {
+    [`${NAME}'s fake camera and microphone -> peer: 60 frames at 640x480, not one colour; audio not silence`, async () => {
       const deadline = Date.now() + timeout(30000);
       for (;;) {
         last = await media();
@@ -483,7 +491,7 @@ async function runMedia(context) {
     }],
     // goog-remb without transport-cc: Chromium estimates what it receives and sends REMB;
     // peer's sender reads it and keeps its encoder's target at or under it.
-    ["Chromium's REMB reaches peer's video sender", async () => {
+    [`${NAME}'s REMB reaches peer's video sender`, async () => {
       const deadline = Date.now() + timeout(15000);
       for (;;) {
         last = await media();
@@ -512,10 +520,10 @@ async function runMedia(context) {
       for (;;) {
         last = await media();
         if (!last.chromium.receiving.video) break;
-        if (Date.now() > deadline) throw new CaseFailure('chromium', `still receiving video 15 s after peer's remove: ${JSON.stringify(last.chromium)}`);
+        if (Date.now() > deadline) throw new CaseFailure(BROWSER, `still receiving video 15 s after peer's remove: ${JSON.stringify(last.chromium)}`);
         await new Promise((r) => setTimeout(r, 300));
       }
-      if (!last.chromium.receiving.audio) throw new CaseFailure('chromium', 'audio stopped too');
+      if (!last.chromium.receiving.audio) throw new CaseFailure(BROWSER, 'audio stopped too');
       await openOn(native, [chromium, native], 'after-removal');  // a channel opens and carries
       await exchange([chromium, native], 'after-removal', 10, 10);
       // Chromium sends video again on the same transceiver (same mid): peer gets a new remote
@@ -527,7 +535,7 @@ async function runMedia(context) {
         last = await media();
         const n = last.native;
         if (n.tracks.length > before.tracks.length && n.video.frames >= before.video.frames + 30) break;
-        if (Date.now() > deadline) throw new CaseFailure('peer', `no new video track decoded 15 s after Chromium sent again: ${JSON.stringify(n)}`);
+        if (Date.now() > deadline) throw new CaseFailure('peer', `no new video track decoded 15 s after ${NAME} sent again: ${JSON.stringify(n)}`);
         await new Promise((r) => setTimeout(r, 300));
       }
       results.push({ case: 'removal', native_ended: last.native.ended, chromium_receiving: last.chromium.receiving,
@@ -659,7 +667,7 @@ async function runServe(context) {
     context = BROWSER === 'firefox' ? await launchFirefox() : await launchChromium();
     if (args.suite === 'serve') await runServe(context);
     else if (['chromium-offers', 'peer-offers', 'firefox-offers', 'peer-offers-firefox'].includes(args.suite)) await runPair(context);
-    else if (args.suite === 'media-chromium-offers' || args.suite === 'media-peer-offers') await runMedia(context);
+    else if (['media-chromium-offers', 'media-peer-offers', 'media-firefox-offers', 'media-peer-offers-firefox'].includes(args.suite)) await runMedia(context);
     else throw new Error(`unknown --suite ${args.suite}`);
     console.log(JSON.stringify({ suite: args.suite, ms: Date.now() - started, [BROWSER]: context.browser() ? context.browser().version() : undefined, results }));
   } catch (e) {

@@ -8,6 +8,36 @@ const report = (event) => (window.report ? window.report(event) : console.log(JS
 const channels = new Map();
 let peer = null;
 let analyser = null;  // on the remote audio track
+let videoSource = 'fake';  // what track() last sent as video, for resend()
+
+// 640x480 at 30 fps: eight colour bars that shift hue every frame, and a frame counter.
+// Firefox's fake camera is one flat colour at a time, which the native side's "frames have
+// detail" check rightly refuses; this has detail in every frame.
+function canvasStream() {
+  const canvas = document.createElement('canvas');
+  canvas.width = 640;
+  canvas.height = 480;
+  const ctx = canvas.getContext('2d');
+  let n = 0;
+  const draw = () => {
+    for (let i = 0; i < 8; i++) {
+      ctx.fillStyle = `hsl(${(i * 45 + n * 3) % 360}, 90%, 50%)`;
+      ctx.fillRect(i * 80, 0, 80, 480);
+    }
+    ctx.fillStyle = '#000';
+    ctx.font = '48px sans-serif';
+    ctx.fillText(String(n++), 20, 240);
+  };
+  draw();
+  setInterval(draw, 33);
+  return canvas.captureStream(30);
+}
+
+async function capture(kind, source) {
+  if (kind === 'video' && source === 'canvas') return canvasStream();
+  const constraints = kind === 'video' ? { video: { width: 640, height: 480, frameRate: 30 } } : { audio: true };
+  return navigator.mediaDevices.getUserMedia(constraints);
+}
 
 class Received {
   constructor() {
@@ -151,15 +181,16 @@ const commands = {
     report({ event: 'stats', label, text: r.text, binary: r.binary, dup: r.dup, bad: r.bad,
              out_of_order: r.out_of_order, first_bad: r.first_bad, state: dc.readyState });
   },
-  // A local track before join: "fake" is Chromium's fake camera or microphone
-  // (--use-fake-device-for-media-stream), "none" a recvonly transceiver.
+  // A local track before join: "fake" is the browser's fake camera or microphone
+  // (Chromium's --use-fake-device-for-media-stream, Firefox's media.navigator.streams.fake),
+  // "canvas" moving colour bars drawn on a canvas (video), "none" a recvonly transceiver.
   async track({ kind, source }) {
     if (source === 'none') {
       peer.pc.addTransceiver(kind, { direction: 'recvonly' });
       return;
     }
-    const constraints = kind === 'video' ? { video: { width: 640, height: 480, frameRate: 30 } } : { audio: true };
-    const stream = await navigator.mediaDevices.getUserMedia(constraints);
+    if (kind === 'video') videoSource = source;
+    const stream = await capture(kind, source);
     for (const track of stream.getTracks()) {
       const sender = peer.pc.addTrack(track, stream);
       if (kind === 'video') {
@@ -182,8 +213,7 @@ const commands = {
   async resend({ kind }) {
     const t = peer.pc.getTransceivers().find((x) => x.receiver.track.kind === kind && !x.sender.track);
     if (!t) throw new Error(`no ${kind} transceiver without a track`);
-    const constraints = kind === 'video' ? { video: { width: 640, height: 480, frameRate: 30 } } : { audio: true };
-    const stream = await navigator.mediaDevices.getUserMedia(constraints);
+    const stream = await capture(kind, kind === 'video' ? videoSource : 'fake');
     await t.sender.replaceTrack(stream.getTracks()[0]);
     t.sender.setStreams(stream);
     t.direction = 'sendrecv';
