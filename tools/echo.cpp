@@ -171,6 +171,11 @@ int run_echo(const EchoOptions& o) {
   bool went_down = false;       // failed or closed at some point after connecting
   std::size_t disconnects = 0;  // "disconnected" episodes (ICE lost and found the path)
   Clock::time_point connected_at{}, open_at{};
+  // The longest wait between two probe echoes (an outage, a restart), and changes of the DTLS
+  // state after connecting (an ICE restart must leave DTLS alone: none).
+  Clock::time_point last_back{};
+  Clock::duration longest_gap{};
+  std::size_t dtls_changes = 0;
   // The offerer opens "echo" (its offer needs a data section); a probing answerer opens its
   // own "echo" too, whose messages reach the offerer's handle of that label and are echoed on
   // the offerer's stream. A partner that did not open it echoes remote channels as they come.
@@ -194,12 +199,22 @@ int run_echo(const EchoOptions& o) {
           }
           mismatch = true;
         }
+        const auto now = Clock::now();
+        // Probe messages only: the one after the hold comes a hold later by design.
+        if (last_back != Clock::time_point{} && returned < o.probe)
+          longest_gap = std::max(longest_gap, now - last_back);
+        last_back = now;
         ++returned;
       });
     }));
     subs.push_back(
         own->on("channel open", [&] { session.waiter.update([&] { open_at = Clock::now(); }); }));
   }
+  subs.push_back(p.on("change dtls", [&](const json&) {
+    session.waiter.update([&] {
+      if (connected_at != Clock::time_point{}) ++dtls_changes;
+    });
+  }));
   subs.push_back(p.on("change connection", [&](const json& v) {
     session.waiter.update([&] {
       if (connected_at == Clock::time_point{}) return;
@@ -296,6 +311,9 @@ int run_echo(const EchoOptions& o) {
          open_at == Clock::time_point{} ? json(nullptr) : json(ms(open_at - connected_at))},
         {"up_s", ms(Clock::now() - connected_at) / 1000},
         {"disconnects", disconnects},
+        {"longest_gap_ms", ms(longest_gap)},
+        {"dtls_changes", dtls_changes},
+        {"restart", p.get("signal-restart")},
         {"went_down", went_down},
         {"pair", pair},
         {"channel", channel_state},

@@ -13,6 +13,7 @@
 #include "network_options.hpp"
 #include "peer/peer.hpp"
 #include "peer/signal.hpp"
+#include <spdlog/cfg/env.h>
 #include "util.hpp"
 
 namespace peer::tools {
@@ -24,6 +25,7 @@ inline void log_to_stderr() {
   done = true;
   spdlog::set_default_logger(spdlog::stderr_color_mt("peer-cli"));
   spdlog::set_level(spdlog::level::warn);
+  spdlog::cfg::load_env_levels();  // SPDLOG_LEVEL=info (spdlog's own variable) shows more
 }
 
 // Server refusals after which waiting is pointless.
@@ -66,6 +68,11 @@ class Session {
       std::fprintf(stderr, "peer %s: %s: %s\n", command_.c_str(), code.c_str(),
                    e.value("message", "").c_str());
       if (fatal_signal_error(code)) waiter.update([&] { signal_failure_ = code; });
+    }));
+    // The signal plugin restarting ICE by itself (include/peer/signal.hpp): worth a line.
+    subs_.push_back(peer.on("change signal-restart", [this](const json& v) {
+      std::fprintf(stderr, "peer %s: ICE restart: %s (ice %s)\n", command_.c_str(),
+                   v.is_string() ? v.get<std::string>().c_str() : "?", peer.get("ice").dump().c_str());
     }));
   }
   ~Session() {

@@ -22,18 +22,42 @@
 //                  lost), "joined" (in the room), "closed" (the signaling connection is
 //                  closed for good; only seen by a listener that outlives close())
 //   signal-id      our member id, from the last "joined" (a new one after each reconnect)
-//   signal-remote  the id of the member we paired with
+//   signal-remote  the id of the member we paired with (it changes when that member
+//                  reconnects to the server and says so with a "rejoined" message)
+//   signal-restart restarting by itself (below): "waiting" (ICE went disconnected or
+//                  failed), "restarting" (a restart offer is out), "gave-up" (no try
+//                  brought it back; an error event says so), "idle" (back again)
+// Store key the plugin reads (at use() and again at each disconnection):
+//   auto-restart   true (the default when absent), false, or an object with any of
+//                  {"grace": 2000, "backoff": 1000, "backoff-max": 16000, "tries": 6,
+//                   "check": 2000} (milliseconds, and a count): see RestartPolicy. A bad
+//                  value makes use() throw Error(invalid_argument)
 // Events the plugin emits on the peer:
 //   signal message   every message from the server, as received ({"type", ..., "from"})
 //   error            {"code": "signal_<code>", "message"}: the server refused something
 //                    (signal_unauthorized, signal_room-full, ...); "signal_peer_left": the
-//                    paired member left before the connection was up (see below)
+//                    paired member left before the connection was up (see below);
+//                    "signal_restart_failed": restarting by itself gave up
+//
+// Restarting by itself (ICE restart, RFC 8445 section 9; docs/architecture.md section 9):
+// once connected, when the ICE state becomes "disconnected" and stays so for `grace`, or
+// becomes "failed", the side that made the first offer calls restart() and sends the new
+// offer; the other side answers it as any offer. Only the first offerer restarts, so two
+// restart offers never cross. Tries are spaced `backoff`, doubling up to `backoff-max`;
+// after `tries` of them without the connection back, "signal-restart" becomes "gave-up"
+// and the error "signal_restart_failed" is emitted. The connection may still come back
+// afterwards (a restart of the remote's, consent answered again): "signal-restart" is then
+// "idle" and a later disconnection starts over. Data channels, DTLS and SCTP are untouched
+// by a restart. Both sides also check their signaling connection (a ping, `check` to
+// answer): after a network change it may be dead without knowing it, and the client then
+// reconnects, gets a new id and tells the paired member ("rejoined").
 //
 // The server connection is not needed once the peers are connected. If it drops, the data
 // channels go on; the client reconnects with backoff and joins again with a new id, and the
-// remote sees "peer-left"/"peer-joined" for our old and new ids. The plugin never tears down
-// or renegotiates an established connection because of that: once paired it ignores
-// further joins and leaves. Renegotiation itself goes through: our later offer() (after
+// remote sees "peer-left"/"peer-joined" for our old and new ids; we tell the members
+// {"type": "rejoined", "was": [our former ids]}, and the paired one follows our new id. The
+// plugin never tears down an established connection because of that: once paired it does
+// not pair with another member. Renegotiation itself goes through: our later offer() (after
 // adding a track) is sent to the paired member, and its later offers are answered.
 // If the paired member leaves before the connection is up, the plugin does not pair again
 // (the Peer has applied descriptions that cannot be rolled back): it emits the error
@@ -57,6 +81,15 @@ struct SignalOptions {
   std::chrono::milliseconds backoff_initial{100};  // reconnect delays, doubling to the max
   std::chrono::milliseconds backoff_max{5000};
   std::size_t max_queue = 256;  // messages kept while not joined
+};
+
+// The `auto-restart` store key's fields (defaults shown).
+struct RestartPolicy {
+  std::chrono::milliseconds grace{2000};  // "disconnected" this long before a restart (failed: at once)
+  std::chrono::milliseconds backoff{1000};  // between tries, doubling ...
+  std::chrono::milliseconds backoff_max{16000};  // ... up to this
+  int tries = 6;  // restarts before giving up (~31 s of tries, then 16 s more to come back)
+  std::chrono::milliseconds check{2000};  // the signaling connection must answer a ping within this
 };
 
 struct signal {

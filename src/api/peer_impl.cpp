@@ -5,6 +5,10 @@
 #include <algorithm>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "core/demux.hpp"
 #include "core/sdp/candidate.hpp"
@@ -196,6 +200,7 @@ void PeerImpl::create() {
   callbacks.on_selected_pair = [guarded](const std::string& local, const std::string& remote) {
     guarded([&](PeerImpl& self) {
       self.store_.set("pair", {{"local", local}, {"remote", remote}});
+      self.on_new_pair();
     });
   };
   callbacks.on_receive = [guarded](std::span<const std::byte> datagram) {
@@ -565,6 +570,30 @@ void PeerImpl::on_ice_state(ice::IceState state) {
   update_connection();
 }
 
+// A pair selected after the first (an ICE restart, or a better pair): SCTP heartbeats on
+// the new path (Association::probe_path says why). Three: now, after 250 ms and after 1 s,
+// because the first may go out before the remote has selected the new pair too, and its
+// answer then takes the remote's old, dead route.
+void PeerImpl::on_new_pair() {
+  path_probes_ = 3;
+  probe_path();
+}
+
+void PeerImpl::probe_path() {
+  if (!sctp_ || closed_ || path_probes_ <= 0) return;
+  --path_probes_;
+  if (!processing_sctp_) {  // never inside usrsctp's own processing
+    if (!sctp_->probe_path()) spdlog::debug("peer: usrsctp refused a heartbeat: {}", std::strerror(errno));
+    process_sctp();
+  }
+  if (path_probes_ == 0) return;
+  std::weak_ptr<PeerImpl> weak = weak_from_this();
+  path_probe_timer_ = loop_->call_after(path_probes_ == 2 ? std::chrono::milliseconds(250) : std::chrono::milliseconds(750),
+                                        [weak] {
+                                          if (auto self = weak.lock()) self->probe_path();
+                                        });
+}
+
 void PeerImpl::on_receive(std::span<const std::byte> datagram) {
   ++datagrams_;
   const PacketKind kind = classify(datagram);
@@ -672,6 +701,7 @@ void PeerImpl::close() {
   closed_ = true;
   dtls_timer_.cancel();
   sctp_timer_.cancel();
+  path_probe_timer_.cancel();
   stop_media();
   for (auto& [key, channel] : channel_by_key_) {
     channel->store.silence();

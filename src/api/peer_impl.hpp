@@ -46,6 +46,8 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   void create();
   void offer(const Peer::DescriptionCallback& fn, const json& options);
   void restart_ice();
+  void on_new_pair();
+  void probe_path();
   void answer(const Peer::DescriptionCallback& fn, const json& options);
   void local(const json& description);
   void remote(const json& description);
@@ -174,6 +176,8 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   std::unique_ptr<sctp::Association> sctp_;
   session::DataChannels channels_{session::DataChannels::Callbacks{}};
   runtime::EventLoop::Timer sctp_timer_;
+  runtime::EventLoop::Timer path_probe_timer_;  // SCTP heartbeats after a new ICE pair
+  int path_probes_ = 0;
   // Idle trimming: datagrams seen in either direction, the count at the last timer tick,
   // ticks since it last changed. A connection quiet for kIdleTicks gives its buffers back.
   std::uint64_t datagrams_ = 0;

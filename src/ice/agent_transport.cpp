@@ -73,6 +73,21 @@ std::vector<Address> interface_addresses() {
   return out;
 }
 
+// Every address of this machine's interfaces that are up, loopback included: what a socket
+// may still be bound to.
+std::vector<Address> machine_addresses() {
+  std::vector<Address> out;
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return out;
+  for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || !(i->ifa_flags & IFF_UP)) continue;
+    const std::size_t length = i->ifa_addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+    if (auto a = Address::from_sockaddr(i->ifa_addr, length)) out.push_back(a->with_port(0));
+  }
+  freeifaddrs(list);
+  return out;
+}
+
 // The server's address: numeric as is, else the first getaddrinfo answer (blocking, as
 // IceTransport::gather() says).
 std::optional<Address> resolve(const IceServer& server, std::string& error) {
@@ -156,59 +171,7 @@ void AgentTransport::gather() {
     }
   }
 
-  std::vector<Address> addresses;
-  if (config_.local_addresses.empty()) {
-    addresses = interface_addresses();
-  } else {
-    for (const auto& text : config_.local_addresses) {
-      if (auto a = Address::parse(text, 0)) addresses.push_back(*a);
-    }
-  }
-  uint16_t preference = 65535;
-  for (const auto& address : addresses) {
-    if (!config_.udp) break;
-    const int family = address.family == AddressFamily::v6 ? AF_INET6 : AF_INET;
-    const int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0) continue;
-    sockaddr_storage bind_to{};
-    const std::size_t length = address.to_sockaddr(bind_to);
-    if (family == AF_INET6) {
-      const int on = 1;
-      setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
-    }
-    if (::bind(fd, reinterpret_cast<sockaddr*>(&bind_to), static_cast<socklen_t>(length)) != 0) {
-      spdlog::debug("ice: cannot bind {}: {}", address.ip_string(), std::strerror(errno));
-      ::close(fd);
-      continue;
-    }
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kReceiveBufferBytes, sizeof kReceiveBufferBytes);
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kReceiveBufferBytes, sizeof kReceiveBufferBytes);
-    // GRO: the kernel may hand several datagrams of a flow over as one buffer; receive()
-    // cuts it back at the segment size it reports, so a STUN packet behind DTLS datagrams
-    // stays a packet of its own (what reading libnice's sockets could not do). Without
-    // kernel support the option fails and every datagram comes alone.
-    const int gro = 1;
-    setsockopt(fd, SOL_UDP, UDP_GRO, &gro, sizeof gro);
-    sockaddr_storage bound{};
-    socklen_t bound_length = sizeof bound;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_length);
-    auto base = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&bound), bound_length);
-    if (!base) {
-      ::close(fd);
-      continue;
-    }
-    auto socket = std::make_unique<Socket>();
-    socket->fd = fd;
-    socket->base = *base;
-    socket->owner = this;
-    socket->source = g_unix_fd_source_new(fd, G_IO_IN);
-    g_source_set_callback(socket->source, reinterpret_cast<GSourceFunc>(reinterpret_cast<void (*)()>(&on_readable)),
-                          socket.get(), nullptr);
-    g_source_attach(socket->source, loop_.context());
-    agent_.add_host(now, *base, preference);
-    preference = preference > 1000 ? preference - 1000 : 1;
-    sockets_.push_back(std::move(socket));
-  }
+  for (const auto& address : wanted_addresses()) open_host(now, address);
   if (sockets_.empty()) {
     pending_.push_back([this] {
       state_ = IceState::failed;
@@ -218,6 +181,64 @@ void AgentTransport::gather() {
   }
   agent_.end_of_hosts(now);
   flush(false);
+}
+
+// The addresses to gather on now: the configured ones, or every usable interface's.
+std::vector<Address> AgentTransport::wanted_addresses() const {
+  if (config_.local_addresses.empty()) return interface_addresses();
+  std::vector<Address> addresses;
+  for (const auto& text : config_.local_addresses) {
+    if (auto a = Address::parse(text, 0)) addresses.push_back(*a);
+  }
+  return addresses;
+}
+
+// A UDP socket on `address` (port 0) and a host of the agent for it; false when it cannot
+// be bound (the address is not on this machine).
+bool AgentTransport::open_host(Time now, const Address& address) {
+  if (!config_.udp) return false;
+  const int family = address.family == AddressFamily::v6 ? AF_INET6 : AF_INET;
+  const int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_storage bind_to{};
+  const std::size_t length = address.to_sockaddr(bind_to);
+  if (family == AF_INET6) {
+    const int on = 1;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+  }
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&bind_to), static_cast<socklen_t>(length)) != 0) {
+    spdlog::debug("ice: cannot bind {}: {}", address.ip_string(), std::strerror(errno));
+    ::close(fd);
+    return false;
+  }
+  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kReceiveBufferBytes, sizeof kReceiveBufferBytes);
+  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kReceiveBufferBytes, sizeof kReceiveBufferBytes);
+  // GRO: the kernel may hand several datagrams of a flow over as one buffer; receive()
+  // cuts it back at the segment size it reports, so a STUN packet behind DTLS datagrams
+  // stays a packet of its own (what reading libnice's sockets could not do). Without
+  // kernel support the option fails and every datagram comes alone.
+  const int gro = 1;
+  setsockopt(fd, SOL_UDP, UDP_GRO, &gro, sizeof gro);
+  sockaddr_storage bound{};
+  socklen_t bound_length = sizeof bound;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_length);
+  auto base = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&bound), bound_length);
+  if (!base) {
+    ::close(fd);
+    return false;
+  }
+  auto socket = std::make_unique<Socket>();
+  socket->fd = fd;
+  socket->base = *base;
+  socket->owner = this;
+  socket->source = g_unix_fd_source_new(fd, G_IO_IN);
+  g_source_set_callback(socket->source, reinterpret_cast<GSourceFunc>(reinterpret_cast<void (*)()>(&on_readable)),
+                        socket.get(), nullptr);
+  g_source_attach(socket->source, loop_.context());
+  agent_.add_host(now, *base, preference_);
+  preference_ = preference_ > 1000 ? preference_ - 1000 : 1;
+  sockets_.push_back(std::move(socket));
+  return true;
 }
 
 void AgentTransport::set_remote_credentials(const std::string& ufrag, const std::string& pwd) {
@@ -263,8 +284,53 @@ void AgentTransport::add_remote_candidate(const std::string& candidate) {
   flush(false);
 }
 
+// A restart after a network change gathers again (RFC 8445 section 9 leaves it to the
+// agent; browsers do the same): sockets whose address left the machine are closed and their
+// candidates dropped, and addresses that appeared get sockets and host candidates in the new
+// generation. Pinned addresses (`addresses`) are looked at again too: one that was missing
+// at first can be bound now.
 void AgentTransport::restart() {
-  agent_.restart(Clock::now());
+  const Time now = Clock::now();
+  const std::vector<Address> present = machine_addresses();
+  const std::vector<Address> wanted = wanted_addresses();
+  auto has_ip = [](const std::vector<Address>& list, const Address& a) {
+    return std::any_of(list.begin(), list.end(), [&](const Address& b) { return b.with_port(0) == a.with_port(0); });
+  };
+  auto unspecified = [](const Address& a) {
+    const auto ip = a.ip_bytes();
+    return std::all_of(ip.begin(), ip.end(), [](auto x) { return x == 0; });
+  };
+  for (auto it = sockets_.begin(); it != sockets_.end();) {
+    if (has_ip(present, (*it)->base) || unspecified((*it)->base)) {
+      ++it;
+      continue;
+    }
+    spdlog::info("ice: {} is gone: its candidates are dropped", (*it)->base.ip_string());
+    agent_.remove_host(now, (*it)->base);
+    // Closed from the loop's next turn: we may be inside this socket's own receive().
+    Socket* gone = it->release();
+    it = sockets_.erase(it);
+    if (gone->source) g_source_destroy(gone->source);
+    loop_.post([gone] {
+      if (gone->source) g_source_unref(gone->source);
+      if (gone->fd >= 0) ::close(gone->fd);
+      delete gone;
+    });
+  }
+  std::vector<Address> added;
+  for (const auto& address : wanted) {
+    const bool open = std::any_of(sockets_.begin(), sockets_.end(),
+                                  [&](const auto& s) { return s->base.with_port(0) == address.with_port(0); });
+    if (!open && has_ip(present, address)) added.push_back(address);
+  }
+  route_.reset();  // re-resolved by flush(): the route's socket may be gone
+  route_fd_ = -1;
+  gso_.detach();
+  agent_.restart(now, !added.empty());
+  for (const auto& address : added) {
+    if (open_host(now, address)) spdlog::info("ice: gathering on {} (new since the last gathering)", address.ip_string());
+  }
+  if (!added.empty()) agent_.end_of_hosts(now);
   flush(false);
 }
 

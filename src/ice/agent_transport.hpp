@@ -100,6 +100,8 @@ class AgentTransport final : public IceTransport {
   void flush(bool from_loop);
   void deliver_events();
   const Socket* socket_for(const Address& base) const;
+  std::vector<Address> wanted_addresses() const;
+  bool open_host(Time now, const Address& address);
   void send_transmit(const Transmit& t);
   bool update_route();
 
@@ -115,6 +117,7 @@ class AgentTransport final : public IceTransport {
   std::optional<Time> timer_at_;
   IceState state_ = IceState::new_;
   bool gathered_ = false;
+  uint16_t preference_ = 65535;  // local preference of the next host (RFC 8445 5.1.2.1)
   std::deque<std::function<void()>> pending_;
   bool delivery_posted_ = false;
 

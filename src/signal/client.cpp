@@ -66,13 +66,16 @@ struct Connection {
   beast::flat_buffer buffer;
   std::deque<std::string> out;  // out.front() is being written while `writing`
   bool writing = false;
+  // check(): a ping is out, and whether any frame (message, ping or pong) came since.
+  bool pinging = false;
+  bool heard = false;
 };
 
 struct Client::Impl : std::enable_shared_from_this<Impl> {
   enum class Phase { idle, connecting, open, joining, joined, closed };
 
   Impl(std::string url_text, ClientOptions opts)
-      : options(opts), url(parse_ws_url(url_text)), resolver(ioc), retry(ioc), rng(std::random_device{}()) {}
+      : options(opts), url(parse_ws_url(url_text)), resolver(ioc), retry(ioc), probe(ioc), rng(std::random_device{}()) {}
 
   ClientOptions options;
   WsUrl url;
@@ -82,6 +85,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   std::thread::id thread_id;
   tcp::resolver resolver;
   asio::steady_timer retry;
+  asio::steady_timer probe;  // check()'s deadline
   std::mt19937 rng;
 
   // Client-thread state.
@@ -153,6 +157,8 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     timeouts.idle_timeout = websocket::stream_base::none();
     timeouts.keep_alive_pings = false;  // the server pings; we answer (RFC 6455 5.5.3)
     c->ws.set_option(timeouts);
+    // Raw: the stream holds the callback, and it runs only inside the stream's own reads.
+    c->ws.control_callback([raw = c.get()](websocket::frame_type, beast::string_view) { raw->heard = true; });
     c->ws.text(true);
     const std::string host = (url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host) + ":" + url.port;
     c->ws.async_handshake(host, url.path, [self = shared_from_this(), c](error_code ec) {
@@ -184,6 +190,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     c->ws.async_read(c->buffer, [self = shared_from_this(), c](error_code ec, std::size_t) {
       if (self->conn != c) return;
       if (ec) return self->dropped(c);
+      c->heard = true;
       auto message = nlohmann::json::parse(beast::buffers_to_string(c->buffer.data()), nullptr, false);
       c->buffer.consume(c->buffer.size());
       if (message.is_object()) self->received(message);
@@ -254,6 +261,21 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
     });
   }
 
+  // A ping, and the connection taken as lost when nothing at all arrives within `within`.
+  void do_check(std::chrono::milliseconds within) {
+    auto c = conn;
+    if (!c || phase == Phase::connecting || c->pinging) return;
+    c->pinging = true;
+    c->heard = false;
+    c->ws.async_ping({}, [](error_code) {});  // a failed write shows on the read side
+    probe.expires_after(within);
+    probe.async_wait([self = shared_from_this(), c](error_code ec) {
+      c->pinging = false;
+      if (ec || self->conn != c || c->heard) return;
+      self->dropped(c);
+    });
+  }
+
   void do_join(std::string new_room, std::string new_token) {
     const bool in_room = phase == Phase::joined || phase == Phase::joining;
     room = std::move(new_room);
@@ -288,6 +310,7 @@ struct Client::Impl : std::enable_shared_from_this<Impl> {
   void do_close() {
     phase = Phase::closed;
     retry.cancel();
+    probe.cancel();
     resolver.cancel();
     if (auto c = std::exchange(conn, nullptr)) {
       if (c->ws.is_open()) {
@@ -365,6 +388,10 @@ void Client::leave() {
 
 void Client::send(nlohmann::json message) {
   impl_->post([message = std::move(message)](Impl& impl) mutable { impl.do_send(std::move(message)); });
+}
+
+void Client::check(std::chrono::milliseconds within) {
+  impl_->post([within](Impl& impl) { impl.do_check(within); });
 }
 
 void Client::close() { impl_->close(); }

@@ -69,6 +69,12 @@ class Client {
   void leave();
   // Sends a message (its "from" is set by the server). Any thread.
   void send(nlohmann::json message);
+  // Asks the server for a sign of life (a WebSocket ping) and takes the connection as lost,
+  // closing it and reconnecting as after any drop, when nothing arrives within `within`.
+  // For a caller with reason to think the network changed (a TCP connection whose local
+  // address is gone would otherwise hang until TCP gives up, many minutes). No-op while
+  // not connected or while a check is out. Any thread.
+  void check(std::chrono::milliseconds within);
   // Closes the connection and stops reconnecting. Any thread, also inside a callback;
   // from another thread it returns after the "closed" callback, and no callback runs
   // afterwards. Idempotent.

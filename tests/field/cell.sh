@@ -3,7 +3,8 @@
 # (world.sh), two real `peer` processes on hosts h1 and h2 behind their routers, and a pass
 # rule. Usage: cell.sh PEER LINK CELL ROLE
 #   CELL  clean lossy hostile duplicate slow outage cone symmetric-udp symmetric-tcp
-#         symmetric-tls negative; symmetric-udp-all symmetric-tcp-all (no --relay-only); soak
+#         symmetric-tls negative; symmetric-udp-all symmetric-tcp-all (no --relay-only); soak;
+#         restart-address restart-outage (the signal plugin restarting ICE by itself)
 #   ROLE  offer: the prober on h1 makes the offer; answer: it answers
 # The prober is `peer echo --probe` on h1; h2 runs the partner. Signaling of the echo pair is
 # their stdio, joined by FIFOs (out of band: the cell measures the media path, not the
@@ -95,6 +96,11 @@ case "$CELL" in
     ice_args=(--ice-server "stun:$PUBLIC_S:3478")
     expect=fail
     ;;
+  restart-address | restart-outage)
+    # 40 s of messages, one every 100 ms, through the break; the echo pair meets through
+    # `peer signal` in s, whose plugin restarts ICE (run_restart_cell below).
+    probe_args=(--probe 400 --interval 100 --hold 60)
+    ;;
   *) fail "unknown cell" ;;
 esac
 # PEER_FIELD_HOLD=S replaces a cell's hold (to repeat a cell quickly while debugging).
@@ -110,6 +116,77 @@ case "$ROLE" in
 esac
 
 world_up "$mode" --seed "$SEED" "${link_args[@]}" || fail "could not build the world"
+
+# The signal plugin restarting ICE by itself (docs/architecture.md section 9). The echo pair
+# meets through `peer signal` in s: the prober on h1 gathers on every interface (no
+# --address), so a restart finds h1's new address. ROLE offer: the prober joins first and
+# makes the offers, so the restarts are its own; answer: the partner's. Then, 3 s after the
+# connection is up:
+#   restart-address  h1's address changes from 10.1.0.2 to 10.1.0.3 (its old pair is dead
+#                    for good: only a restart that gathers again brings the connection
+#                    back; h1's signaling connection dies too and reconnects with a new id)
+#   restart-outage   the public link drops everything for 20 s (signaling included), more
+#                    than "disconnected" (8 s) and the grace period (2 s): the restart offer
+#                    waits for the link
+# Pass: every message came back intact and in order, the DTLS state never changed after
+# connecting (no new handshake), the restarting side restarted, and (restart-address) the
+# selected pair is on the new address.
+run_restart_cell() {
+  signal_up || fail "peer signal"
+  # Library logs at info: the restart's steps, with times, in the logs printed below.
+  local prober_cmd=(in_ns h1 env SPDLOG_LEVEL=info "$PEER" echo --signal "$SIGNAL_URL" --room restart --timeout 40 "${probe_args[@]}")
+  local partner_cmd=(in_ns h2 env SPDLOG_LEVEL=info "$PEER" echo --signal "$SIGNAL_URL" --room restart --address 10.2.0.2 --timeout 40)
+  if [ "$ROLE" = offer ]; then
+    "${prober_cmd[@]}" 2>"$FIELD_DIR/prober.log" &
+    prober=$!
+  else
+    "${partner_cmd[@]}" 2>"$FIELD_DIR/partner.log" </dev/null >/dev/null &
+  fi
+  sleep 2  # the first member is in the room (it offers to the second)
+  if [ "$ROLE" = offer ]; then
+    "${partner_cmd[@]}" 2>"$FIELD_DIR/partner.log" </dev/null >/dev/null &
+  else
+    "${prober_cmd[@]}" 2>"$FIELD_DIR/prober.log" &
+    prober=$!
+  fi
+  for _ in $(seq 400); do grep -q "connected:" "$FIELD_DIR/prober.log" && break; sleep 0.1; done
+  grep -q "connected:" "$FIELD_DIR/prober.log" || fail "not connected"
+  sleep 3
+  local broke
+  broke=$(date +%s.%N)
+  if [ "$CELL" = restart-address ]; then
+    in_ns h1 ip addr del 10.1.0.2/24 dev eth0 || fail "ip addr del"
+    in_ns h1 ip addr add 10.1.0.3/24 dev eth0 || fail "ip addr add"
+    in_ns h1 ip route add default via 10.1.0.1 || fail "ip route add"
+    echo "field: h1 moved from 10.1.0.2 to 10.1.0.3 at $(date +%T.%3N)"
+  else
+    link_outage_toggle || fail "no link to cut"
+    sleep 20
+    link_outage_toggle || fail "no link to mend"
+    echo "field: the link was down for 20 s, back at $(date +%T.%3N)"
+  fi
+  wait $prober
+  local rc=$?
+  local f
+  for f in prober.log partner.log; do echo "--- $f"; grep -v 'probe message' "$FIELD_DIR/$f" | tail -40; done
+  local elapsed result restarter
+  elapsed=$(echo "$(date +%s.%N) - $started" | bc)
+  result=$(sed -n 's/^peer echo: result //p' "$FIELD_DIR/prober.log" | tail -1)
+  [ "$rc" = 0 ] || fail "the prober exited $rc"
+  [ -n "$result" ] || fail "no result line"
+  [ "$(echo "$result" | jq -r '.dtls_changes')" = 0 ] || fail "the DTLS state changed after connecting: $result"
+  restarter=prober
+  [ "$ROLE" = answer ] && restarter=partner
+  grep -q "ICE restart: restarting" "$FIELD_DIR/$restarter.log" || fail "the $restarter did not restart ICE"
+  if [ "$CELL" = restart-address ]; then
+    case "$(echo "$result" | jq -r '.pair.local')" in *10.1.0.3*) ;; *) fail "the selected pair is not on h1's new address: $result" ;; esac
+  fi
+  local line="field: result cell=$CELL role=$ROLE partner=peer ok=true seconds=$elapsed broken_at_s=$(echo "$broke - $started" | bc) $result"
+  echo "$line"
+  [ -n "${PEER_FIELD_RESULTS:-}" ] && echo "$line" >>"$PEER_FIELD_RESULTS"
+  exit 0
+}
+case "$CELL" in restart-*) run_restart_cell ;; esac
 if [ "$CELL" = symmetric-tls ]; then
   turn_up --no-udp --no-tcp || fail "coturn"  # only TLS: a plain TCP client is refused
   # The certificate is checked, as a user's would be: the server's own self-signed one is

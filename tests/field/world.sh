@@ -136,6 +136,17 @@ world_up() {
   return 0
 }
 
+# Toggles the link's outage (SIGUSR1) on the link process itself, found by name in s:
+# $FIELD_LINK_PID may be the shell that runs in_ns rather than the link, and a SIGUSR1 to
+# that shell ends it and leaves the link running (seen in the restart-outage cell).
+link_outage_toggle() {
+  local pid found=1
+  for pid in $(ip netns pids "$(ns s)" 2>/dev/null); do
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = peer-field-link ] && kill -USR1 "$pid" && found=0
+  done
+  return $found
+}
+
 # coturn in s: STUN and TURN over UDP and TCP on 3478, TLS on 5349 (a fresh self-signed
 # certificate), long-term credentials $TURN_USER/$TURN_PASSWORD. Extra flags follow (for
 # example --no-tcp --no-udp: only TLS).

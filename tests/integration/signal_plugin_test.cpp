@@ -2,10 +2,14 @@
 // (port 0), connect and exchange messages; remote candidates that arrive before the
 // description; the server dies while the peers are connected (their channel keeps
 // working, and both plugins join again once a server is back on the same port); a third
-// member is ignored; close() leaves the room.
+// member is ignored; close() leaves the room. Restarting by itself: only the first offerer
+// restarts, the tries are bounded, members that reconnect are followed. (These fake the
+// ICE state in the store, as the loopback path cannot break; tests/field's restart-* cells
+// break real paths.)
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -273,6 +277,135 @@ TEST(SignalPlugin, AThirdMemberIsIgnoredAndCloseLeavesTheRoom) {
   pair.a.close();
   const json left = r.take([&](const json& x) { return x["type"] == "peer-left" && x["id"] == a_id; });
   EXPECT_FALSE(left.is_null());
+}
+
+// The a=ice-ufrag of a description in the store ("" when none).
+std::string ufrag_of(const json& description) {
+  if (!description.is_object()) return {};
+  const std::string sdp = description.value("sdp", "");
+  const auto at = sdp.find("a=ice-ufrag:");
+  if (at == std::string::npos) return {};
+  const auto start = at + std::string_view("a=ice-ufrag:").size();
+  return sdp.substr(start, sdp.find_first_of("\r\n", start) - start);
+}
+
+// Counts the offers a peer's plugin receives.
+struct OfferCounter {
+  std::atomic<int> offers{0};
+  Subscription sub;
+  explicit OfferCounter(Peer& p)
+      : sub(p.on("signal message", [this](const json& m) {
+          if (m.value("type", "") == "offer") ++offers;
+        })) {}
+};
+
+// ICE failed on both sides: a (the first offerer) restarts, b only waits and answers. The
+// restart is real (new credentials both ways over the loopback path); the store's "ice"
+// is what the test set, so the test also says when it is back.
+TEST(SignalPlugin, TheFirstOffererRestartsWhenIceFails) {
+  Server server(server_options());
+  server.start();
+  Pair pair;
+  // One restart only (the next try would be a minute later): the test counts offers.
+  pair.a.set("auto-restart", {{"backoff", 60000}});
+  pair.connect(url_of(server.port()), "restart");
+  OfferCounter a_offers(pair.a), b_offers(pair.b);
+  const std::string a_ufrag = ufrag_of(pair.b.get("remote"));
+  const std::string b_ufrag = ufrag_of(pair.a.get("remote"));
+  ASSERT_FALSE(a_ufrag.empty());
+  const json role_a = pair.a.get("role");
+
+  pair.b.set("ice", "failed");
+  ASSERT_TRUE(wait_key(pair.b, "signal-restart", "waiting"));
+  pair.a.set("ice", "failed");
+  ASSERT_TRUE(eventually([&] {
+    return ufrag_of(pair.b.get("remote")) != a_ufrag && ufrag_of(pair.a.get("remote")) != b_ufrag &&
+           pair.a.get("signaling") == "stable";
+  })) << "a's restart did not complete";
+  EXPECT_EQ(b_offers.offers.load(), 1);
+  EXPECT_EQ(a_offers.offers.load(), 0) << "b restarted too (glare)";
+  EXPECT_EQ(pair.a.get("signal-restart"), "restarting");
+  EXPECT_EQ(pair.b.get("signal-restart"), "waiting");
+
+  pair.a.set("ice", "completed");
+  pair.b.set("ice", "completed");
+  ASSERT_TRUE(wait_key(pair.a, "signal-restart", "idle"));
+  ASSERT_TRUE(wait_key(pair.b, "signal-restart", "idle"));
+  // The same DTLS association and channel: no new handshake, no new roles.
+  EXPECT_EQ(pair.a.get("dtls"), "connected");
+  EXPECT_EQ(pair.a.get("role"), role_a);
+  pair.ca.send("after the restart from a");
+  pair.cb.send("after the restart from b");
+  EXPECT_TRUE(pair.ib.wait_message("after the restart from a"));
+  EXPECT_TRUE(pair.ia.wait_message("after the restart from b"));
+  EXPECT_TRUE(pair.ia.errors.empty()) << pair.ia.errors.front().dump();
+  EXPECT_TRUE(pair.ib.errors.empty()) << pair.ib.errors.front().dump();
+}
+
+// The tries are bounded: when the connection is not back after them, "gave-up" and an
+// error; when it comes back later all the same, "idle" again.
+TEST(SignalPlugin, RestartingGivesUpAfterItsTriesAndTheConnectionMayStillComeBack) {
+  Server server(server_options());
+  server.start();
+  Pair pair;
+  pair.a.set("auto-restart", {{"grace", 0}, {"backoff", 20}, {"tries", 3}});
+  pair.connect(url_of(server.port()), "give-up");
+  pair.a.set("ice", "disconnected");
+  ASSERT_TRUE(wait_key(pair.a, "signal-restart", "gave-up"));
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(pair.ia.m);
+    return !pair.ia.errors.empty();
+  }));
+  {
+    std::lock_guard lock(pair.ia.m);
+    ASSERT_EQ(pair.ia.errors.size(), 1u) << pair.ia.errors.back().dump();
+    EXPECT_EQ(pair.ia.errors[0]["code"], "signal_restart_failed") << pair.ia.errors[0].dump();
+    EXPECT_NE(pair.ia.errors[0]["message"].get<std::string>().find("3 ICE restarts"), std::string::npos)
+        << pair.ia.errors[0].dump();
+  }
+  pair.a.set("ice", "connected");
+  ASSERT_TRUE(wait_key(pair.a, "signal-restart", "idle"));
+  pair.ca.send("still the same channel");
+  EXPECT_TRUE(pair.ib.wait_message("still the same channel"));
+}
+
+TEST(SignalPlugin, AutoRestartValuesAreChecked) {
+  for (const json& bad : {json("yes"), json{{"tries", 0}}, json{{"grace", "2s"}}, json{{"unknown", 1}}}) {
+    Peer p = loopback_peer();
+    p.set("auto-restart", bad);
+    EXPECT_THROW(p.use(signal("room", "ws://127.0.0.1:1/")), Error) << bad.dump();
+  }
+}
+
+// Both members reconnect (the server restarted) and get new ids: each tells the other
+// ("rejoined"), so a restart afterwards goes to the right member.
+TEST(SignalPlugin, MembersThatReconnectAreFollowedAndRestartsReachThem) {
+  auto server = std::make_unique<Server>(server_options());
+  server->start();
+  const unsigned short port = server->port();
+  Pair pair;
+  pair.a.set("auto-restart", {{"backoff", 60000}});
+  pair.connect(url_of(port), "follow", fast_reconnect());
+  server->stop();
+  server.reset();
+  ASSERT_TRUE(wait_key(pair.a, "signal", "connecting"));
+  ASSERT_TRUE(wait_key(pair.b, "signal", "connecting"));
+  Server second(server_options(port));
+  second.start();
+  ASSERT_TRUE(eventually([&] {
+    return pair.a.get("signal") == "joined" && pair.b.get("signal") == "joined" &&
+           pair.a.get("signal-remote") == pair.b.get("signal-id") &&
+           pair.b.get("signal-remote") == pair.a.get("signal-id");
+  })) << pair.a.to_json().dump() << "\n" << pair.b.to_json().dump();
+  const std::string a_ufrag = ufrag_of(pair.b.get("remote"));
+  pair.a.set("ice", "failed");
+  ASSERT_TRUE(eventually([&] { return ufrag_of(pair.b.get("remote")) != a_ufrag && pair.a.get("signaling") == "stable"; }));
+  pair.a.set("ice", "completed");
+  ASSERT_TRUE(wait_key(pair.a, "signal-restart", "idle"));
+  pair.ca.send("after reconnects and a restart");
+  EXPECT_TRUE(pair.ib.wait_message("after reconnects and a restart"));
+  EXPECT_TRUE(pair.ia.errors.empty()) << pair.ia.errors.front().dump();
+  EXPECT_TRUE(pair.ib.errors.empty()) << pair.ib.errors.front().dump();
 }
 
 }  // namespace

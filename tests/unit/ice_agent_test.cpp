@@ -77,6 +77,7 @@ struct Node {
   std::optional<std::pair<Candidate, Candidate>> selected;
   std::vector<std::string> problems;
   bool gathering_done = false;
+  std::size_t candidates_before_done = 0;  // local_candidates when GatheringDone came
   std::size_t data_received = 0;
 
   IceState state() const { return agent->state(); }
@@ -219,6 +220,7 @@ class Net {
       if (n.trickle && n.peer) n.peer->agent->add_remote_candidate(now, c->candidate);
     } else if (std::get_if<event::GatheringDone>(&e)) {
       n.gathering_done = true;
+      n.candidates_before_done = n.local_candidates.size();
       if (n.trickle && n.peer) n.peer->agent->remote_gathering_done(now);
     } else if (auto* s = std::get_if<event::StateChanged>(&e)) {
       n.states.push_back(s->state);
@@ -732,6 +734,60 @@ TEST(IceAgent, RestartThatNeverCompletesFails) {
   a.agent->restart(net.now);  // the offer never reaches b
   ASSERT_TRUE(net.run_until([&] { return a.state() == IceState::failed; }, 40s)) << describe(a);
   EXPECT_FALSE(a.agent->route().has_value());
+}
+
+// A network change (docs/architecture.md section 6.1): a's address goes away and another
+// comes. The restart drops the vanished host (its candidates are not announced again and
+// no pair uses it), announces the new one under the new credentials before GatheringDone,
+// and the connection goes on over the new address.
+TEST(IceAgent, RestartAfterAnAddressChangeUsesTheNewAddressOnly) {
+  for (bool controlling_moves : {true, false}) {
+    Net net;
+    net.stun_server = ip("203.0.113.3", 3478);
+    Node& a = net.add("a", true, {ip("10.0.0.1", 5000)});
+    Node& b = net.add("b", false, {ip("10.0.0.2", 6000)});
+    net.introduce(a, b);
+    ASSERT_TRUE(net.run_until([&] { return both_connected(a, b); }, 5s));
+    Node& mover = controlling_moves ? a : b;
+    Node& other = controlling_moves ? b : a;
+    const Address old_host = mover.hosts[0];
+    const Address new_host = ip(controlling_moves ? "10.0.0.3" : "10.0.0.4", 7000);
+    // The old address is gone: nothing reaches it, nothing leaves from it.
+    mover.hosts = {new_host};
+    net.run_for(12s);
+    EXPECT_EQ(other.state(), IceState::disconnected) << describe(other);
+
+    // The restart, as the peer runs it: the vanished host out, then restart, then the new host.
+    mover.agent->remove_host(net.now, old_host);
+    mover.local_candidates.clear();
+    mover.gathering_done = false;
+    mover.agent->restart(net.now, true);
+    mover.agent->add_host(net.now, new_host);
+    mover.agent->end_of_hosts(net.now);
+    other.agent->set_remote_credentials(net.now, mover.agent->local_ufrag(), mover.agent->local_pwd());
+    other.agent->restart(net.now);
+    mover.agent->set_remote_credentials(net.now, other.agent->local_ufrag(), other.agent->local_pwd());
+    mover.selected.reset();
+    ASSERT_TRUE(net.run_until([&] { return both_connected(a, b) && mover.selected && mover.gathering_done; }, 10s))
+        << describe(a) << describe(b);
+    for (const auto& c : mover.local_candidates) {
+      EXPECT_NE(c.address, old_host) << "the vanished host was announced again";
+      EXPECT_NE(c.base, old_host) << "a candidate on the vanished host was announced again";
+    }
+    // The new host is announced, before end-of-candidates.
+    const auto first = mover.local_candidates.begin();
+    EXPECT_TRUE(std::any_of(first, first + static_cast<std::ptrdiff_t>(mover.candidates_before_done),
+                            [&](const Candidate& c) { return c.type == CandidateType::host && c.address == new_host; }))
+        << "GatheringDone came before the new host";
+    EXPECT_EQ(mover.selected->first.base, new_host);
+    const std::size_t before = other.data_received;
+    net.send_data(mover);
+    net.run_for(100ms);
+    EXPECT_EQ(other.data_received, before + 1);
+    // Consent on the new pair: still up a minute later.
+    net.run_for(60s);
+    EXPECT_TRUE(both_connected(a, b)) << describe(a) << describe(b);
+  }
 }
 
 // Remote input the agent must refuse without changing anything.

@@ -41,6 +41,9 @@ struct Local {
   Address socket;  // the host address of the socket its packets leave from
   uint16_t local_preference = 65535;
   std::optional<std::size_t> allocation;  // relay candidates: the TURN allocation behind it
+  // Its socket's address left the machine (remove_host): never announced or paired again.
+  // Kept in place rather than erased, as pairs, transactions and allocations hold indices.
+  bool gone = false;
 };
 
 // A TURN allocation (RFC 8656) made from one host socket on one server.
@@ -218,13 +221,14 @@ struct Agent::Impl {
   // --- candidates and pairs -------------------------------------------------------------
   std::optional<std::size_t> host_index(const Address& socket) const {
     for (std::size_t i = 0; i < locals.size(); ++i) {
-      if (locals[i].candidate.type == CandidateType::host && locals[i].socket == socket) return i;
+      if (locals[i].candidate.type == CandidateType::host && !locals[i].gone && locals[i].socket == socket) return i;
     }
     return std::nullopt;
   }
   // Locals that form pairs: hosts (unless relay-only) and relays; srflx and prflx ones send
   // from their host socket (RFC 8445 section 6.1.2.4).
   bool pairable(const Local& l) const {
+    if (l.gone) return false;
     return l.candidate.type == CandidateType::relay ||
            (l.candidate.type == CandidateType::host && !config.relay_only);
   }
@@ -374,7 +378,7 @@ struct Agent::Impl {
     const Local& host = locals[t.index];
     if (*mapped == host.socket) return;  // no NAT between us and the server
     for (const auto& l : locals) {
-      if (l.candidate.address == *mapped) return;  // already known (another server, same NAT)
+      if (!l.gone && l.candidate.address == *mapped) return;  // already known (another server, same NAT)
     }
     Local l;
     l.socket = host.socket;
@@ -1087,8 +1091,9 @@ struct Agent::Impl {
     return Route{a.socket, a.server_address, c->number, server_of(a).tcp};
   }
 
-  // New local credentials, and every local candidate announced again for them.
-  void restart(Time now) {
+  // New local credentials, and every local candidate announced again for them. With
+  // `more_hosts`, hosts follow (add_host, then end_of_hosts) and gathering is done after them.
+  void restart(Time now, bool more_hosts) {
     if (!restarting) awaiting_remote_credentials = true;
     begin_restart(now);
     if (previous_ufrag.empty()) {
@@ -1098,9 +1103,43 @@ struct Agent::Impl {
     local_ufrag = random_string(8);
     local_pwd = random_string(24);
     for (const auto& l : locals) {
-      if (l.candidate.type != CandidateType::prflx) announce(l.candidate);
+      if (l.candidate.type != CandidateType::prflx && !l.gone) announce(l.candidate);
     }
-    if (gathering_done_sent) emit(event::GatheringDone{});
+    // GatheringDone again once the new generation is complete (maybe_gathering_done, from
+    // advance): at once, unless hosts follow or server requests are still out.
+    if (gathering_done_sent) {
+      gathering_done_sent = false;
+      if (more_hosts) hosts_done = false;
+    }
+    advance(now);
+  }
+
+  // The address of the socket bound to `base` left the machine: its candidates (host, and
+  // the srflx, prflx and relayed ones behind it) are neither announced nor paired again, its
+  // pairs fail, and what it still had to send is dropped. Its TURN allocations are left to
+  // expire on the server (the socket cannot reach it any more).
+  void remove_host(Time now, const Address& base) {
+    for (auto& l : locals) {
+      if (l.socket == base) l.gone = true;
+    }
+    for (auto& a : allocations) {
+      if (a.socket == base) a.state = Allocation::State::released;
+    }
+    for (auto it = transactions.begin(); it != transactions.end();) {
+      it = it->second.from == base ? transactions.erase(it) : std::next(it);
+    }
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      if (!locals[pairs[i].local].gone) continue;
+      pairs[i].state = PairState::failed;
+      pairs[i].valid = false;
+      pairs[i].nominated = false;
+      if (selected == i) selected.reset();
+      if (tentative == i) tentative.reset();
+    }
+    triggered.erase(std::remove_if(triggered.begin(), triggered.end(),
+                                   [&](std::size_t i) { return locals[pairs[i].local].gone; }),
+                    triggered.end());
+    if (previous_route && previous_route->from == base) previous_route.reset();
     advance(now);
   }
 
@@ -1338,7 +1377,9 @@ std::optional<Event> Agent::poll_event() {
   return e;
 }
 
-void Agent::restart(Time now) { impl_->restart(now); }
+void Agent::restart(Time now, bool more_hosts) { impl_->restart(now, more_hosts); }
+
+void Agent::remove_host(Time now, const Address& base) { impl_->remove_host(now, base); }
 
 bool Agent::restarting() const noexcept { return impl_->restarting; }
 

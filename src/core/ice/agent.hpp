@@ -38,7 +38,8 @@
 // - Failure: every pair failed and the remote said end-of-candidates, or nothing succeeded
 //   within `connect_timeout` (after a restart too).
 // - ICE restart (RFC 8445 section 9), either side first: restart() and new remote
-//   credentials; the old route carries the data until a new pair is selected.
+//   credentials; the old route carries the data until a new pair is selected. Hosts can be
+//   removed (remove_host) and added around a restart, for a network change.
 
 #include <chrono>
 #include <cstddef>
@@ -174,7 +175,13 @@ class Agent {
   // carries the data until the new checks select a pair, and requests with the previous
   // credentials are answered until then. The answerer of a restarting offer calls it too,
   // after set_remote_credentials: either call starts the restart, the other joins it.
-  void restart(Time now);
+  // `more_hosts`: the caller adds hosts next (add_host, then end_of_hosts: an address that
+  // appeared since), and GatheringDone waits for them.
+  void restart(Time now, bool more_hosts = false);
+  // The address of the socket bound to `base` is gone from the machine (a network change):
+  // its candidates are not announced or paired again and its pairs fail. Call it before
+  // restart() so that the new generation leaves them out.
+  void remove_host(Time now, const Address& base);
   bool restarting() const noexcept;
   // A remote candidate (from_sdp() makes one). Duplicates are ignored.
   void add_remote_candidate(Time now, const Candidate& candidate);

@@ -813,6 +813,23 @@ void Association::release_idle_buffers() {
   if (s.tx_spare.ends.empty()) s.tx_spare.release();
 }
 
+bool Association::probe_path() {
+  Impl& s = *impl_;
+  if (s.state != Impl::State::connected || s.sock == nullptr) return false;
+  CurrentGuard current(&s);
+  std::lock_guard lock(stack::mutex());
+  // RFC 6458 section 8.1.12: SPP_HB_DEMAND sends a HEARTBEAT on the path now. usrsctp acts
+  // on it only for a named path: ours is the AF_CONN address given to connect().
+  sctp_paddrparams params{};
+  sockaddr_conn address{};
+  address.sconn_family = AF_CONN;
+  address.sconn_port = htons(s.options.remote_port);
+  address.sconn_addr = stack::address(s.id);
+  std::memcpy(&params.spp_address, &address, sizeof address);
+  params.spp_flags = SPP_HB_DEMAND;
+  return usrsctp_setsockopt(s.sock, IPPROTO_SCTP, SCTP_PEER_ADDR_PARAMS, &params, sizeof params) == 0;
+}
+
 void Association::shutdown() {
   Impl& s = *impl_;
   if ((s.state != Impl::State::connecting && s.state != Impl::State::connected) ||

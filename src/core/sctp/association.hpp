@@ -232,6 +232,14 @@ class Association {
   // a tail half sent is kept); they grow again on the next use. For idle associations.
   void release_idle_buffers();
 
+  // The path below changed (an ICE restart selected a new pair): a HEARTBEAT now. After an
+  // outage usrsctp has marked our one path unreachable and sends no data on it until a
+  // heartbeat is answered; its own come 30 s apart (measured: a minute without data after
+  // the restart had mended the path). The answer marks the path reachable and the data
+  // goes at once. Drain the transmit queue afterwards. False when usrsctp refused (or not
+  // connected).
+  bool probe_path();
+
   // Graceful SHUTDOWN (queued data is delivered first); both sides then see `closed`
   // (shutdown). No-op unless connecting or connected.
   void shutdown();
