@@ -40,7 +40,8 @@ bool inside(std::span<const std::byte> part, std::span<const std::byte> whole) {
 void check_name(const Name& name, std::vector<std::string>& names) {
   const std::string text = name.to_string();
   if (text.empty()) die("a name printed as nothing");
-  if (text.find('\\') == std::string::npos && !name.equals(text)) die("a name does not equal its own text");
+  if (text.find('\\') == std::string::npos && !name.equals(text))
+    die("a name does not equal its own text");
   if (names.size() < 8) names.push_back(text);
 }
 
@@ -65,7 +66,8 @@ void check_message(std::span<const std::byte> input, const Message& m) {
     if (address) {
       const bool v4 = r->type == static_cast<uint16_t>(Type::a);
       if (r->klass != kClassIn) die("an address from a class other than IN");
-      if (address->family != (v4 ? peer::AddressFamily::v4 : peer::AddressFamily::v6)) die("address family");
+      if (address->family != (v4 ? peer::AddressFamily::v4 : peer::AddressFamily::v6))
+        die("address family");
     }
   }
   if (records != m.record_count()) die("record count differs from the header's");
@@ -73,7 +75,8 @@ void check_message(std::span<const std::byte> input, const Message& m) {
     std::vector<peer::Address> found;
     addresses_for(m, name, found);
     for (std::size_t i = 0; i < found.size(); ++i) {
-      if (std::count(found.begin(), found.end(), found[i]) != 1) die("addresses_for gave an address twice");
+      if (std::count(found.begin(), found.end(), found[i]) != 1)
+        die("addresses_for gave an address twice");
     }
     if (found.empty() || name.find('\\') != std::string::npos) continue;
     std::vector<std::byte> out;
@@ -92,14 +95,16 @@ void check_query(std::span<const std::byte> input) {
   std::vector<std::byte> out;
   Error error;
   if (!write_query(name, Type::aaaa, out, &error)) {
-    if (error.message == nullptr || error.message[0] == '\0') die("write_query refused without a reason");
+    if (error.message == nullptr || error.message[0] == '\0')
+      die("write_query refused without a reason");
     return;
   }
   const auto m = Message::parse(out);
   if (!m || m->question_count() != 1) die("write_query output does not parse as one question");
   std::size_t at = 0;
   const auto q = m->next_question(at);
-  if (!q || !q->unicast_response || q->type != static_cast<uint16_t>(Type::aaaa)) die("question fields");
+  if (!q || !q->unicast_response || q->type != static_cast<uint16_t>(Type::aaaa))
+    die("question fields");
   if (!q->name.equals(name)) die("the question's name does not equal what was written");
 }
 

@@ -28,7 +28,9 @@ struct Packet {
     return *this;
   }
   Packet& u16(int v) { return u8(v >> 8).u8(v & 0xff); }
-  Packet& u32(uint32_t v) { return u16(static_cast<int>(v >> 16)).u16(static_cast<int>(v & 0xffff)); }
+  Packet& u32(uint32_t v) {
+    return u16(static_cast<int>(v >> 16)).u16(static_cast<int>(v & 0xffff));
+  }
   Packet& label(const std::string& l) {
     u8(static_cast<int>(l.size()));
     for (char c : l) u8(static_cast<unsigned char>(c));
@@ -45,7 +47,9 @@ struct Packet {
   std::size_t size() const { return b.size(); }
 };
 
-Address v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) { return Address::v4({a, b, c, d}, 0); }
+Address v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d) {
+  return Address::v4({a, b, c, d}, 0);
+}
 
 std::vector<Address> resolve(std::span<const std::byte> packet, std::string_view name) {
   std::vector<Address> out;
@@ -70,7 +74,8 @@ constexpr int kA = 1, kAaaa = 28, kIn = 1, kFlush = 0x8000, kResponse = 0x8400;
 TEST(Mdns, QueryIsOneQuestionOfTheTypeWithTheQuBit) {
   std::vector<std::byte> out{std::byte{0xee}};  // replaced, not appended to
   ASSERT_TRUE(peer::mdns::write_query("AbC-1.local.", Type::a, out));
-  const auto expected = Packet(0, 1, 0, 0, 0).label("AbC-1").label("local").end().u16(kA).u16(0x8001).b;
+  const auto expected =
+      Packet(0, 1, 0, 0, 0).label("AbC-1").label("local").end().u16(kA).u16(0x8001).b;
   EXPECT_EQ(out, expected);
   auto m = Message::parse(out);
   ASSERT_TRUE(m);
@@ -113,7 +118,8 @@ TEST(Mdns, WritersRefuseNamesThatCannotGoOnTheWire) {
   EXPECT_TRUE(peer::mdns::write_query(std::string(63, 'a') + ".local", Type::a, out));
   const Address none;
   Error error;
-  EXPECT_FALSE(peer::mdns::write_response(0, "x.local", std::nullopt, std::span(&none, 1), 120, out, &error));
+  EXPECT_FALSE(peer::mdns::write_response(0, "x.local", std::nullopt, std::span(&none, 1), 120, out,
+                                          &error));
   EXPECT_STREQ(error.message, "empty address for an answer");
 }
 
@@ -124,12 +130,13 @@ TEST(Mdns, ResolvesCompressedAnswersInEverySection) {
   p.label("Host-1").label("local").end().u16(kA).u16(0x8001);  // question at 12
   p.pointer(12).rr(kA, kFlush | kIn, 120, {10, 0, 0, 1});
   p.pointer(12).rr(kAaaa, kFlush | kIn, 120, {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7});
-  p.label("other").pointer(12 + 7).rr(kA, kIn, 120, {10, 0, 0, 2});  // authority: other.local
+  p.label("other").pointer(12 + 7).rr(kA, kIn, 120, {10, 0, 0, 2});   // authority: other.local
   p.label("host-1").pointer(12 + 7).rr(kA, kIn, 120, {10, 0, 0, 3});  // additional
   Address six;
   six.family = peer::AddressFamily::v6;
   six.ip = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7};
-  EXPECT_EQ(resolve(p.b, "HOST-1.local"), (std::vector<Address>{v4(10, 0, 0, 1), six, v4(10, 0, 0, 3)}));
+  EXPECT_EQ(resolve(p.b, "HOST-1.local"),
+            (std::vector<Address>{v4(10, 0, 0, 1), six, v4(10, 0, 0, 3)}));
   EXPECT_EQ(resolve(p.b, "other.local"), std::vector<Address>{v4(10, 0, 0, 2)});
   EXPECT_TRUE(resolve(p.b, "local").empty());
   EXPECT_TRUE(resolve(p.b, "host-1").empty());
@@ -140,7 +147,8 @@ TEST(Mdns, ResolvesCompressedAnswersInEverySection) {
   std::size_t at = 0;
   std::vector<std::string> names;
   while (auto r = m->next_record(at)) names.push_back(r->name.to_string());
-  EXPECT_EQ(names, (std::vector<std::string>{"Host-1.local", "Host-1.local", "other.local", "host-1.local"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"Host-1.local", "Host-1.local", "other.local",
+                                             "host-1.local"}));
   at = 0;
   auto first = m->next_record(at);
   ASSERT_TRUE(first);
@@ -152,7 +160,8 @@ TEST(Mdns, ResolvesCompressedAnswersInEverySection) {
 
 TEST(Mdns, OurResponseParsesBackWithItsQuestion) {
   std::vector<std::byte> out;
-  const std::vector<Address> addresses{v4(192, 0, 2, 1), v4(192, 0, 2, 1).with_port(9), v4(192, 0, 2, 2)};
+  const std::vector<Address> addresses{v4(192, 0, 2, 1), v4(192, 0, 2, 1).with_port(9),
+                                       v4(192, 0, 2, 2)};
   ASSERT_TRUE(peer::mdns::write_response(0x1234, "4e1f.local", Type::a, addresses, 10, out));
   auto m = Message::parse(out);
   ASSERT_TRUE(m);
@@ -170,18 +179,21 @@ TEST(Mdns, OurResponseParsesBackWithItsQuestion) {
 }
 
 TEST(Mdns, IgnoresQueriesErrorsGoodbyesAndOtherRecords) {
-  const auto answer = [](int flags, int type, int klass, uint32_t ttl, std::initializer_list<int> data) {
+  const auto answer = [](int flags, int type, int klass, uint32_t ttl,
+                         std::initializer_list<int> data) {
     Packet p(flags, 0, 1, 0, 0);
     p.label("x").label("local").end().rr(type, klass, ttl, data);
     return p.b;
   };
   EXPECT_EQ(resolve(answer(kResponse, kA, kIn, 1, {1, 2, 3, 4}), "x.local").size(), 1u);
-  EXPECT_TRUE(resolve(answer(0x0000, kA, kIn, 1, {1, 2, 3, 4}), "x.local").empty());  // a query
-  EXPECT_TRUE(resolve(answer(0x8403, kA, kIn, 1, {1, 2, 3, 4}), "x.local").empty());  // NXDOMAIN
-  EXPECT_TRUE(resolve(answer(0x8800, kA, kIn, 1, {1, 2, 3, 4}), "x.local").empty());  // opcode 1
+  EXPECT_TRUE(resolve(answer(0x0000, kA, kIn, 1, {1, 2, 3, 4}), "x.local").empty());     // a query
+  EXPECT_TRUE(resolve(answer(0x8403, kA, kIn, 1, {1, 2, 3, 4}), "x.local").empty());     // NXDOMAIN
+  EXPECT_TRUE(resolve(answer(0x8800, kA, kIn, 1, {1, 2, 3, 4}), "x.local").empty());     // opcode 1
   EXPECT_TRUE(resolve(answer(kResponse, kA, kIn, 0, {1, 2, 3, 4}), "x.local").empty());  // goodbye
-  EXPECT_TRUE(resolve(answer(kResponse, kA, 3, 1, {1, 2, 3, 4, 5}), "x.local").empty());  // class CH
-  EXPECT_TRUE(resolve(answer(kResponse, 16, kIn, 1, {3, 'a', 'b', 'c'}), "x.local").empty());  // TXT
+  EXPECT_TRUE(
+      resolve(answer(kResponse, kA, 3, 1, {1, 2, 3, 4, 5}), "x.local").empty());  // class CH
+  EXPECT_TRUE(
+      resolve(answer(kResponse, 16, kIn, 1, {3, 'a', 'b', 'c'}), "x.local").empty());  // TXT
   // One label "x.local" (a dot inside) is not the two labels x and local.
   Packet dotted(kResponse, 0, 1, 0, 0);
   dotted.label("x.local").end().rr(kA, kIn, 1, {1, 2, 3, 4});
@@ -196,19 +208,26 @@ TEST(Mdns, EveryCutOfAValidResponseIsRefusedSayingWhat) {
   Packet p(kResponse, 1, 1, 0, 1);
   p.label("abc").label("local").end().u16(kA).u16(1);
   p.pointer(12).rr(kA, kIn, 120, {10, 0, 0, 1});
-  p.label("v6").pointer(16).rr(kAaaa, kIn, 120, {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
+  p.label("v6").pointer(16).rr(kAaaa, kIn, 120,
+                               {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1});
   ASSERT_EQ(refusal(p.b), "accepted");
   for (std::size_t n = 0; n < p.size(); ++n) {
     const std::span<const std::byte> cut(p.b.data(), n);
     EXPECT_NE(refusal(cut), "accepted") << n << " bytes";
   }
-  EXPECT_EQ(refusal(std::span(p.b.data(), 11)), "shorter than the 12-byte DNS header (RFC 1035 section 4.1.1)");
+  EXPECT_EQ(refusal(std::span(p.b.data(), 11)),
+            "shorter than the 12-byte DNS header (RFC 1035 section 4.1.1)");
   EXPECT_EQ(refusal(std::span(p.b.data(), 14)), "label runs past the end of the message");
-  EXPECT_EQ(refusal(std::span(p.b.data(), 22)), "name runs past the end of the message (RFC 1035 section 4.1.4)");
-  EXPECT_EQ(refusal(std::span(p.b.data(), 24)), "question cut before its QTYPE and QCLASS (RFC 1035 section 4.1.2)");
-  EXPECT_EQ(refusal(std::span(p.b.data(), 28)), "compression pointer cut by the end of the message");
-  EXPECT_NE(refusal(std::span(p.b.data(), 31)).find("record cut before its TYPE"), std::string::npos);
-  EXPECT_NE(refusal(std::span(p.b.data(), 42)).find("RDLENGTH) runs past the end"), std::string::npos);
+  EXPECT_EQ(refusal(std::span(p.b.data(), 22)),
+            "name runs past the end of the message (RFC 1035 section 4.1.4)");
+  EXPECT_EQ(refusal(std::span(p.b.data(), 24)),
+            "question cut before its QTYPE and QCLASS (RFC 1035 section 4.1.2)");
+  EXPECT_EQ(refusal(std::span(p.b.data(), 28)),
+            "compression pointer cut by the end of the message");
+  EXPECT_NE(refusal(std::span(p.b.data(), 31)).find("record cut before its TYPE"),
+            std::string::npos);
+  EXPECT_NE(refusal(std::span(p.b.data(), 42)).find("RDLENGTH) runs past the end"),
+            std::string::npos);
   // Trailing bytes after the last record are ignored.
   auto longer = p.b;
   longer.push_back(std::byte{0});
@@ -218,21 +237,26 @@ TEST(Mdns, EveryCutOfAValidResponseIsRefusedSayingWhat) {
 TEST(Mdns, CompressionLoopsAndBadPointersAreRefused) {
   const std::string backwards = "compression pointer does not point before its name";
   // A name that is a pointer to itself.
-  EXPECT_NE(refusal(Packet(kResponse, 1, 0, 0, 0).pointer(12).u32(0).b).find(backwards), std::string::npos);
+  EXPECT_NE(refusal(Packet(kResponse, 1, 0, 0, 0).pointer(12).u32(0).b).find(backwards),
+            std::string::npos);
   // Two names pointing at each other: the first points forward.
-  EXPECT_NE(refusal(Packet(kResponse, 2, 0, 0, 0).pointer(18).u32(0).pointer(12).u32(0).b).find(backwards),
+  EXPECT_NE(refusal(Packet(kResponse, 2, 0, 0, 0).pointer(18).u32(0).pointer(12).u32(0).b)
+                .find(backwards),
             std::string::npos);
   // A label, then a pointer back to that label: the run would repeat forever.
   EXPECT_NE(refusal(Packet(kResponse, 1, 0, 0, 0).label("a").pointer(12).u32(0).b).find(backwards),
             std::string::npos);
   // A pointer into a later part of its own name's run.
-  EXPECT_NE(refusal(Packet(kResponse, 1, 0, 0, 0).label("a").label("b").pointer(14).u32(0).b).find(backwards),
+  EXPECT_NE(refusal(Packet(kResponse, 1, 0, 0, 0).label("a").label("b").pointer(14).u32(0).b)
+                .find(backwards),
             std::string::npos);
   // Into the header.
-  EXPECT_EQ(refusal(Packet(kResponse, 1, 0, 0, 0).pointer(4).u32(0).b), "compression pointer into the DNS header");
+  EXPECT_EQ(refusal(Packet(kResponse, 1, 0, 0, 0).pointer(4).u32(0).b),
+            "compression pointer into the DNS header");
   // Reserved label types 01 and 10.
   for (int type : {0x40, 0x80}) {
-    EXPECT_NE(refusal(Packet(kResponse, 1, 0, 0, 0).u8(type | 1).u8('a').end().u32(0).b).find("label type"),
+    EXPECT_NE(refusal(Packet(kResponse, 1, 0, 0, 0).u8(type | 1).u8('a').end().u32(0).b)
+                  .find("label type"),
               std::string::npos);
   }
   // Pointers chained backwards, each adding a 60-byte label: fine until 255 bytes, then refused.

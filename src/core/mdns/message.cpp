@@ -18,7 +18,9 @@ bool fail(Error* error, const char* message, std::size_t offset) {
   return false;
 }
 
-char lower(char c) noexcept { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) noexcept {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 // Walks the name at `at` (RFC 1035 section 4.1.4): labels, ended by a zero byte or a pointer.
 // Sets `end` to the offset just after the name where it stands (after its zero byte or its
@@ -30,10 +32,12 @@ bool walk_name(std::span<const std::byte> m, std::size_t at, std::size_t& end, E
   std::size_t length = 0;
   bool jumped = false;
   for (;;) {
-    if (at >= m.size()) return fail(error, "name runs past the end of the message (RFC 1035 section 4.1.4)", at);
+    if (at >= m.size())
+      return fail(error, "name runs past the end of the message (RFC 1035 section 4.1.4)", at);
     const unsigned b = bytes::u8(m, at);
     if ((b & 0xc0) == 0xc0) {
-      if (m.size() - at < 2) return fail(error, "compression pointer cut by the end of the message", at);
+      if (m.size() - at < 2)
+        return fail(error, "compression pointer cut by the end of the message", at);
       const std::size_t target = ((b & 0x3f) << 8) | bytes::u8(m, at + 1);
       if (target < kHeaderSize) return fail(error, "compression pointer into the DNS header", at);
       if (target >= run_start) {
@@ -49,10 +53,12 @@ bool walk_name(std::span<const std::byte> m, std::size_t at, std::size_t& end, E
       continue;
     }
     if ((b & 0xc0) != 0) {
-      return fail(error, "label type 01 or 10 (extended labels, RFC 6891) is not a DNS name label", at);
+      return fail(error, "label type 01 or 10 (extended labels, RFC 6891) is not a DNS name label",
+                  at);
     }
     length += 1 + b;
-    if (length > kMaxName) return fail(error, "name longer than 255 bytes (RFC 1035 section 3.1)", at);
+    if (length > kMaxName)
+      return fail(error, "name longer than 255 bytes (RFC 1035 section 3.1)", at);
     if (b == 0) {
       if (!jumped) end = at + 1;
       return true;
@@ -86,7 +92,8 @@ bool check_name(std::string_view dotted, Error* error) {
     const std::size_t dot = std::min(dotted.find('.', start), dotted.size());
     const std::size_t label = dot - start;
     if (label == 0) return fail(error, "empty label in the name", start);
-    if (label > kMaxLabel) return fail(error, "label longer than 63 bytes (RFC 1035 section 2.3.4)", start);
+    if (label > kMaxLabel)
+      return fail(error, "label longer than 63 bytes (RFC 1035 section 2.3.4)", start);
     wire += 1 + label;
     start = dot + 1;
   }
@@ -100,7 +107,8 @@ void append_name(std::string_view dotted, std::vector<std::byte>& out) {
   while (start <= dotted.size()) {
     const std::size_t dot = std::min(dotted.find('.', start), dotted.size());
     bytes::append8(out, static_cast<uint32_t>(dot - start));
-    for (std::size_t i = start; i < dot; ++i) bytes::append8(out, static_cast<unsigned char>(dotted[i]));
+    for (std::size_t i = start; i < dot; ++i)
+      bytes::append8(out, static_cast<unsigned char>(dotted[i]));
     start = dot + 1;
   }
   bytes::append8(out, 0);
@@ -119,7 +127,9 @@ void append_header(std::vector<std::byte>& out, uint16_t id, uint16_t flags, uin
 
 }  // namespace
 
-std::string describe(const Error& error) { return fmt::format("at byte {}: {}", error.offset, error.message); }
+std::string describe(const Error& error) {
+  return fmt::format("at byte {}: {}", error.offset, error.message);
+}
 
 bool Name::equals(std::string_view dotted) const noexcept {
   if (dotted.ends_with('.')) dotted.remove_suffix(1);
@@ -127,7 +137,8 @@ bool Name::equals(std::string_view dotted) const noexcept {
   std::size_t start = 0;
   for (;;) {
     const auto label = next_label(message_, at);
-    if (label.empty()) return start >= dotted.size() && (dotted.empty() || start == dotted.size() + 1);
+    if (label.empty())
+      return start >= dotted.size() && (dotted.empty() || start == dotted.size() + 1);
     if (start > dotted.size()) return false;
     const std::size_t dot = std::min(dotted.find('.', start), dotted.size());
     if (dot - start != label.size()) return false;
@@ -191,7 +202,8 @@ std::optional<Message> Message::parse(std::span<const std::byte> m, Error* error
   for (std::size_t i = 0; i < records; ++i) {
     if (!walk_name(m, at, at, error)) return std::nullopt;
     if (m.size() - at < 10) {
-      fail(error, "record cut before its TYPE, CLASS, TTL and RDLENGTH (RFC 1035 section 4.1.3)", at);
+      fail(error, "record cut before its TYPE, CLASS, TTL and RDLENGTH (RFC 1035 section 4.1.3)",
+           at);
       return std::nullopt;
     }
     const uint16_t type = bytes::u16(m, at);
@@ -214,9 +226,15 @@ std::optional<Message> Message::parse(std::span<const std::byte> m, Error* error
   return Message(m, records_at, at);
 }
 
-uint16_t Message::id() const noexcept { return bytes::u16(bytes_, 0); }
-uint16_t Message::flags() const noexcept { return bytes::u16(bytes_, 2); }
-uint16_t Message::question_count() const noexcept { return bytes::u16(bytes_, 4); }
+uint16_t Message::id() const noexcept {
+  return bytes::u16(bytes_, 0);
+}
+uint16_t Message::flags() const noexcept {
+  return bytes::u16(bytes_, 2);
+}
+uint16_t Message::question_count() const noexcept {
+  return bytes::u16(bytes_, 4);
+}
 uint32_t Message::record_count() const noexcept {
   return uint32_t{bytes::u16(bytes_, 6)} + bytes::u16(bytes_, 8) + bytes::u16(bytes_, 10);
 }

@@ -42,7 +42,7 @@
 
 namespace peer::mdns {
 
-inline constexpr uint16_t kPort = 5353;                       // RFC 6762 section 3
+inline constexpr uint16_t kPort = 5353;  // RFC 6762 section 3
 inline constexpr std::array<uint8_t, 4> kGroupV4{224, 0, 0, 251};
 inline constexpr std::array<uint8_t, 16> kGroupV6{0xff, 0x02, 0, 0, 0, 0, 0, 0,
                                                   0,    0,    0, 0, 0, 0, 0, 0xfb};  // ff02::fb
@@ -72,7 +72,8 @@ class Name {
 
  private:
   friend class Message;
-  Name(std::span<const std::byte> message, std::size_t offset) : message_(message), offset_(offset) {}
+  Name(std::span<const std::byte> message, std::size_t offset)
+      : message_(message), offset_(offset) {}
   std::span<const std::byte> message_;
   std::size_t offset_ = 0;
 };
@@ -100,7 +101,8 @@ class Message {
   // Checks the header, every question and every record (names, lengths; A and AAAA data
   // sizes) and gives a view of `bytes`, which must outlive it. Bytes after the last record
   // are ignored (as other resolvers do), not refused.
-  static std::optional<Message> parse(std::span<const std::byte> bytes, Error* error = nullptr) noexcept;
+  static std::optional<Message> parse(std::span<const std::byte> bytes,
+                                      Error* error = nullptr) noexcept;
 
   uint16_t id() const noexcept;
   uint16_t flags() const noexcept;
@@ -137,7 +139,8 @@ void addresses_for(const Message& message, std::string_view name, std::vector<Ad
 // already makes a responder answer by unicast to that port (section 6.7); the QU bit asks the
 // same of responders that only look at it. `out` is replaced. False (and `error`) for a name
 // that cannot go on the wire: empty, an empty label, a label over 63 bytes, over 255 bytes.
-bool write_query(std::string_view name, Type type, std::vector<std::byte>& out, Error* error = nullptr);
+bool write_query(std::string_view name, Type type, std::vector<std::byte>& out,
+                 Error* error = nullptr);
 
 // A response (QR and AA set, RFC 6762 section 18) with the given ID: when `question` is
 // given it is repeated in the question section (a legacy unicast answer must, section 6.7),
