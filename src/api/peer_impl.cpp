@@ -506,10 +506,11 @@ void PeerImpl::apply_remote_candidate(const json& candidate) {
   }
   try {
     const sdp::Candidate parsed = sdp::parse_candidate(line);  // names the bad field
-    // An mDNS name (draft-ietf-mmusic-mdns-ice-candidates) hides a browser's host address;
-    // we do not resolve them and, as browsers do with names they cannot resolve, drop them
-    // quietly: the browser's srflx, relay or peer-reflexive candidates still work.
-    if (parsed.address.ends_with(".local")) return;
+    // An mDNS name (draft-ietf-mmusic-mdns-ice-candidates) hides a browser's host address:
+    // our agent resolves it (docs/architecture.md section 6.1); over libnice, which cannot,
+    // it is dropped quietly, as browsers do with names they cannot resolve: the browser's
+    // srflx, relay or peer-reflexive candidates still work.
+    if (parsed.address.ends_with(".local") && !ice_->resolves_mdns()) return;
     ice_->add_remote_candidate(line);
   } catch (const Error& e) {
     report_error(Errc::bad_candidate, e.what());

@@ -15,6 +15,8 @@
 #include <peer/error.hpp>
 
 #include <array>
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -27,6 +29,7 @@ namespace {
 constexpr int kReceiveBufferBytes = 4 * 1024 * 1024;  // docs/performance.md lever 4, as libnice's
 constexpr std::size_t kReceiveBatch = 16;
 constexpr std::size_t kMaxDatagram = 65536;
+constexpr std::size_t kMaxMdnsWaiting = 64;  // browsers send a handful of names
 
 // recvmmsg scratch, one per loop thread (not per transport: thousands of idle peers share a
 // loop, and a megabyte each would be their largest cost).
@@ -131,6 +134,7 @@ AgentTransport::AgentTransport(runtime::EventLoop& loop, IceConfig config, IceCa
 }
 
 AgentTransport::~AgentTransport() {
+  mdns_.reset();  // its sockets close with the transport
   gso_.detach();
   // Releases the TURN allocations: one Refresh with lifetime 0 each, sent now and not waited
   // for (a lost one leaves the allocation to expire on the server).
@@ -180,6 +184,8 @@ void AgentTransport::gather() {
     });
   }
   agent_.end_of_hosts(now);
+  // .local candidates that came before gathering are resolved from the hosts' interfaces.
+  for (const auto& [name, candidate] : mdns_waiting_) resolve_mdns(name);
   flush(false);
 }
 
@@ -242,6 +248,10 @@ bool AgentTransport::open_host(Time now, const Address& address) {
 }
 
 void AgentTransport::set_remote_credentials(const std::string& ufrag, const std::string& pwd) {
+  // New credentials are a restart: candidates of the old generation still being resolved are
+  // not added to the new one (the names stay cached).
+  if (!remote_ufrag_.empty() && ufrag != remote_ufrag_) forget_mdns_candidates();
+  remote_ufrag_ = ufrag;
   agent_.set_remote_credentials(Clock::now(), ufrag, pwd);
   flush(false);
 }
@@ -262,17 +272,15 @@ void AgentTransport::add_remote_candidate(const std::string& candidate) {
   } catch (const Error& e) {
     throw Error(Errc::bad_candidate, fmt::format("cannot parse ICE candidate '{}': {}", line, e.what()));
   }
-  if (parsed.address.ends_with(".local")) {
-    throw Error(Errc::bad_candidate,
-                fmt::format("ICE candidate '{}': mDNS .local addresses are not resolved yet; the "
-                            "peer's checks still reach us as peer-reflexive candidates",
-                            line));
-  }
   if (parsed.component != 1) {
     throw Error(Errc::bad_candidate,
                 fmt::format("ICE candidate '{}' is for component {}; only component 1 is used "
                             "(rtcp-mux, RFC 5761)",
                             line, parsed.component));
+  }
+  if (is_mdns_name(parsed.address)) {
+    add_mdns_candidate(std::move(parsed));
+    return;
   }
   std::string why;
   auto c = from_sdp(parsed, &why);
@@ -290,6 +298,7 @@ void AgentTransport::add_remote_candidate(const std::string& candidate) {
 // generation. Pinned addresses (`addresses`) are looked at again too: one that was missing
 // at first can be bound now.
 void AgentTransport::restart() {
+  forget_mdns_candidates();
   const Time now = Clock::now();
   const std::vector<Address> present = machine_addresses();
   const std::vector<Address> wanted = wanted_addresses();
@@ -335,8 +344,106 @@ void AgentTransport::restart() {
 }
 
 void AgentTransport::remote_gathering_done() {
+  // While a name is being resolved the agent must not think it has every remote candidate:
+  // it could fail with every pair failed before the resolved one arrives. It hears the end
+  // when the last name is resolved or given up (mdns_done).
+  if (!mdns_waiting_.empty()) {
+    remote_done_deferred_ = true;
+    return;
+  }
   agent_.remote_gathering_done(Clock::now());
   flush(false);
+}
+
+// --- mDNS (.local) remote candidates --------------------------------------------------------
+
+bool AgentTransport::is_mdns_name(std::string_view address) {
+  // draft-ietf-mmusic-mdns-ice-candidates section 3.2.1: an address ending in ".local".
+  constexpr std::string_view kSuffix = ".local";
+  if (address.ends_with('.')) address.remove_suffix(1);
+  if (address.size() <= kSuffix.size()) return false;
+  const auto tail = address.substr(address.size() - kSuffix.size());
+  return std::equal(tail.begin(), tail.end(), kSuffix.begin(),
+                    [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) == b; });
+}
+
+void AgentTransport::add_mdns_candidate(sdp::Candidate candidate) {
+  if (candidate.transport != "udp") {  // from_sdp() would drop it after the query anyway
+    spdlog::debug("ice: remote candidate ignored (not UDP): {}", sdp::write_candidate(candidate));
+    return;
+  }
+  // A remote cannot make us query without end: names beyond this many waiting are dropped.
+  if (mdns_waiting_.size() >= kMaxMdnsWaiting) {
+    spdlog::debug("ice: {} candidates already wait for mDNS names; {} dropped", kMaxMdnsWaiting,
+                  candidate.address);
+    return;
+  }
+  std::string name = candidate.address;
+  if (name.ends_with('.')) name.pop_back();
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (auto known = mdns_cache_.find(name); known != mdns_cache_.end()) {
+    add_resolved(candidate, known->second);
+    flush(false);
+    return;
+  }
+  mdns_waiting_.emplace_back(name, std::move(candidate));
+  if (gathered_) resolve_mdns(name);  // else gather() starts it: the sockets depend on the hosts
+}
+
+void AgentTransport::resolve_mdns(const std::string& name) {
+  if (!mdns_) {
+    std::vector<Address> locals;
+    for (const auto& s : sockets_) locals.push_back(s->base);
+    mdns_ = std::make_unique<MdnsResolver>(
+        loop_, locals, [this](const std::string& n, const std::vector<Address>& a) { mdns_done(n, a); });
+  }
+  mdns_->resolve(name);
+}
+
+void AgentTransport::add_resolved(const sdp::Candidate& candidate, const std::vector<Address>& addresses) {
+  for (const auto& address : addresses) {
+    sdp::Candidate resolved = candidate;  // same foundation, priority, component, port
+    resolved.address = address.ip_string();
+    std::string why;
+    auto c = from_sdp(resolved, &why);
+    if (!c) {
+      spdlog::debug("ice: resolved remote candidate ignored ({}): {} -> {}", why, candidate.address,
+                    resolved.address);
+      continue;
+    }
+    agent_.add_remote_candidate(Clock::now(), *c);
+  }
+}
+
+// From the loop (a resolver socket or its timer).
+void AgentTransport::mdns_done(const std::string& name, const std::vector<Address>& addresses) {
+  if (addresses.empty()) {
+    // Not an error: the remote's checks still reach us as peer-reflexive candidates.
+    spdlog::debug("ice: no mDNS answer for {} within {} ms; its candidates are dropped", name,
+                  MdnsResolver::kTimeout.count());
+  } else {
+    mdns_cache_[name] = addresses;
+    spdlog::debug("ice: {} is {}", name, addresses.front().ip_string());
+  }
+  for (auto it = mdns_waiting_.begin(); it != mdns_waiting_.end();) {
+    if (it->first != name) {
+      ++it;
+      continue;
+    }
+    add_resolved(it->second, addresses);
+    it = mdns_waiting_.erase(it);
+  }
+  if (mdns_waiting_.empty() && remote_done_deferred_) {
+    remote_done_deferred_ = false;
+    agent_.remote_gathering_done(Clock::now());
+  }
+  flush(true);
+}
+
+void AgentTransport::forget_mdns_candidates() {
+  mdns_waiting_.clear();
+  remote_done_deferred_ = false;
 }
 
 void AgentTransport::send_transmit(const Transmit& t) {

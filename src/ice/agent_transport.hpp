@@ -16,7 +16,14 @@
 // untrusted certificate, say) is reported through on_error, and the agent's requests to that
 // server then time out like those to an unreachable one.
 //
-// Not yet here (the libnice transport has them): ICE-TCP, mDNS (.local) remote candidates.
+// mDNS (.local) remote candidates (draft-ietf-mmusic-mdns-ice-candidates): the name is
+// resolved by one-shot queries (ice/mdns_resolver.hpp; the resolver and its sockets exist
+// only once such a candidate arrived) and the candidate is given to the agent with each
+// address found; a name nobody answers in 3 s is dropped (debug log). Names stay cached for
+// the transport's lifetime. The remote's end-of-candidates reaches the agent only when no
+// name is pending.
+//
+// Not yet here (the libnice transport has it): ICE-TCP.
 // The UDP sockets receive with GRO, cut back into datagrams at the segment size the kernel
 // reports. Relayed data goes as
 // ChannelData, its 4-byte header gathered with the payload by sendmmsg (no copy).
@@ -29,10 +36,15 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/ice/agent.hpp"
+#include "core/sdp/candidate.hpp"
 #include "ice/ice_transport.hpp"
+#include "ice/mdns_resolver.hpp"
 #include "ice/tls_client.hpp"
 #include "ice/udp_gso_sender.hpp"
 
@@ -53,6 +65,7 @@ class AgentTransport final : public IceTransport {
   void set_remote_credentials(const std::string& ufrag, const std::string& pwd) override;
   void add_remote_candidate(const std::string& candidate) override;
   void remote_gathering_done() override;
+  bool resolves_mdns() const noexcept override { return true; }
   bool send(std::span<const std::byte> datagram) override;
   std::size_t send_batch(std::span<const std::span<const std::byte>> datagrams) override;
   bool sends_with_gso() const noexcept override { return gso_.active(); }
@@ -102,6 +115,12 @@ class AgentTransport final : public IceTransport {
   const Socket* socket_for(const Address& base) const;
   std::vector<Address> wanted_addresses() const;
   bool open_host(Time now, const Address& address);
+  static bool is_mdns_name(std::string_view address);
+  void add_mdns_candidate(sdp::Candidate candidate);
+  void resolve_mdns(const std::string& name);
+  void add_resolved(const sdp::Candidate& candidate, const std::vector<Address>& addresses);
+  void mdns_done(const std::string& name, const std::vector<Address>& addresses);
+  void forget_mdns_candidates();
   void send_transmit(const Transmit& t);
   bool update_route();
 
@@ -119,6 +138,13 @@ class AgentTransport final : public IceTransport {
   bool gathered_ = false;
   uint16_t preference_ = 65535;  // local preference of the next host (RFC 8445 5.1.2.1)
   std::deque<std::function<void()>> pending_;
+  // mDNS: made with the first .local candidate; the names resolved (lowercased, kept for the
+  // transport's lifetime); candidates waiting for their name, in arrival order.
+  std::unique_ptr<MdnsResolver> mdns_;
+  std::unordered_map<std::string, std::vector<Address>> mdns_cache_;
+  std::vector<std::pair<std::string, sdp::Candidate>> mdns_waiting_;
+  bool remote_done_deferred_ = false;  // end-of-candidates held while names are pending
+  std::string remote_ufrag_;
   bool delivery_posted_ = false;
 
   // The selected route, resolved to a socket and a sockaddr once per change.

@@ -84,9 +84,12 @@ class IceTransport {
   // browsers' end-of-candidates marker and means remote_gathering_done(). Throws
   // peer::Error(Errc::bad_candidate) naming the candidate when it cannot be parsed or it is
   // for a component other than 1. A valid candidate the transport cannot use (e.g. TCP with
-  // tcp=false, another address family) is ignored.
+  // tcp=false, another address family) is ignored. An mDNS `.local` name is resolved first by
+  // AgentTransport (and refused by NiceTransport); see agent_transport.hpp.
   virtual void add_remote_candidate(const std::string& candidate) = 0;
   virtual void remote_gathering_done() = 0;
+  // True when add_remote_candidate() takes mDNS `.local` names (AgentTransport).
+  virtual bool resolves_mdns() const noexcept { return false; }
 
   // One datagram on the selected pair. False when there is no usable pair yet or the socket
   // would block.

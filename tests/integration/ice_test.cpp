@@ -1,7 +1,15 @@
 // EventLoop, parse_ice_servers and IceTransport over real sockets, all on 127.0.0.1.
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
@@ -10,8 +18,10 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <future>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -19,8 +29,11 @@
 #include "../support/eventually.hpp"
 #include "../support/process_info.hpp"
 #include "../support/turn_server.hpp"
+#include "core/mdns/message.hpp"
+#include "core/sdp/candidate.hpp"
 #include "ice/ice_server.hpp"
 #include "ice/ice_transport.hpp"
+#include "ice/mdns_resolver.hpp"
 #include "runtime/event_loop.hpp"
 
 using namespace std::chrono_literals;
@@ -677,7 +690,13 @@ TEST_F(IcePair, RemoteCandidateErrors) {
     expect_bad("candidate:garbage", "cannot parse ICE candidate 'candidate:garbage'");
     expect_bad("typ host", "does not start with 'candidate:'");
     expect_bad("candidate:1 2 UDP 2122252543 127.0.0.1 5000 typ host", "component 2");
-    expect_bad("candidate:1 1 UDP 2122252543 4e1f6b2c.local 5000 typ host", "mDNS");
+    // Our agent resolves .local names (IceMdns tests); libnice refuses them.
+    if (IceConfig::default_implementation() == IceConfig::Implementation::libnice) {
+      expect_bad("candidate:1 1 UDP 2122252543 4e1f6b2c.local 5000 typ host", "mDNS");
+    } else {
+      EXPECT_NO_THROW(a_.ice->add_remote_candidate("candidate:1 1 UDP 2122252543 4e1f6b2c.local 5000 typ host"));
+      expect_bad("candidate:1 2 UDP 2122252543 4e1f6b2c.local 5000 typ host", "component 2");
+    }
     EXPECT_NO_THROW(a_.ice->add_remote_candidate(
         "a=candidate:1 1 UDP 2122252543 127.0.0.1 5000 typ host generation 0 ufrag x\r\n"));
     EXPECT_NO_THROW(a_.ice->add_remote_candidate(
@@ -984,5 +1003,286 @@ TEST_F(IcePair, RelayOnlyWithUnreachableTurnServerFailsInSeconds) {
     EXPECT_NE(a_.errors[0].find("no relay candidate from TURN 127.0.0.1:" + std::to_string(port)),
               std::string::npos)
         << a_.errors[0];
+  });
+}
+
+// ---------------------------------------------------------------- mDNS (.local) candidates
+
+namespace {
+
+// One side's candidates hidden behind `<uuid>.local` names, as browsers do
+// (draft-ietf-mmusic-mdns-ice-candidates), inside a network namespace of this test: a veth
+// pair m0 (10.77.0.1) / m1 (10.77.0.2), both ends in it, since multicast does not work on
+// `lo`. The namespace is anonymous (unshare), so it goes away with the test's last thread
+// and socket in it; nothing is named that could be left behind. The test thread returns to
+// the namespace it came from in TearDown.
+class IceMdns : public IcePair {
+ protected:
+  void SetUp() override {
+    if (IceConfig::default_implementation() == IceConfig::Implementation::libnice) {
+      GTEST_SKIP() << "PEER_ICE_AGENT=libnice: libnice refuses .local candidates";
+    }
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root: the test makes a network namespace with a veth pair";
+    home_ = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(home_, 0) << std::strerror(errno);
+    if (::unshare(CLONE_NEWNET) != 0) {
+      const int e = errno;
+      ::close(home_);
+      home_ = -1;
+      GTEST_SKIP() << "unshare(CLONE_NEWNET) refused: " << std::strerror(e);
+    }
+    // accept_local: the query from 10.77.0.2 comes back in on m0 and the kernel would drop a
+    // packet with a local source address.
+    const int rc = std::system(
+        "ip link set lo up && ip link add m0 type veth peer name m1 && "
+        "ip addr add 10.77.0.1/24 dev m0 && ip addr add 10.77.0.2/24 dev m1 && "
+        "ip link set m0 up && ip link set m1 up && "
+        "sysctl -qw net.ipv4.conf.all.accept_local=1 net.ipv4.conf.m0.accept_local=1 "
+        "net.ipv4.conf.m1.accept_local=1 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.m0.rp_filter=0 "
+        "net.ipv4.conf.m1.rp_filter=0");
+    ASSERT_EQ(rc, 0) << "ip/sysctl in the test's namespace failed";
+    loop_ = EventLoop::create();  // its thread starts in the namespace
+  }
+
+  void TearDown() override {
+    IcePair::TearDown();
+    stop_responder();
+    loop_.reset();
+    if (home_ >= 0) {
+      EXPECT_EQ(::setns(home_, CLONE_NEWNET), 0) << std::strerror(errno);
+      ::close(home_);
+    }
+  }
+
+  static IceConfig config_on(const char* address, bool controlling) {
+    IceConfig config;
+    config.local_addresses = {address};
+    config.controlling = controlling;
+    return config;
+  }
+
+  // The test's mDNS responder, the counterpart of our resolver: it answers A questions for
+  // the names it knows, by unicast to the querier's port (RFC 6762 section 6.7), with
+  // answers written by our own core/mdns writer (so the writer is not tested independently
+  // here; unit_mdns checks both sides on hand-built packets). It listens on 224.0.0.251:5353
+  // joined on both veth ends.
+  void start_responder() {
+    responder_fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(responder_fd_, 0);
+    const int on = 1;
+    setsockopt(responder_fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    sockaddr_in any{};
+    any.sin_family = AF_INET;
+    any.sin_port = htons(peer::mdns::kPort);
+    ASSERT_EQ(::bind(responder_fd_, reinterpret_cast<sockaddr*>(&any), sizeof any), 0) << std::strerror(errno);
+    for (const char* interface : {"m0", "m1"}) {
+      ip_mreqn join{};
+      std::memcpy(&join.imr_multiaddr, peer::mdns::kGroupV4.data(), 4);
+      join.imr_ifindex = static_cast<int>(if_nametoindex(interface));
+      ASSERT_EQ(setsockopt(responder_fd_, IPPROTO_IP, IP_ADD_MEMBERSHIP, &join, sizeof join), 0)
+          << interface << ": " << std::strerror(errno);
+    }
+    responder_ = std::thread([this] {
+      std::array<std::byte, 9000> buffer;
+      while (!stop_) {
+        pollfd p{responder_fd_, POLLIN, 0};
+        if (::poll(&p, 1, 20) <= 0) continue;
+        sockaddr_storage from{};
+        socklen_t length = sizeof from;
+        const ssize_t n = ::recvfrom(responder_fd_, buffer.data(), buffer.size(), 0,
+                                     reinterpret_cast<sockaddr*>(&from), &length);
+        if (n <= 0) continue;
+        auto query = peer::mdns::Message::parse(std::span(buffer.data(), static_cast<std::size_t>(n)));
+        if (!query || query->is_response()) continue;
+        std::size_t at = 0;
+        while (auto q = query->next_question(at)) {
+          std::lock_guard lock(names_mutex_);
+          for (auto& [name, known] : names_) {
+            if (!q->name.equals(name)) continue;
+            ++known.queries;
+            if (q->type != static_cast<uint16_t>(peer::mdns::Type::a)) continue;
+            std::vector<std::byte> answer;
+            const peer::Address address = *peer::Address::parse(known.address, 0);
+            peer::mdns::write_response(query->id(), name, peer::mdns::Type::a, std::span(&address, 1), 10, answer);
+            ::sendto(responder_fd_, answer.data(), answer.size(), 0, reinterpret_cast<sockaddr*>(&from), length);
+          }
+        }
+      }
+    });
+  }
+
+  void stop_responder() {
+    stop_ = true;
+    if (responder_.joinable()) responder_.join();
+    if (responder_fd_ >= 0) ::close(responder_fd_);
+    responder_fd_ = -1;
+  }
+
+  // A's candidate line with its address replaced by a new name the responder knows (or, with
+  // `answered` false, a name nobody answers).
+  std::string hide(const std::string& candidate, bool answered = true) {
+    auto c = peer::sdp::parse_candidate(candidate);
+    const std::string name = fmt::format("4e1f6b2c-8f3a-4d2e-9c1b-{:012x}.local", ++names_made_);
+    if (answered) {
+      std::lock_guard lock(names_mutex_);
+      names_[name] = Known{c.address, 0};
+    }
+    c.address = name;
+    return peer::sdp::write_candidate(c);
+  }
+
+  int queries_for_all() {
+    std::lock_guard lock(names_mutex_);
+    int total = 0;
+    for (const auto& [name, known] : names_) total += known.queries;
+    return total;
+  }
+
+  // Starts both sides; A's candidates reach B only through `rewrite` (B's reach A as they are).
+  void start_hidden(std::function<std::vector<std::string>(const std::string&)> rewrite) {
+    loop_->run_sync([&] {
+      auto ca = callbacks_for(a_, b_);
+      ca.on_candidate = [this, rewrite](const std::string& candidate) {
+        a_.candidates.push_back(candidate);
+        for (const auto& line : rewrite(candidate)) {
+          if (b_.ice) b_.ice->add_remote_candidate(line);
+        }
+      };
+      a_.ice = IceTransport::create(*loop_, config_on("10.77.0.1", true), ca);
+      b_.ice = IceTransport::create(*loop_, config_on("10.77.0.2", false), callbacks_for(b_, a_));
+      a_.ice->set_remote_credentials(b_.ice->local_ufrag(), b_.ice->local_pwd());
+      b_.ice->set_remote_credentials(a_.ice->local_ufrag(), a_.ice->local_pwd());
+      a_.ice->gather();
+      b_.ice->gather();
+    });
+  }
+
+  std::string remote_pair(Side& side) {
+    std::string pair;
+    loop_->run_sync([&] { pair = side.remote_pair; });
+    return pair;
+  }
+
+  struct Known {
+    std::string address;
+    int queries = 0;
+  };
+  int home_ = -1;
+  int responder_fd_ = -1;
+  std::thread responder_;
+  std::atomic<bool> stop_{false};
+  std::mutex names_mutex_;
+  std::map<std::string, Known> names_;
+  int names_made_ = 0;
+};
+
+}  // namespace
+
+// B gets only A's `.local` names; it asks for them and pairs with the addresses answered, so
+// the selected pair's remote is A's real host candidate, not a peer-reflexive one learned
+// from A's checks. Then, with the responder gone, a candidate under a name already resolved is
+// used at once (the cache): B's check reaches a socket of the test at that name's address.
+TEST_F(IceMdns, LocalNamesResolveToHostCandidates) {
+  start_responder();
+  start_hidden([this](const std::string& c) { return std::vector<std::string>{hide(c)}; });
+  ASSERT_TRUE(poll_until([&] { return connected(a_) && connected(b_); }, 10s));
+  exchange(5);
+  EXPECT_TRUE(poll_until([&] { return remote_pair(b_).starts_with("host udp 10.77.0.1:"); }, 5s))
+      << "B's selected remote: " << remote_pair(b_);
+  EXPECT_GE(queries_for_all(), 1);
+  loop_->run_sync([&] {
+    EXPECT_TRUE(a_.errors.empty()) << ::testing::PrintToString(a_.errors);
+    EXPECT_TRUE(b_.errors.empty()) << ::testing::PrintToString(b_.errors);
+    for (auto st : b_.states) EXPECT_NE(st, IceState::failed);
+  });
+
+  // The cache: no responder now; the same name with another port still reaches that port.
+  stop_responder();
+  const int probe = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(probe, 0);
+  sockaddr_in at{};
+  at.sin_family = AF_INET;
+  inet_pton(AF_INET, "10.77.0.1", &at.sin_addr);
+  socklen_t length = sizeof at;
+  ASSERT_EQ(::bind(probe, reinterpret_cast<sockaddr*>(&at), sizeof at), 0);
+  ASSERT_EQ(::getsockname(probe, reinterpret_cast<sockaddr*>(&at), &length), 0);
+  std::string name;
+  {
+    std::lock_guard lock(names_mutex_);
+    name = names_.begin()->first;
+  }
+  loop_->run_sync([&] {
+    b_.ice->add_remote_candidate(fmt::format("candidate:77 1 udp 2122252543 {} {} typ host", name,
+                                             ntohs(at.sin_port)));
+  });
+  pollfd p{probe, POLLIN, 0};
+  EXPECT_EQ(::poll(&p, 1, 5000), 1) << "no check from B at the cached address";
+  std::array<std::byte, 1500> check{};
+  if (p.revents & POLLIN) {
+    const auto n = ::recv(probe, check.data(), check.size(), 0);
+    ASSERT_GE(n, 20);
+    EXPECT_EQ(check[0], std::byte{0x00});  // a STUN Binding request
+    EXPECT_EQ(check[1], std::byte{0x01});
+  }
+  ::close(probe);
+}
+
+// A name nobody answers is given up (after the resolver's timeout) without an error and
+// without holding up the candidates that do resolve, nor the remote end-of-candidates for
+// good: the connection comes up over the answered name, and stays up after the give-up.
+// The resolver's socket exists only once a .local candidate came and closes with the
+// transport.
+TEST_F(IceMdns, AnUnansweredNameDoesNotBreakTheConnection) {
+  start_responder();
+  const int before = count_socket_fds();
+  start_hidden([this](const std::string& c) {
+    return std::vector<std::string>{hide(c, false), hide(c)};
+  });
+  ASSERT_TRUE(poll_until([&] { return connected(a_) && connected(b_); }, 10s));
+  exchange(3);
+  EXPECT_TRUE(poll_until([&] { return remote_pair(b_).starts_with("host udp 10.77.0.1:"); }, 5s))
+      << "B's selected remote: " << remote_pair(b_);
+  // 2 transports x 1 UDP socket + B's resolver socket (A got no .local candidate: none).
+  EXPECT_EQ(count_socket_fds(), before + 3);
+  // Past the resolver's timeout the unanswered name is dropped; still connected, no error.
+  std::this_thread::sleep_for(peer::ice::MdnsResolver::kTimeout + 500ms);
+  loop_->run_sync([&] {
+    a_.received.clear();
+    b_.received.clear();
+  });
+  exchange(3);
+  EXPECT_TRUE(connected(a_) && connected(b_));
+  loop_->run_sync([&] {
+    EXPECT_TRUE(b_.errors.empty()) << ::testing::PrintToString(b_.errors);
+    for (auto st : b_.states) EXPECT_NE(st, IceState::failed);
+    a_.ice.reset();
+    b_.ice.reset();
+  });
+  EXPECT_EQ(count_socket_fds(), before);
+}
+
+// Without a namespace: on loopback-only transports the resolver has no interface to ask on
+// (lo has no multicast), so a .local candidate is accepted and given up at once; the
+// connection goes on over the other candidates, and the remote's end-of-candidates is not
+// held back.
+TEST_F(IcePair, LocalNameWithNoMulticastInterfaceIsDroppedQuietly) {
+  if (IceConfig::default_implementation() == IceConfig::Implementation::libnice) {
+    GTEST_SKIP() << "PEER_ICE_AGENT=libnice: libnice refuses .local candidates";
+  }
+  loop_->run_sync([&] {
+    auto cb = callbacks_for(b_, a_);
+    a_.ice = IceTransport::create(*loop_, local_config(true), callbacks_for(a_, b_));
+    b_.ice = IceTransport::create(*loop_, local_config(false), cb);
+    a_.ice->set_remote_credentials(b_.ice->local_ufrag(), b_.ice->local_pwd());
+    b_.ice->set_remote_credentials(a_.ice->local_ufrag(), a_.ice->local_pwd());
+    b_.ice->add_remote_candidate("candidate:9 1 udp 2122252543 0a7d5e3f-2b19-4e1f-8f3a-4d2e9c1b0000.local 9 typ host");
+    a_.ice->gather();
+    b_.ice->gather();
+  });
+  ASSERT_TRUE(poll_until([&] { return connected(a_) && connected(b_); }, 5s));
+  exchange(3);
+  loop_->run_sync([&] {
+    EXPECT_TRUE(b_.errors.empty()) << ::testing::PrintToString(b_.errors);
+    EXPECT_TRUE(b_.remote_pair.starts_with("host udp 127.0.0.1:")) << b_.remote_pair;
   });
 }

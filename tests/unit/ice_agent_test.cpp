@@ -427,6 +427,24 @@ TEST(IceAgent, PeerReflexiveWhenOneSideSignalsNothing) {
   }
 }
 
+// A browser's host candidate resolved from its mDNS name after its checks made it a
+// peer-reflexive one: the selected pair is announced again with the signalled type.
+TEST(IceAgent, SignalledCandidateLearnedAsPeerReflexiveReannouncesTheSelectedPair) {
+  Net net;
+  Node& a = net.add("a", true, {ip("10.0.0.1", 5000)});
+  Node& b = net.add("b", false, {ip("10.0.0.2", 6000)});
+  a.trickle = false;
+  net.introduce(a, b);
+  ASSERT_TRUE(net.run_until([&] { return both_connected(a, b); }, 5s)) << describe(a) << describe(b);
+  ASSERT_TRUE(b.selected);
+  ASSERT_EQ(b.selected->second.type, CandidateType::prflx);
+  b.agent->add_remote_candidate(net.now, a.local_candidates.at(0));
+  net.run_for(10ms);
+  ASSERT_TRUE(b.selected);
+  EXPECT_EQ(b.selected->second.type, CandidateType::host);
+  EXPECT_EQ(b.selected->second.address, ip("10.0.0.1", 5000));
+}
+
 // A browser whose only candidates are mDNS names: nothing usable, then end-of-candidates.
 // The agent must not give up at that point; the browser's checks bring the pair.
 TEST(IceAgent, EndOfCandidatesWithNoneUsableStillConnectsThroughTheirChecks) {

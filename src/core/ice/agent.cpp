@@ -1334,6 +1334,12 @@ void Agent::add_remote_candidate(Time now, const Candidate& candidate) {
       d.remotes[*known].priority = candidate.priority;
       d.remotes[*known].foundation = candidate.foundation;
       d.reprioritize();
+      // The selected pair now has a signalled remote (a browser's host candidate resolved from
+      // its mDNS name after its checks arrived): say so, so the pair is not reported as prflx.
+      if (d.selected && d.pairs[*d.selected].remote == *known) {
+        const auto& p = d.pairs[*d.selected];
+        d.emit(event::SelectedPair{d.locals[p.local].candidate, d.remotes[p.remote]});
+      }
     }
     return;
   }
