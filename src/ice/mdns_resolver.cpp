@@ -67,6 +67,35 @@ int open_socket(const Address& local, unsigned interface) {
   return fd;
 }
 
+// A socket on 0.0.0.0:5353 in the IPv4 group on each of `interfaces`, or -1. Browsers'
+// responders (Firefox's, at least) multicast their answers to the group even to a query from
+// another port, where RFC 6762 section 6.7 asks for a unicast reply: this is where those
+// arrive. SO_REUSEADDR and SO_REUSEPORT share the port with the host's mDNS daemon.
+int open_group_listener(const std::vector<unsigned>& interfaces) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  const int on = 1;
+  sockaddr_in any{};
+  any.sin_family = AF_INET;
+  any.sin_port = htons(mdns::kPort);
+  bool ok = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
+            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) == 0 &&
+            ::bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof any) == 0;
+  bool joined = false;
+  for (unsigned interface : interfaces) {
+    ip_mreqn request{};
+    std::memcpy(&request.imr_multiaddr, mdns::kGroupV4.data(), 4);
+    request.imr_ifindex = static_cast<int>(interface);
+    joined |= ok && setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &request, sizeof request) == 0;
+  }
+  if (!ok || !joined) {
+    spdlog::debug("mdns: no listener on the group: {}", std::strerror(errno));
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 }  // namespace
 
 MdnsResolver::MdnsResolver(runtime::EventLoop& loop, const std::vector<Address>& locals,
@@ -81,18 +110,32 @@ MdnsResolver::MdnsResolver(runtime::EventLoop& loop, const std::vector<Address>&
     const unsigned interface = interface_of(local);
     const int fd = open_socket(local, interface);
     if (fd < 0) continue;
-    auto socket = std::make_unique<Socket>();
-    socket->fd = fd;
-    socket->local = local;
-    socket->interface = interface;
-    socket->owner = this;
-    socket->source = g_unix_fd_source_new(fd, G_IO_IN);
-    g_source_set_callback(socket->source,
-                          reinterpret_cast<GSourceFunc>(reinterpret_cast<void (*)()>(&on_readable)),
-                          socket.get(), nullptr);
-    g_source_attach(socket->source, loop_.context());
-    sockets_.push_back(std::move(socket));
+    watch(fd, local, interface);
   }
+  std::vector<unsigned> v4_interfaces;
+  for (const auto& s : sockets_) {
+    if (s->local.family == AddressFamily::v4 && s->interface != 0) v4_interfaces.push_back(s->interface);
+  }
+  if (!v4_interfaces.empty()) {
+    if (const int fd = open_group_listener(v4_interfaces); fd >= 0) {
+      watch(fd, Address::v4({0, 0, 0, 0}, mdns::kPort), 0);
+      listener_ = sockets_.back().get();
+    }
+  }
+}
+
+void MdnsResolver::watch(int fd, const Address& local, unsigned interface) {
+  auto socket = std::make_unique<Socket>();
+  socket->fd = fd;
+  socket->local = local;
+  socket->interface = interface;
+  socket->owner = this;
+  socket->source = g_unix_fd_source_new(fd, G_IO_IN);
+  g_source_set_callback(socket->source,
+                        reinterpret_cast<GSourceFunc>(reinterpret_cast<void (*)()>(&on_readable)),
+                        socket.get(), nullptr);
+  g_source_attach(socket->source, loop_.context());
+  sockets_.push_back(std::move(socket));
 }
 
 MdnsResolver::~MdnsResolver() {
@@ -117,6 +160,7 @@ void MdnsResolver::resolve(const std::string& name) {
 void MdnsResolver::send(const Query& query) {
   std::vector<std::byte> message;
   for (const auto& s : sockets_) {
+    if (s.get() == listener_) continue;  // it only listens
     const bool v6 = s->local.family == AddressFamily::v6;
     mdns::Error error;
     if (!mdns::write_query(query.name, v6 ? mdns::Type::aaaa : mdns::Type::a, message, &error)) {

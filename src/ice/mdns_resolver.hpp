@@ -8,9 +8,13 @@
 //   address and an ephemeral port, with IP_MULTICAST_IF / IPV6_MULTICAST_IF on its
 //   interface, so the query leaves on every interface a candidate of ours can pair from, and
 //   the responder's unicast answer (RFC 6762 section 6.7: a query from a port other than
-//   5353 is answered by unicast to it) comes back to that socket. No socket joins the group
-//   or binds 5353: nothing competes with the host's own mDNS daemon. Loopback addresses are
+//   5353 is answered by unicast to it) comes back to that socket. Loopback addresses are
 //   skipped (lo has no multicast). IP TTL / hop limit 255 (RFC 6762 section 11).
+// - One more socket listens on 0.0.0.0:5353 in the IPv4 group on those interfaces, sharing
+//   the port (SO_REUSEADDR, SO_REUSEPORT) with the host's mDNS daemon: Firefox's responder
+//   multicasts its answer to the group even to a query from another port, and without the
+//   listener the name was never resolved (interop.firefox-offers showed prflx pairs). It
+//   sends nothing. IPv6 has no such listener yet.
 // - Query: an A question on IPv4 sockets (to 224.0.0.251:5353), an AAAA question on IPv6
 //   ones (to ff02::fb:5353): an address of the other family could not pair with that
 //   socket's candidates anyway. Answers of either family are taken from any socket.
@@ -72,6 +76,7 @@ class MdnsResolver {
     std::size_t sent = 0;  // how many of kSendAt are done
   };
 
+  void watch(int fd, const Address& local, unsigned interface);
   static int on_readable(int fd, unsigned condition, void* socket);
   void receive(Socket& socket);
   void send(const Query& query);
@@ -81,6 +86,7 @@ class MdnsResolver {
   runtime::EventLoop& loop_;
   OnDone on_done_;
   std::vector<std::unique_ptr<Socket>> sockets_;
+  const Socket* listener_ = nullptr;  // 0.0.0.0:5353 in the IPv4 group: hears multicast answers
   std::vector<Query> queries_;
   runtime::EventLoop::Timer timer_;
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);

@@ -1242,8 +1242,9 @@ TEST_F(IceMdns, AnUnansweredNameDoesNotBreakTheConnection) {
   exchange(3);
   EXPECT_TRUE(poll_until([&] { return remote_pair(b_).starts_with("host udp 10.77.0.1:"); }, 5s))
       << "B's selected remote: " << remote_pair(b_);
-  // 2 transports x 1 UDP socket + B's resolver socket (A got no .local candidate: none).
-  EXPECT_EQ(count_socket_fds(), before + 3);
+  // 2 transports x 1 UDP socket + B's resolver: its query socket and its listener on the
+  // group (A got no .local candidate: none).
+  EXPECT_EQ(count_socket_fds(), before + 4);
   // Past the resolver's timeout the unanswered name is dropped; still connected, no error.
   std::this_thread::sleep_for(peer::ice::MdnsResolver::kTimeout + 500ms);
   loop_->run_sync([&] {

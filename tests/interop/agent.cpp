@@ -133,8 +133,10 @@ class Agent {
     channels_.clear();
   }
 
-  void run(const json& c) {
+  // The command's result (null for most), sent back with its "done".
+  json run(const json& c) {
     const std::string cmd = c.at("cmd").get<std::string>();
+    if (cmd == "pair") return peer_.get("pair");  // the selected pair, our side's view
     if (cmd == "open") {
       ChannelOptions o;
       o.ordered = c.value("ordered", true);
@@ -195,6 +197,7 @@ class Agent {
     } else {
       throw std::invalid_argument("unknown command \"" + cmd + "\"");
     }
+    return nullptr;
   }
 
  private:
@@ -360,6 +363,7 @@ class Agent {
 int main() {
   spdlog::set_default_logger(spdlog::stderr_color_mt("agent"));
   spdlog::set_level(spdlog::level::warn);
+  if (const char* level = std::getenv("PEER_INTEROP_LOG")) spdlog::set_level(spdlog::level::from_str(level));
   peer::interop::Agent agent;
   peer::interop::emit({{"event", "ready"}});
   std::string line;
@@ -369,8 +373,8 @@ int main() {
     try {
       command = peer::json::parse(line);
       if (command.value("cmd", "") == "quit") break;
-      agent.run(command);
-      peer::interop::emit({{"event", "done"}, {"cmd", command["cmd"]}});
+      const peer::json result = agent.run(command);
+      peer::interop::emit({{"event", "done"}, {"cmd", command["cmd"]}, {"result", result}});
     } catch (const std::exception& e) {
       peer::interop::emit({{"event", "error"}, {"message", std::string("command ") + line + ": " + e.what()}});
     }

@@ -363,7 +363,20 @@ async function connectPair(context, offererName, before = async () => {}) {
   const t0 = Date.now();
   await answerer.cmd({ cmd: 'join', url, room });
   await Promise.all([chromium, native].map((s) => s.channel('rel', 'open')));
-  results.push({ case: 'setup', ms: Date.now() - t0, pair: await chromium.cmd({ cmd: 'pair' }) });
+  const ms = Date.now() - t0;
+  let peerPair = await native.cmd({ cmd: 'pair' });
+  // Firefox hides its host addresses behind mDNS names (its default): our agent resolves
+  // them (docs/architecture.md 6.1), so the pair becomes host to host. Firefox's checks may
+  // select the peer-reflexive pair first; the resolved name then re-announces it as host.
+  for (const deadline = Date.now() + 5000; BROWSER === 'firefox' && !/^host /.test(peerPair.remote) && Date.now() < deadline;) {
+    await new Promise((r) => setTimeout(r, 100));
+    peerPair = await native.cmd({ cmd: 'pair' });
+  }
+  results.push({ case: 'setup', ms, pair: await chromium.cmd({ cmd: 'pair' }), peer_pair: peerPair });
+  if (BROWSER === 'firefox' && !(peerPair && /^host /.test(peerPair.remote))) {
+    throw Object.assign(new CaseFailure('peer', `selected remote is not the browser's host candidate: ${JSON.stringify(peerPair)}`),
+      { caseName: 'setup: a host pair through mDNS' });
+  }
   return { chromium, native, signal };
 }
 
