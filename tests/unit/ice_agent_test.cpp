@@ -676,6 +676,41 @@ TEST(IceAgent, RelayOnlyWithAWrongTurnPasswordFailsNamingTheServer) {
   EXPECT_NE(a.problems.front().find("401"), std::string::npos) << a.problems.front();
 }
 
+// RFC 8489 section 6.2.2: over TCP an Allocate goes once, over UDP it is retransmitted; with
+// no answer either way the allocation is given up after the same time, naming the server.
+TEST(IceAgent, TurnRequestsOverTcpAreNotRetransmitted) {
+  for (const bool tcp : {false, true}) {
+    SCOPED_TRACE(tcp ? "TURN over TCP" : "TURN over UDP");
+    AgentConfig config;
+    config.relay_only = true;
+    const Address server = *Address::parse("203.0.113.3", 3478);
+    config.turn_servers.push_back({server, "user", "secret", tcp});
+    Agent agent(config);
+    Time now = Time{} + 1000h;
+    agent.add_host(now, *Address::parse("10.0.0.1", 5000));
+    agent.end_of_hosts(now);
+    int to_server = 0;
+    std::vector<std::string> problems;
+    for (int ms = 0; ms <= 10000 && agent.state() != IceState::failed; ms += 10) {
+      now = Time{} + 1000h + std::chrono::milliseconds(ms);
+      agent.handle_timeout(now);
+      while (auto t = agent.poll_transmit()) {
+        EXPECT_EQ(t->to, server);
+        EXPECT_EQ(t->stream, tcp);
+        ++to_server;
+      }
+      while (auto e = agent.poll_event()) {
+        if (auto* p = std::get_if<event::Problem>(&*e)) problems.push_back(p->message);
+      }
+    }
+    EXPECT_EQ(to_server, tcp ? 1 : config.timing.gather_transmissions);
+    EXPECT_EQ(agent.state(), IceState::failed);
+    ASSERT_FALSE(problems.empty());
+    EXPECT_NE(problems.front().find("no relay candidate from TURN 203.0.113.3:3478"), std::string::npos)
+        << problems.front();
+  }
+}
+
 // ICE restart (RFC 8445 section 9), started by either side: new credentials both ways,
 // candidates again, a new pair selected; data flows on the old route throughout and on the
 // new one after, and the old credentials stay answered meanwhile.

@@ -97,6 +97,7 @@ struct Transaction {
   Time next_send;
   Duration rto{};
   int left = 0;             // transmissions still allowed
+  bool sent = false;        // the first transmission went out
   bool controlling = false;  // the role the request was sent in (for a 487)
   bool use_candidate = false;
 };
@@ -721,7 +722,13 @@ struct Agent::Impl {
   }
 
   void transmit_now(Time now, Transaction& t) {
-    send(t.from, t.to, t.bytes, t.stream);
+    // RFC 8489 section 6.2.2: a request to a server over TCP (TLS) is sent once, not
+    // retransmitted; it still times out when its transmissions would have run out. A check
+    // through a TCP-reached relay is retransmitted: past the server it travels as UDP.
+    const bool to_server = t.kind == TransactionKind::allocate || t.kind == TransactionKind::refresh ||
+                           t.kind == TransactionKind::channel_bind;
+    if (!t.sent || !(t.stream && to_server)) send(t.from, t.to, t.bytes, t.stream);
+    t.sent = true;
     --t.left;
     t.next_send = now + t.rto;
     if (t.kind != TransactionKind::consent) {
