@@ -1,6 +1,6 @@
 // peer-bench: two peers in one process over loopback UDP, through the public API only.
 //
-//   peer-bench [--only setup|throughput|rtt|memory]... [--seconds N] [--rtt-count N]
+//   peer-bench [--only setup|throughput|rtt|memory|scale|media-rtt]... [--seconds N] [--rtt-count N]
 //              [--pairs N] [--setup-runs N] [--quick]
 //
 // Prints one JSON object on stdout; progress and problems go to stderr. See README.md,
@@ -22,6 +22,7 @@
 #include <cstring>
 #include <ctime>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -33,6 +34,7 @@
 
 #include <peer/channel.hpp>
 #include <peer/connect.hpp>
+#include <peer/media.hpp>
 #include <peer/peer.hpp>
 
 namespace {
@@ -112,6 +114,14 @@ struct Pair {
   // waits until the channel is open on both sides. False (and an error reported) on
   // timeout or failure.
   bool start(const std::string& label, double timeout_s, peer::ChannelOptions options = {}) {
+    begin(label, options);
+    return wait_open(timeout_s);
+  }
+
+  // start() in two halves: begin() returns at once, wait_open() waits for both channels.
+  // `before_connect(a)`: e.g. a track, which must be added before the first offer.
+  void begin(const std::string& label, peer::ChannelOptions options = {},
+             const std::function<void(Peer&)>& before_connect = {}) {
     a.emplace();
     b.emplace();
     for (Peer* p : {&*a, &*b}) p->set("addresses", json::array({"127.0.0.1"}));
@@ -141,7 +151,11 @@ struct Pair {
         changed.notify_all();
       }));
     }
+    if (before_connect) before_connect(*a);
     a->use(peer::connect(*b));
+  }
+
+  bool wait_open(double timeout_s) {
     std::unique_lock lock(mutex);
     const bool ok = changed.wait_for(lock, std::chrono::duration<double>(timeout_s), [this] {
       return open >= 2 || failed;
@@ -344,6 +358,8 @@ ojson bench_throughput(const Options& o, std::size_t message_bytes) {
   return r;
 }
 
+ojson round_trips(Pair& pair, const Options& o);
+
 // 3. Round trips of 32 bytes, one at a time. The echo side replies inside its on_message;
 // this thread spins briefly on the reply counter, then sleeps on a condition variable.
 ojson bench_rtt(const Options& o) {
@@ -354,6 +370,35 @@ ojson bench_rtt(const Options& o) {
     r["error"] = "channel did not open";
     return r;
   }
+  return round_trips(*pair, o);
+}
+
+// 6. The data channel RTT of one pair while another pair of the same process (same loop)
+// sends 640x480 VP8 at 30 fps: once with the encoder on the loop (Peer::set_media_workers(0)),
+// once on the worker pool. `rtt_us` as in 3, for each.
+ojson bench_media_rtt(const Options& o) {
+  ojson r;
+  for (const bool workers : {false, true}) {
+    peer::Peer::set_media_workers(workers ? 2 : 0);
+    auto video = std::make_unique<Pair>();
+    video->name = "media-rtt video";
+    video->begin("v", {}, [](Peer& sender) { sender.use(peer::video(peer::VideoOptions{})); });
+    if (!video->wait_open(o.timeout_s)) return {{"error", "the video pair did not connect"}};
+    std::this_thread::sleep_for(std::chrono::seconds(1));  // frames flowing
+    auto ping = std::make_unique<Pair>();
+    ping->name = "media-rtt ping";
+    if (!ping->start("rtt", o.timeout_s)) return {{"error", "the ping pair did not connect"}};
+    r[workers ? "encode_on_workers" : "encode_on_loop"] = round_trips(*ping, o);
+    ping->close();
+    video->close();
+  }
+  note("media-rtt: " + r.dump());
+  return r;
+}
+
+ojson round_trips(Pair& pair_ref, const Options& o) {
+  Pair* pair = &pair_ref;
+  ojson r = {{"count", o.rtt_count}};
   Channel& ping = *pair->ca;
   Channel& echo = *pair->cb;
   Channel* echo_ptr = &echo;
@@ -458,6 +503,106 @@ ojson bench_memory(const Options& o) {
   return r;
 }
 
+// 5. Scale (the scale issue's goals): o.pairs pairs started at once in one process, one
+// channel each. Measures when every channel is open, the whole process's CPU while all sit
+// idle, one echo on every channel at once (each pair's round trip, sent back to back from
+// this thread), RSS per idle peer and the time to close them all.
+ojson bench_scale(const Options& o) {
+  ojson r = {{"pairs", o.pairs}};
+  malloc_trim(0);
+  const std::uint64_t rss_before = rss_bytes();
+  std::vector<std::unique_ptr<Pair>> pairs;
+  pairs.reserve(static_cast<std::size_t>(o.pairs));
+  const auto t0 = Clock::now();
+  for (int i = 0; i < o.pairs; ++i) {
+    auto pair = std::make_unique<Pair>();
+    pair->name = "scale pair " + std::to_string(i + 1);
+    pair->begin("scale");
+    pairs.push_back(std::move(pair));
+  }
+  const double started_s = seconds_since(t0);
+  int failures = 0;
+  std::vector<double> open_ms;
+  for (auto& p : pairs) {
+    const double left = std::max(0.1, o.timeout_s * 6 - seconds_since(t0));
+    if (!p->wait_open(left)) {
+      ++failures;
+      continue;
+    }
+    open_ms.push_back(std::chrono::duration<double>(p->open_at - t0).count() * 1e3);
+  }
+  std::sort(open_ms.begin(), open_ms.end());
+  r["create_all_s"] = round_to(started_s, 3);
+  r["all_open_s"] = round_to(open_ms.empty() ? 0 : open_ms.back() / 1e3, 3);
+  r["open_median_s"] = round_to(median(open_ms) / 1e3, 3);
+  r["open_failures"] = failures;
+
+  // Idle: connections quiet for a second give their buffers back (PeerImpl::trim_when_idle).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  malloc_trim(0);
+  const std::uint64_t rss_idle = rss_bytes();
+  const double idle_seconds = std::max(2.0, std::min(o.seconds, 10.0));
+  const double cpu0 = cpu_seconds();
+  const auto w0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::duration<double>(idle_seconds));
+  r["idle_cpu_cores"] = round_to((cpu_seconds() - cpu0) / seconds_since(w0), 4);
+  r["kib_per_idle_peer"] =
+      round_to(rss_idle > rss_before ? static_cast<double>(rss_idle - rss_before) / 1024.0 / (2.0 * o.pairs) : 0, 1);
+
+  // One echo on every channel at once.
+  struct Echo {
+    Clock::time_point sent;
+    std::atomic<double> rtt_ms{-1};
+  };
+  std::vector<Echo> echoes(pairs.size());
+  std::atomic<int> replies{0};
+  std::mutex mutex;
+  std::condition_variable all_back;
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    Pair& p = *pairs[i];
+    if (!p.cb || !p.ca) continue;
+    Channel* echo = &*p.cb;
+    p.subs.push_back(echo->on_message([echo](const Message& m) { echo->send(m.bytes()); }));
+    p.subs.push_back(p.ca->on_message([&, i](const Message&) {
+      echoes[i].rtt_ms = std::chrono::duration<double>(Clock::now() - echoes[i].sent).count() * 1e3;
+      if (replies.fetch_add(1) + 1 == static_cast<int>(pairs.size())) {
+        std::lock_guard lock(mutex);
+        all_back.notify_all();
+      }
+    }));
+  }
+  const std::vector<std::byte> payload(32, std::byte{'e'});
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    echoes[i].sent = Clock::now();
+    pairs[i]->ca->send(std::span<const std::byte>(payload));
+  }
+  {
+    std::unique_lock lock(mutex);
+    all_back.wait_for(lock, std::chrono::duration<double>(o.timeout_s),
+                      [&] { return replies.load() >= static_cast<int>(pairs.size()); });
+  }
+  std::vector<double> rtt;
+  for (auto& e : echoes) {
+    if (e.rtt_ms >= 0) rtt.push_back(e.rtt_ms);
+  }
+  std::sort(rtt.begin(), rtt.end());
+  if (rtt.size() < pairs.size()) {
+    report("scale: " + std::to_string(pairs.size() - rtt.size()) + " of " + std::to_string(pairs.size()) +
+           " echoes did not come back within " + std::to_string(o.timeout_s) + " s");
+  }
+  r["echo_ms"] = {{"median", round_to(median(rtt), 2)},
+                  {"p99", round_to(percentile(rtt, 0.99), 2)},
+                  {"max", round_to(rtt.empty() ? 0 : rtt.back(), 2)},
+                  {"count", rtt.size()}};
+
+  const auto c0 = Clock::now();
+  for (auto& p : pairs) p->close();
+  pairs.clear();
+  r["close_all_s"] = round_to(seconds_since(c0), 3);
+  note("scale: " + r.dump());
+  return r;
+}
+
 std::string cpu_model() {
   std::ifstream in("/proc/cpuinfo");
   std::string line;
@@ -472,14 +617,14 @@ std::string cpu_model() {
 
 [[noreturn]] void usage(int code) {
   std::fprintf(code ? stderr : stdout,
-               "usage: peer-bench [--only setup|throughput|rtt|memory]... [--seconds N]\n"
+               "usage: peer-bench [--only setup|throughput|rtt|memory|scale|media-rtt]... [--seconds N]\n"
                "                  [--rtt-count N] [--pairs N] [--setup-runs N] [--quick]\n"
                "Two peers in one process over loopback UDP; one JSON object on stdout.\n"
                "  --only K        run only this measurement (repeatable; default: all)\n"
                "  --loops N       event-loop threads the peers are spread over (default 1)\n"
                "  --seconds N     throughput duration per message size (default 8)\n"
                "  --rtt-count N   32-byte round trips (default 10000)\n"
-               "  --pairs N       connected pairs for the memory measurement (default 100)\n"
+               "  --pairs N       connected pairs for the memory and scale measurements (default 100)\n"
                "  --setup-runs N  sequential setups (default 50)\n"
                "  --timeout N     seconds to wait for any one step (default 10)\n"
                "  --quick         smoke run: 5 setups, 1 s, 500 round trips, 10 pairs\n");
@@ -507,7 +652,7 @@ Options parse(int argc, char** argv) {
     const std::string arg = argv[i];
     if (arg == "--only") {
       const std::string k = value(i);
-      if (k != "setup" && k != "throughput" && k != "rtt" && k != "memory") usage(2);
+      if (k != "setup" && k != "throughput" && k != "rtt" && k != "memory" && k != "scale" && k != "media-rtt") usage(2);
       o.only.insert(k);
     } else if (arg == "--seconds") {
       o.seconds = number(i);
@@ -563,6 +708,9 @@ int main(int argc, char** argv) {
       out["memory_kib_per_peer"] = m.value("kib_per_peer", ojson());
       out["memory"] = std::move(m);
     }
+    // Not part of the default run (it holds thousands of peers): --only scale.
+    if (o.only.count("scale") > 0) out["scale"] = bench_scale(o);
+    if (o.only.count("media-rtt") > 0) out["media_rtt_us"] = bench_media_rtt(o);
   } catch (const std::exception& e) {
     report(std::string("exception: ") + e.what());
   }

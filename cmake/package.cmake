@@ -81,7 +81,7 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 # Building against libpeer.a needs the headers of what it links (peer.pc's Requires,
 # peerConfig.cmake's find_dependency): recommended, so a plain `apt install` brings them.
-set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "pkg-config, nlohmann-json3-dev, libssl-dev, libnice-dev, libglib2.0-dev, libusrsctp-dev, libsrtp2-dev, libvpx-dev, libopus-dev, libfmt-dev, libspdlog-dev")
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "pkg-config, nlohmann-json3-dev, libssl-dev, libusrsctp-dev, libsrtp2-dev, libvpx-dev, libopus-dev, libfmt-dev, libspdlog-dev")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA ${pkg}/postinst ${pkg}/prerm ${pkg}/postrm ${pkg}/conffiles)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 include(CPack)

@@ -6,7 +6,7 @@
 # tests/interop/package-lock.json).
 set -euo pipefail
 
-build=(g++ cmake ninja-build pkg-config libnice-dev libglib2.0-dev libssl-dev
+build=(g++ cmake ninja-build pkg-config libssl-dev
        nlohmann-json3-dev libfmt-dev libspdlog-dev libcli11-dev libusrsctp-dev libsrtp2-dev
        libboost-dev libhiredis-dev libvpx-dev libopus-dev)
 test=("${build[@]}" libgtest-dev libgmock-dev libbenchmark-dev coturn redis-server iproute2 procps chromium firefox-esr iptables

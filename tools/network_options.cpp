@@ -145,14 +145,6 @@ NetworkConfig resolve_network(const NetworkOptions& o, const std::string& signal
           why += " (--ice-username, --ice-credential)";
         throw UsageError("--ice-server '" + url + "': " + why);
       }
-      const char* agent = std::getenv("PEER_ICE_AGENT");
-      if (parsed.back().type == ice::IceServer::Type::turns && agent != nullptr &&
-          std::string_view(agent) == "libnice") {
-        // nice_transport.cpp, configure_servers: libnice would send it as plain TCP.
-        throw UsageError("--ice-server '" + url +
-                         "': turns: (TURN over TLS) needs our own ICE agent; with "
-                         "PEER_ICE_AGENT=libnice it would go without TLS");
-      }
       config.servers.push_back(std::move(server));
     }
   } else if (!o.ice_username.empty() || !o.ice_credential.empty()) {

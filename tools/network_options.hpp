@@ -3,10 +3,9 @@
 // and serve's bots): where ICE gathers, which STUN/TURN servers it uses, relay only.
 //
 //   --address A        auto (default) | any | an IP of this machine
-//   --ice-server URL   stun:host[:port], turn:host[:port][?transport=udp|tcp] (repeatable;
-//                      RFC 7064 and RFC 7065 URLs, as a browser takes them). turns: is refused
-//                      until TURN over TLS works: libnice sends it as plain TCP
-//                      (nice_transport.cpp, configure_servers)
+//   --ice-server URL   stun:host[:port], turn:host[:port][?transport=udp|tcp],
+//                      turns:host[:port] (TURN over TLS) (repeatable; RFC 7064 and RFC 7065
+//                      URLs, as a browser takes them)
 //   --ice-username U, --ice-credential C   the TURN long-term credentials for those URLs
 //   --relay-only       iceTransportPolicy "relay": only TURN-relayed pairs
 //   PEER_ICE_SERVERS   a JSON RTCIceServer[] used when no --ice-server is given

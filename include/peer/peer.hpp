@@ -53,15 +53,21 @@ class Track;
 //                       turns: is TURN over TLS; the server's certificate must chain to
 //                       the system's trust store (SSL_CERT_FILE overrides it) and name the
 //                       url's host, unless the entry says "tlsCertPolicy": "insecureNoCheck".
-//                       A handshake that fails is an "error" event naming why. (With
-//                       PEER_ICE_AGENT=libnice, turns: urls are skipped with an "error":
-//                       libnice would send them without TLS.)
+//                       A handshake that fails is an "error" event naming why.
 //   iceTransportPolicy  "all" (default) or "relay"
 //   addresses           ["127.0.0.1", ...]: gather ICE candidates only on these local
 //                       addresses (default: every interface except loopback)
-//   ice-tcp             false (default) or true: gather ICE-TCP candidates (RFC 6544).
-//                       With TCP candidates libnice uses regular nomination, one more
-//                       check round (~12 ms on loopback) before connected
+//   ice-tcp             false (default) or true: gather ICE-TCP candidates (RFC 6544),
+//                       passive and active host ones; UDP pairs are preferred to them
+//   ice-udp             true (default) or false: gather UDP candidates; false with
+//                       ice-tcp true connects over TCP only (false alone is refused)
+//   ice-mdns            false (default) or true: signal IPv4 host candidates as
+//                       "<uuid>.local" names and answer mDNS questions for them, as
+//                       browsers do (the remote must resolve them; peer and browsers do)
+//   sctp-streams        SCTP streams offered each way, 2-65535 (default 256): each side
+//                       can open half as many data channels. usrsctp keeps ~100 bytes per
+//                       stream and peer from the start, so more costs every idle peer
+//                       (2048: ~240 KiB of SCTP state, 256: ~50 KiB)
 //   certificate         {"cert": PEM, "key": PEM}: the DTLS identity; "new": a fresh
 //                       ECDSA P-256 self-signed certificate for this peer alone; absent:
 //                       one generated certificate shared by the process's peers (as a
@@ -79,8 +85,9 @@ class Track;
 //   role         "client" | "server": the DTLS role, from a=setup
 //   pair         {"local": "...", "remote": "..."}: the selected ICE candidate pair
 //   fingerprint  the local certificate's "sha-256 AB:CD:..."
-//   ice-error    the last ICE problem libnice reported (a TURN server that gave no relay
-//                candidate, ...); informational until ICE fails, then part of the error
+//   ice-error    the last ICE problem our agent reported (a STUN server that did not
+//                answer, a TURN server that gave no relay candidate, a turns: handshake
+//                that failed, ...); informational until ICE fails, then part of the error
 //   local, remote  the descriptions applied, {"type", "sdp"}
 // Events (besides the store's change/deleted events):
 //   create                       the connection was built
@@ -121,7 +128,7 @@ class Peer : public Store {
   // the candidates again (events "candidate", then "ready"). The remote answers it like any
   // offer and restarts too. Data keeps flowing on the current pair until the new checks
   // select one; DTLS, SCTP and the channels are not touched. Only after a first exchange
-  // of descriptions; needs our own ICE agent (throws invalid_state over libnice).
+  // of descriptions (before: throws invalid_state).
   void restart();
   // Answers the remote offer (throws invalid_state without one). Options:
   // {"setup": "active" | "passive"}: our DTLS role (default "active" = DTLS client).
@@ -177,6 +184,10 @@ class Peer : public Store {
   // them round-robin. Each peer stays on its loop; more loops let busy peers use more
   // cores (two peers of one process exchanging data at full speed need two).
   static void set_loops(std::size_t n);
+  // Threads that encode the process's video (default: the core count, at most 4), so that
+  // a 2.7 ms VP8 frame never holds a loop's packets up. Only before the first video track
+  // starts; 0 encodes on the peers' own loops (as before there were workers), at any time.
+  static void set_media_workers(std::size_t n);
 
   // Plugins are callables taking Peer& (and optional arguments): the seed's use().
   template <class Plugin, class... Args>

@@ -1,6 +1,7 @@
 #include "peer/peer.hpp"
 
 #include "api/peer_impl.hpp"
+#include "runtime/worker_pool.hpp"
 #include "peer/media.hpp"
 
 namespace peer {
@@ -67,6 +68,11 @@ void Peer::close() {
 
 void Peer::set_loops(std::size_t n) {
   runtime::EventLoop::set_pool_size(n);
+}
+
+void Peer::set_media_workers(std::size_t n) {
+  runtime::WorkerPool::set_inline(n == 0);
+  if (n > 0) runtime::WorkerPool::set_size(n);
 }
 
 Subscription Peer::on_channel(std::function<void(Channel)> fn) {

@@ -1,5 +1,7 @@
 #include "api/peer_impl.hpp"
 
+#include "api/sctp_clock.hpp"
+
 #include <openssl/rand.h>
 
 #include <algorithm>
@@ -151,16 +153,40 @@ void PeerImpl::create() {
     }
   }
 
-  // ICE-TCP (RFC 6544) is opt-in ("ice-tcp": true), as in Pion and libdatachannel. libnice
-  // switches the controlling agent from aggressive to regular nomination as soon as any TCP
-  // candidate exists, which costs two more pacing ticks at every setup (loopback: 22 ms
-  // instead of 10 ms median, peer-bench). TCP candidates only help where UDP is blocked,
-  // and there TURN over TCP/TLS (a "servers" entry) is the usual answer.
-  const json ice_tcp = store_.get("ice-tcp");
-  if (!ice_tcp.is_null() && !ice_tcp.is_boolean()) {
-    throw Error(Errc::invalid_argument, "ice-tcp must be true or false");
+  // ICE-TCP (RFC 6544) is opt-in ("ice-tcp": true), as in Pion and libdatachannel: TCP
+  // candidates only help where UDP is blocked, and there TURN over TCP/TLS (a "servers"
+  // entry) is the usual answer. "ice-udp": false leaves UDP out (with ICE-TCP, a peer that
+  // connects over TCP only).
+  auto flag = [&](const char* key, bool otherwise) {
+    const json value = store_.get(key);
+    if (!value.is_null() && !value.is_boolean()) {
+      throw Error(Errc::invalid_argument, fmt::format("{} must be true or false", key));
+    }
+    return value.is_boolean() ? value.get<bool>() : otherwise;
+  };
+  config.tcp = flag("ice-tcp", false);
+  config.udp = flag("ice-udp", true);
+  // Host addresses behind mDNS names, as browsers (draft-ietf-mmusic-mdns-ice-candidates):
+  // privacy for a peer in a page-like role; off by default, since a native peer talking to
+  // a server across networks gains nothing and the remote must resolve the names.
+  config.mdns_names = flag("ice-mdns", false);
+  if (!config.udp && !config.tcp) {
+    throw Error(Errc::invalid_argument,
+                "ice-udp is false and ice-tcp is not true: no ICE transport is left");
   }
-  config.tcp = ice_tcp.is_boolean() && ice_tcp.get<bool>();
+
+  // SCTP streams offered each way (the association uses the smaller of both offers).
+  // usrsctp allocates per-stream state for the whole count at setup, ~100 bytes a stream:
+  // 256 keeps an idle peer small (the scale issue) and still lets each side open 128
+  // channels (its ids are every other one, RFC 8832 section 6); more costs memory.
+  const json streams = store_.get("sctp-streams");
+  if (!streams.is_null()) {
+    if (!streams.is_number_integer() || streams.get<std::int64_t>() < 2 || streams.get<std::int64_t>() > 65535) {
+      throw Error(Errc::invalid_argument,
+                  fmt::format("sctp-streams must be an integer within 2-65535, not {}", streams.dump()));
+    }
+    sctp_streams_ = static_cast<std::uint16_t>(streams.get<std::int64_t>());
+  }
 
   const json certificate = store_.get("certificate");
   if (certificate.is_object() && certificate.contains("cert") && certificate.contains("key")) {
@@ -175,7 +201,7 @@ void PeerImpl::create() {
     certificate_ = dtls::Certificate::process_default();
   }
 
-  // libnice calls these inside GLib signal handlers: nothing may throw through them (store
+  // The transport calls these from the loop: nothing may throw through them (store
   // formatters and compute functions are user code), so each is guarded.
   std::weak_ptr<PeerImpl> weak = weak_from_this();
   auto guarded = [weak](auto&& body) {
@@ -507,10 +533,7 @@ void PeerImpl::apply_remote_candidate(const json& candidate) {
   try {
     const sdp::Candidate parsed = sdp::parse_candidate(line);  // names the bad field
     // An mDNS name (draft-ietf-mmusic-mdns-ice-candidates) hides a browser's host address:
-    // our agent resolves it (docs/architecture.md section 6.1); over libnice, which cannot,
-    // it is dropped quietly, as browsers do with names they cannot resolve: the browser's
-    // srflx, relay or peer-reflexive candidates still work.
-    if (parsed.address.ends_with(".local") && !ice_->resolves_mdns()) return;
+    // the transport resolves it (docs/architecture.md section 6.1).
     ice_->add_remote_candidate(line);
   } catch (const Error& e) {
     report_error(Errc::bad_candidate, e.what());
@@ -528,7 +551,7 @@ void PeerImpl::codec(Peer::SdpFilter filter) {
 // New local ICE credentials and candidates (RFC 8445 section 9), before the description that
 // carries them is built.
 void PeerImpl::restart_ice() {
-  ice_->restart();  // throws invalid_state over libnice
+  ice_->restart();
   ice_restarting_ = true;
   gathered_.clear();  // a new generation of candidates
   gathering_done_ = false;
@@ -702,6 +725,7 @@ void PeerImpl::close() {
   closed_ = true;
   dtls_timer_.cancel();
   sctp_timer_.cancel();
+  trim_timer_.cancel();
   path_probe_timer_.cancel();
   stop_media();
   for (auto& [key, channel] : channel_by_key_) {
@@ -733,6 +757,7 @@ void PeerImpl::teardown() {
     flush_dtls();
   }
   sctp_.reset();
+  sctp_clock_.reset();
   channels_ = session::DataChannels(session::DataChannels::Callbacks{});
   if (dtls_ && dtls_->state() == dtls::DtlsState::connected && ice_) {
     dtls_->close();  // close_notify, so the other side learns at once
@@ -965,6 +990,7 @@ void PeerImpl::start_sctp() {
   options.remote_port = remote_->sctp_port;
   options.local_port = 5000;
   options.mtu = dtls_->max_send_size();
+  options.max_streams = sctp_streams_;
   if (const auto mms = local_max_message_size(store_.get("optional"))) options.max_message_size = *mms;
   sctp_ = std::make_unique<sctp::Association>(dtls_->role() == dtls::Role::client, options);
   sctp_->set_remote_max_message_size(remote_->max_message_size);
@@ -979,37 +1005,44 @@ void PeerImpl::start_sctp() {
       });
     }
   });
+  // usrsctp's timers run on the process's one SCTP clock (api/sctp_clock.hpp), not per peer.
+  sctp_clock_ = SctpClock::hold();
   channels_.start(*sctp_);
   sctp_->connect();
   process_sctp();
-  arm_sctp_timer();
 }
 
+// Only while a stream reset waits for usrsctp to take it (Association::wants_timers): the
+// association's own retry, every timer_interval, until it went in.
 void PeerImpl::arm_sctp_timer() {
+  if (sctp_timer_.pending() || !sctp_ || closed_ || !sctp_->wants_timers()) return;
   std::weak_ptr<PeerImpl> weak = weak_from_this();
   sctp_timer_ = loop_->call_after(sctp::Association::timer_interval, [weak] {
     auto self = weak.lock();
     if (!self || !self->sctp_ || self->closed_) return;
     self->sctp_->handle_timers(std::chrono::steady_clock::now());
     self->process_sctp();
-    self->trim_when_idle();
-    self->arm_sctp_timer();
   });
 }
 
 // A connection with no datagram either way for a second gives back the buffers its burst
-// of traffic grew (DTLS and SCTP queues): idle peers are the
-// many, and a busy one never gets here, so the data path still allocates nothing.
-void PeerImpl::trim_when_idle() {
-  constexpr unsigned kIdleTicks = 100;  // x sctp::Association::timer_interval (10 ms)
-  if (datagrams_ != datagrams_at_tick_) {
-    datagrams_at_tick_ = datagrams_;
-    quiet_ticks_ = 0;
-    return;
-  }
-  if (++quiet_ticks_ != kIdleTicks) return;
-  if (dtls_) dtls_->release_idle_buffers();
-  if (sctp_) sctp_->release_idle_buffers();
+// of traffic grew (DTLS and SCTP queues): idle peers are the many, and a busy one never
+// gets here, so the data path still allocates nothing. The check runs once a second while
+// datagrams flow and stops with them, so an idle peer has no timer for it.
+void PeerImpl::arm_trim_timer() {
+  if (trim_timer_.pending() || closed_) return;
+  datagrams_at_check_ = datagrams_;
+  std::weak_ptr<PeerImpl> weak = weak_from_this();
+  trim_timer_ = loop_->call_after(std::chrono::seconds(1), [weak] {
+    auto self = weak.lock();
+    if (!self || self->closed_) return;
+    if (self->datagrams_ != self->datagrams_at_check_) {
+      self->arm_trim_timer();  // still busy
+      return;
+    }
+    if (self->dtls_) self->dtls_->release_idle_buffers();
+    if (self->sctp_) self->sctp_->release_idle_buffers();
+  });
 }
 
 void PeerImpl::flush_dtls() {
@@ -1018,6 +1051,7 @@ void PeerImpl::flush_dtls() {
   // as the network would: SCTP retransmits.
   dtls_->drain_transmit_batch([this](std::span<const std::span<const std::byte>> datagrams) {
     datagrams_ += datagrams.size();
+    arm_trim_timer();
     constexpr std::size_t kBatch = 64;
     for (std::size_t at = 0; at < datagrams.size();) {
       const std::size_t n = std::min(kBatch, datagrams.size() - at);
@@ -1062,6 +1096,7 @@ void PeerImpl::process_sctp() {
     (*it)->set_buffered(amount);
     it = amount == 0 ? sending_.erase(it) : std::next(it);
   }
+  arm_sctp_timer();  // only while a stream reset waits
 }
 
 PeerHandle::~PeerHandle() {

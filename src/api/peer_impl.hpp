@@ -78,7 +78,7 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   enum class Signaling { stable, have_local_offer, have_remote_offer, closed };
 
   // Every event of the store runs on this peer's loop, from the top of the loop: never
-  // nested inside libnice, OpenSSL or our protocol code (docs/architecture.md section 3).
+  // nested inside the ICE transport, OpenSSL or our protocol code (docs/architecture.md section 3).
   void dispatch_on_loop(Store& store);
   void require_open(const char* verb) const;
   void set_signaling(Signaling s);
@@ -175,14 +175,16 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   ice::IceState ice_state_ = ice::IceState::new_;
   std::unique_ptr<sctp::Association> sctp_;
   session::DataChannels channels_{session::DataChannels::Callbacks{}};
-  runtime::EventLoop::Timer sctp_timer_;
+  runtime::EventLoop::Timer sctp_timer_;  // only while a stream reset waits (arm_sctp_timer)
+  std::shared_ptr<void> sctp_clock_;      // keeps the process's SCTP clock running
+  std::uint16_t sctp_streams_ = 256;       // "sctp-streams" (create() says why 256)
+  runtime::EventLoop::Timer trim_timer_;
   runtime::EventLoop::Timer path_probe_timer_;  // SCTP heartbeats after a new ICE pair
   int path_probes_ = 0;
-  // Idle trimming: datagrams seen in either direction, the count at the last timer tick,
-  // ticks since it last changed. A connection quiet for kIdleTicks gives its buffers back.
+  // Idle trimming (arm_trim_timer): datagrams seen in either direction, and their count when
+  // the check was armed. A connection quiet for a second gives its buffers back.
   std::uint64_t datagrams_ = 0;
-  std::uint64_t datagrams_at_tick_ = 0;
-  unsigned quiet_ticks_ = 0;
+  std::uint64_t datagrams_at_check_ = 0;
   session::ChannelKey next_key_ = 1;
   // The peer keeps its channels alive while it is open (a handle may be dropped while the
   // remote still sends on it).
@@ -198,7 +200,7 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   std::vector<std::shared_ptr<ChannelListener>> channel_listeners_;
   std::set<std::shared_ptr<ChannelImpl>> sending_;  // buffered amount to publish
   bool processing_sctp_ = false;
-  void trim_when_idle();
+  void arm_trim_timer();
   std::atomic<std::uint64_t> remote_max_message_size_{0};  // 0: unknown or no limit
   std::uint64_t session_id_ = 0;
   std::uint64_t session_version_ = 1;

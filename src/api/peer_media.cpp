@@ -9,6 +9,9 @@
 #include <spdlog/spdlog.h>
 
 #include <array>
+#include <charconv>
+#include <optional>
+#include <string_view>
 #include <random>
 #include <set>
 
@@ -16,6 +19,7 @@
 #include "core/demux.hpp"
 #include "core/rtp/rtcp.hpp"
 #include "core/rtp/rtp.hpp"
+#include "api/peer_encode_job.hpp"
 #include "media/audio_source.hpp"
 #include "media/test_pattern.hpp"
 #include "media/y4m.hpp"
@@ -67,6 +71,9 @@ struct PeerImpl::MediaLine {
   bool remote_muted = false;      // the remote's sender said BYE; its next packet unmutes
   std::string receive_codec;      // what the remote sends: "VP8" or "H264"
   std::unique_ptr<session::VideoSender> video_sender;
+  // A raw source's VP8 encoder, on the worker pool (peer_encode_job.hpp): the sender then
+  // only packetizes what it delivers.
+  std::shared_ptr<VideoEncodeJob> encode_job;
   std::unique_ptr<session::VideoReceiver> video_receiver;
   std::unique_ptr<session::AudioSender> audio_sender;
   std::unique_ptr<session::AudioReceiver> audio_receiver;
@@ -80,6 +87,13 @@ struct PeerImpl::MediaLine {
   Clock::time_point next_capture{};
   Clock::time_point first_capture{};
   bool captured_any = false;
+
+  MediaLine() = default;
+  MediaLine(const MediaLine&) = delete;
+  MediaLine& operator=(const MediaLine&) = delete;
+  ~MediaLine() {
+    if (encode_job) encode_job->cancel();
+  }
 
   session::LocalMedia our_section(const std::string& cname) const {
     session::LocalMedia m;
@@ -111,6 +125,19 @@ const std::string& PeerImpl::media_cname() {
 
 // --- tracks --------------------------------------------------------------------------------
 
+namespace {
+// "tone:HZ" -> HZ when it is a plain number within 1-20000 (no trailing text, no exponent
+// games): checked once when the track is added.
+std::optional<double> tone_frequency(std::string_view source) {
+  source.remove_prefix(std::string_view("tone:").size());
+  double hz = 0;
+  const auto [end, error] = std::from_chars(source.data(), source.data() + source.size(), hz,
+                                            std::chars_format::fixed);
+  if (error != std::errc() || end != source.data() + source.size() || !(hz >= 1 && hz <= 20000)) return std::nullopt;
+  return hz;
+}
+}  // namespace
+
 Track PeerImpl::add_track(session::MediaKind kind, const VideoOptions* video, const AudioOptions* audio) {
   const std::string stream = video ? video->stream : audio->stream;
   auto track = std::make_shared<TrackImpl>(kind, random_id(), stream, true);
@@ -128,6 +155,13 @@ Track PeerImpl::add_track(session::MediaKind kind, const VideoOptions* video, co
       throw Error(Errc::invalid_argument,
                   fmt::format("video(): source \"{}\" is not pattern, push, encoded, none or y4m:PATH", video->source));
     }
+    // A file is opened once here, so a bad one is an error at the call, not later in the
+    // media tick (where it could only be an `error` event).
+    if (video->source.starts_with("y4m:")) {
+      if (auto opened = media::Y4mSource::open(video->source.substr(4)); !opened.ok()) {
+        throw Error(Errc::invalid_argument, fmt::format("video(): source \"{}\": {}", video->source, opened.message()));
+      }
+    }
     if (video->codec != "VP8" && video->codec != "H264") {
       throw Error(Errc::invalid_argument, fmt::format("video(): codec \"{}\" is not VP8 or H264", video->codec));
     }
@@ -138,10 +172,31 @@ Track PeerImpl::add_track(session::MediaKind kind, const VideoOptions* video, co
     track->video = *video;
   } else {
     if (audio->channels != 1 && audio->channels != 2) throw Error(Errc::invalid_argument, "audio(): channels must be 1 or 2");
+    if (audio->bitrate_kbps < 6 || audio->bitrate_kbps > 510) {
+      throw Error(Errc::invalid_argument,
+                  fmt::format("audio(): bitrate_kbps {} is not within 6-510 (Opus, RFC 6716)", audio->bitrate_kbps));
+    }
     if (audio->source != "push" && audio->source != "none" && !audio->source.starts_with("tone:") &&
         !audio->source.starts_with("wav:")) {
       throw Error(Errc::invalid_argument,
                   fmt::format("audio(): source \"{}\" is not tone:HZ, wav:PATH, push or none", audio->source));
+    }
+    if (audio->source.starts_with("tone:") && !tone_frequency(audio->source)) {
+      throw Error(Errc::invalid_argument,
+                  fmt::format("audio(): source \"{}\": the frequency must be a number of Hz within 1-20000",
+                              audio->source));
+    }
+    if (audio->source.starts_with("wav:")) {
+      auto opened = media::WavSource::open(audio->source.substr(4));
+      if (!opened.ok()) {
+        throw Error(Errc::invalid_argument, fmt::format("audio(): source \"{}\": {}", audio->source, opened.message()));
+      }
+      if (opened->info().sample_rate != 48000 || opened->info().channels != audio->channels) {
+        throw Error(Errc::invalid_argument,
+                    fmt::format("audio(): source \"{}\": the WAV file is {} Hz with {} channel(s); it must be 48000 Hz "
+                                "with the track's {}", audio->source, opened->info().sample_rate,
+                                opened->info().channels, audio->channels));
+      }
     }
     track->audio = *audio;
   }
@@ -466,15 +521,35 @@ void PeerImpl::start_sender(MediaLine& line) {
   if (line.kind == session::MediaKind::video) {
     const auto& v = line.local->video;
     c.codec = v.codec;
-    c.encoded = v.source == "encoded";
+    // Raw sources are encoded on the worker pool, not on this loop: the sender takes the
+    // encoded frames as it takes an application's (send_encoded).
+    c.encoded = true;
     c.width = v.width;
     c.height = v.height;
     c.fps = v.fps;
     c.bitrate_kbps = v.bitrate_kbps;
     c.abs_send_time_extension = a.extensions.abs_send_time;
     line.video_sender = std::make_unique<session::VideoSender>(c);
+    if (v.source != "encoded" && v.codec == "VP8") {
+      if (line.encode_job) line.encode_job->cancel();
+      std::weak_ptr<MediaLine> weak_line;
+      for (const auto& l : media_) {
+        if (l.get() == &line) weak_line = l;
+      }
+      std::weak_ptr<PeerImpl> weak = weak_from_this();
+      line.encode_job = std::make_shared<VideoEncodeJob>(
+          loop_, media::Vp8Config{.width = v.width, .height = v.height, .bitrate_kbps = v.bitrate_kbps, .fps = v.fps},
+          [weak, weak_line](const media::EncodedFrame& frame) {
+            auto self = weak.lock();
+            auto line = weak_line.lock();
+            if (!self || !line || self->closed_ || !self->srtp_ || !line->video_sender) return;
+            line->video_sender->send_encoded(std::as_bytes(std::span(frame.data)), frame.keyframe, frame.timestamp_us,
+                                             Clock::now(), self->media_sink_);
+          });
+    }
   } else {
     c.channels = line.local->audio.channels;
+    c.bitrate_kbps = line.local->audio.bitrate_kbps;
     line.audio_sender = std::make_unique<session::AudioSender>(c);
   }
   line.local->store.set("codec", codec_name(codec));
@@ -595,7 +670,13 @@ void PeerImpl::media_tick() {
         if (!line->captured_any) line->first_capture = now;
         line->captured_any = true;
         line->frame.timestamp_us = std::chrono::duration_cast<std::chrono::microseconds>(now - line->first_capture).count();
-        line->video_sender->send_frame(line->frame, now, media_sink_);
+        if (line->encode_job) {
+          if (line->video_sender->take_keyframe_request()) line->encode_job->request_keyframe();
+          line->encode_job->set_target_bps(line->video_sender->target_bps());
+          line->encode_job->submit(line->frame);
+        } else {
+          line->video_sender->send_frame(line->frame, now, media_sink_);
+        }
       }
     }
     if (line->audio_sender && now >= line->next_capture) {
@@ -617,7 +698,7 @@ void PeerImpl::media_tick() {
         }
         line->wav->next(line->pcm);
       } else {
-        if (!line->tone) line->tone.emplace(std::stod(t.audio.source.substr(5)), 48000, t.audio.channels);
+        if (!line->tone) line->tone.emplace(*tone_frequency(t.audio.source), 48000, t.audio.channels);  // checked by add_track
         line->tone->next(line->pcm);
       }
       line->audio_sender->send_pcm(line->pcm, now, media_sink_);
@@ -633,9 +714,10 @@ void PeerImpl::media_tick() {
 
 void PeerImpl::poll_media(rtp::TimePoint now) {
   for (auto& line : media_) {
-    auto on_frame = [&line](const media::VideoFrame& f) {
-      if (line->remote) line->remote->deliver(f);
-    };
+    session::VideoReceiver::FrameSink on_frame;  // only while someone listens (on_srtp says why)
+    if (line->remote && line->remote->has_video_listeners()) {
+      on_frame = [&line](const media::VideoFrame& f) { line->remote->deliver(f); };
+    }
     auto on_encoded = [&line](std::span<const std::byte> data, bool keyframe, std::int64_t timestamp_us) {
       if (line->remote && line->remote->has_encoded_listeners()) {
         line->remote->deliver_encoded({data, keyframe, line->receive_codec, timestamp_us});
@@ -749,8 +831,12 @@ void PeerImpl::on_srtp(std::span<const std::byte> datagram) {
       line.remote->store.set("codec", codec == "H264" ? "H264/90000" : "VP8/90000");
       line.receive_codec = codec;
     }
+    // Decoded only while someone listens for pictures (Track::on_video): a relay or a
+    // recorder of the encoded frames costs no decoding.
+    session::VideoReceiver::FrameSink on_frame;
+    if (line.remote->has_video_listeners()) on_frame = [&line](const media::VideoFrame& f) { line.remote->deliver(f); };
     line.video_receiver->handle_rtp(
-        now, *packet, [&line](const media::VideoFrame& f) { line.remote->deliver(f); },
+        now, *packet, on_frame,
         [&line](std::span<const std::byte> data, bool keyframe, std::int64_t timestamp_us) {
           if (line.remote->has_encoded_listeners()) {
             line.remote->deliver_encoded({data, keyframe, line.receive_codec, timestamp_us});

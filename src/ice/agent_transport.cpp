@@ -1,8 +1,6 @@
 #include "ice/agent_transport.hpp"
 
 #include <fmt/format.h>
-#include <glib-unix.h>
-#include <glib.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netdb.h>
@@ -26,7 +24,7 @@
 namespace peer::ice {
 namespace {
 
-constexpr int kReceiveBufferBytes = 4 * 1024 * 1024;  // docs/performance.md lever 4, as libnice's
+constexpr int kReceiveBufferBytes = 4 * 1024 * 1024;  // docs/performance.md lever 4 (rmem_max caps)
 constexpr std::size_t kReceiveBatch = 16;
 constexpr std::size_t kMaxDatagram = 65536;
 constexpr std::size_t kMaxMdnsWaiting = 64;  // browsers send a handful of names
@@ -59,7 +57,7 @@ ReceiveScratch& receive_scratch() {
 }
 
 // Every usable local address when none is configured: interfaces that are up, not loopback
-// (as libnice: tests pin 127.0.0.1 explicitly), IPv4 and global or ULA IPv6.
+// (tests pin 127.0.0.1 explicitly), IPv4 and global or ULA IPv6.
 std::vector<Address> interface_addresses() {
   std::vector<Address> out;
   ifaddrs* list = nullptr;
@@ -113,7 +111,100 @@ std::optional<Address> resolve(const IceServer& server, std::string& error) {
 }
 
 std::string describe(const Candidate& c) {
-  return fmt::format("{} udp {}", to_string(c.type), c.address.to_string());
+  return fmt::format("{} {} {}", to_string(c.type), to_string(c.transport), c.address.to_string());
+}
+
+// --- TCP, shared by TURN streams and ICE-TCP connections ------------------------------------
+
+using runtime::EventLoop;
+
+// A stream (AgentTransport::TcpStream) waits for writable only while it must.
+template <class Stream>
+void want_write(Stream& s, bool on) {
+  if (on == s.wants_write || !s.watch.active()) return;
+  s.wants_write = on;
+  s.watch.want(EventLoop::kReadable | (on ? EventLoop::kWritable : 0));
+}
+
+// Stops watching it and closes it; its buffers stay (a caller may be reading `in`).
+template <class Stream>
+void close_tcp(Stream& s) {
+  s.watch.cancel();
+  s.wants_write = false;
+  if (s.fd >= 0) ::close(s.fd);
+  s.fd = -1;
+  s.connected = false;
+}
+
+void set_nodelay(int fd) {
+  const int on = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+}
+
+// A non-blocking TCP socket from `from`'s IP (any port) connecting to `to`, TCP_NODELAY;
+// -1 (errno set) when it cannot even start.
+int connect_tcp(const Address& from, const Address& to) {
+  const int fd = ::socket(to.family == AddressFamily::v6 ? AF_INET6 : AF_INET,
+                          SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  sockaddr_storage local{};
+  const auto local_length = static_cast<socklen_t>(from.with_port(0).to_sockaddr(local));
+  sockaddr_storage remote{};
+  const auto remote_length = static_cast<socklen_t>(to.to_sockaddr(remote));
+  set_nodelay(fd);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&local), local_length) != 0 ||
+      (::connect(fd, reinterpret_cast<sockaddr*>(&remote), remote_length) != 0 &&
+       errno != EINPROGRESS)) {
+    const int error = errno;
+    ::close(fd);
+    errno = error;
+    return -1;
+  }
+  return fd;
+}
+
+// The outcome of a non-blocking connect once the socket is writable: 0 or an errno value.
+int connect_error(int fd) {
+  int error = 0;
+  socklen_t length = sizeof error;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
+  return error;
+}
+
+// Writes what the socket takes of `out`; false when the connection is broken.
+bool write_out(int fd, std::vector<std::byte>& out) {
+  std::size_t at = 0;
+  bool ok = true;
+  while (at < out.size()) {
+    const ssize_t sent = ::send(fd, out.data() + at, out.size() - at, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent < 0) {
+      ok = errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+      break;
+    }
+    at += static_cast<std::size_t>(sent);
+  }
+  out.erase(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(at));
+  return ok;
+}
+
+// One RFC 4571 frame (2-byte big-endian length, then the datagram) at the end of `out`. No
+// allocation once `out` has grown to its working size.
+void append_frame(std::vector<std::byte>& out, std::span<const std::byte> datagram) {
+  const std::size_t at = out.size();
+  out.resize(at + 2);
+  bytes::put16(out, at, static_cast<uint32_t>(datagram.size()));
+  out.insert(out.end(), datagram.begin(), datagram.end());
+}
+
+// Appends what can be read now to `in`; false when the peer closed or the connection broke.
+bool read_in(int fd, std::vector<std::byte>& in) {
+  std::array<std::byte, 16384> chunk;
+  for (;;) {
+    const ssize_t got = ::recv(fd, chunk.data(), chunk.size(), MSG_DONTWAIT);
+    if (got == 0) return false;
+    if (got < 0) return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+    in.insert(in.end(), chunk.begin(), chunk.begin() + got);
+  }
 }
 
 }  // namespace
@@ -141,11 +232,10 @@ AgentTransport::~AgentTransport() {
   agent_.close(Clock::now());
   while (auto t = agent_.poll_transmit()) send_transmit(*t);
   for (auto& stream : streams_) close_stream(*stream);
+  for (auto& c : ice_tcp_) close_ice_tcp(*c, false);
+  for (auto& l : listeners_) close_listener(*l);
   for (auto& s : sockets_) {
-    if (s->source) {
-      g_source_destroy(s->source);
-      g_source_unref(s->source);
-    }
+    s->watch.cancel();
     if (s->fd >= 0) ::close(s->fd);
   }
 }
@@ -175,8 +265,11 @@ void AgentTransport::gather() {
     }
   }
 
-  for (const auto& address : wanted_addresses()) open_host(now, address);
-  if (sockets_.empty()) {
+  const auto wanted = wanted_addresses();
+  // Named before the first host candidate goes out.
+  if (config_.mdns_names) responder_ = std::make_unique<MdnsResponder>(loop_, wanted);
+  for (const auto& address : wanted) open_host(now, address);
+  if (sockets_.empty() && listeners_.empty()) {
     pending_.push_back([this] {
       state_ = IceState::failed;
       if (callbacks_.on_error) callbacks_.on_error("no usable local address to gather on");
@@ -199,10 +292,18 @@ std::vector<Address> AgentTransport::wanted_addresses() const {
   return addresses;
 }
 
-// A UDP socket on `address` (port 0) and a host of the agent for it; false when it cannot
-// be bound (the address is not on this machine).
+// A UDP socket on `address` (port 0) and a host of the agent for it, and with `tcp` a
+// listening TCP socket there too (the same local preference); false when neither can be bound
+// (the address is not on this machine).
 bool AgentTransport::open_host(Time now, const Address& address) {
-  if (!config_.udp) return false;
+  bool opened = false;
+  if (config_.udp) opened = open_udp_host(now, address);
+  if (config_.tcp) opened = open_tcp_host(now, address, preference_) || opened;
+  if (opened) preference_ = preference_ > 1000 ? preference_ - 1000 : 1;
+  return opened;
+}
+
+bool AgentTransport::open_udp_host(Time now, const Address& address) {
   const int family = address.family == AddressFamily::v6 ? AF_INET6 : AF_INET;
   const int fd = ::socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
@@ -217,11 +318,18 @@ bool AgentTransport::open_host(Time now, const Address& address) {
     ::close(fd);
     return false;
   }
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kReceiveBufferBytes, sizeof kReceiveBufferBytes);
-  setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kReceiveBufferBytes, sizeof kReceiveBufferBytes);
+  // SO_*BUFFORCE goes past net.core.rmem_max/wmem_max (a default of 208 KiB, which a burst
+  // of 64 KiB messages overflows) where the process may (CAP_NET_ADMIN); else what the
+  // limit allows.
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &kReceiveBufferBytes, sizeof kReceiveBufferBytes) != 0) {
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kReceiveBufferBytes, sizeof kReceiveBufferBytes);
+  }
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &kReceiveBufferBytes, sizeof kReceiveBufferBytes) != 0) {
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &kReceiveBufferBytes, sizeof kReceiveBufferBytes);
+  }
   // GRO: the kernel may hand several datagrams of a flow over as one buffer; receive()
   // cuts it back at the segment size it reports, so a STUN packet behind DTLS datagrams
-  // stays a packet of its own (what reading libnice's sockets could not do). Without
+  // stays a packet of its own (docs/architecture.md section 5). Without
   // kernel support the option fails and every datagram comes alone.
   const int gro = 1;
   setsockopt(fd, SOL_UDP, UDP_GRO, &gro, sizeof gro);
@@ -236,13 +344,9 @@ bool AgentTransport::open_host(Time now, const Address& address) {
   auto socket = std::make_unique<Socket>();
   socket->fd = fd;
   socket->base = *base;
-  socket->owner = this;
-  socket->source = g_unix_fd_source_new(fd, G_IO_IN);
-  g_source_set_callback(socket->source, reinterpret_cast<GSourceFunc>(reinterpret_cast<void (*)()>(&on_readable)),
-                        socket.get(), nullptr);
-  g_source_attach(socket->source, loop_.context());
+  socket->watch = loop_.watch(fd, EventLoop::kReadable,
+                              [this, raw = socket.get()](unsigned) { receive(*raw); });
   agent_.add_host(now, *base, preference_);
-  preference_ = preference_ > 1000 ? preference_ - 1000 : 1;
   sockets_.push_back(std::move(socket));
   return true;
 }
@@ -284,6 +388,10 @@ void AgentTransport::add_remote_candidate(const std::string& candidate) {
   }
   std::string why;
   auto c = from_sdp(parsed, &why);
+  if (c && (is_tcp(c->transport) ? !config_.tcp : !config_.udp)) {
+    why = is_tcp(c->transport) ? "ICE-TCP is off" : "UDP is off";  // it could never pair
+    c.reset();
+  }
   if (!c) {
     spdlog::debug("ice: remote candidate ignored ({}): {}", why, line);
     return;
@@ -319,17 +427,35 @@ void AgentTransport::restart() {
     // Closed from the loop's next turn: we may be inside this socket's own receive().
     Socket* gone = it->release();
     it = sockets_.erase(it);
-    if (gone->source) g_source_destroy(gone->source);
+    gone->watch.cancel();
     loop_.post([gone] {
-      if (gone->source) g_source_unref(gone->source);
       if (gone->fd >= 0) ::close(gone->fd);
       delete gone;
     });
   }
+  // ICE-TCP listeners likewise; their connections close with them (remove_host failed the
+  // pairs already). Not inside a listener's callback: accepting calls nothing outside.
+  for (auto it = listeners_.begin(); it != listeners_.end();) {
+    const Address listen = (*it)->address;
+    if (has_ip(present, listen) || unspecified(listen)) {
+      ++it;
+      continue;
+    }
+    agent_.remove_host(now, listen);
+    agent_.remove_host(now, listen.with_port(0));
+    for (auto& c : ice_tcp_) {
+      if (c->base.with_port(0) == listen.with_port(0)) close_ice_tcp(*c, false);
+    }
+    close_listener(**it);
+    it = listeners_.erase(it);
+  }
   std::vector<Address> added;
   for (const auto& address : wanted) {
-    const bool open = std::any_of(sockets_.begin(), sockets_.end(),
-                                  [&](const auto& s) { return s->base.with_port(0) == address.with_port(0); });
+    const bool open =
+        std::any_of(sockets_.begin(), sockets_.end(),
+                    [&](const auto& s) { return s->base.with_port(0) == address.with_port(0); }) ||
+        std::any_of(listeners_.begin(), listeners_.end(),
+                    [&](const auto& l) { return l->address.with_port(0) == address.with_port(0); });
     if (!open && has_ip(present, address)) added.push_back(address);
   }
   route_.reset();  // re-resolved by flush(): the route's socket may be gone
@@ -447,6 +573,13 @@ void AgentTransport::forget_mdns_candidates() {
 }
 
 void AgentTransport::send_transmit(const Transmit& t) {
+  if (t.tcp) {
+    if (IceTcpConnection* c = ice_tcp_connection(t.from, t.to, true)) {
+      append_frame(c->out, t.bytes);
+      write_ice_tcp(*c);
+    }
+    return;
+  }
   if (t.stream) {
     if (TurnStream* stream = stream_for(t.from, t.to)) {
       stream->out.insert(stream->out.end(), t.bytes.begin(), t.bytes.end());
@@ -474,8 +607,15 @@ bool AgentTransport::update_route() {
   if (route == route_) return route_fd_ >= 0;
   route_ = route;
   route_fd_ = -1;
+  route_tcp_ = nullptr;
   gso_.detach();
   if (!route) return false;
+  if (route->tcp) {  // send_batch writes frames on the ICE-TCP connection
+    route_tcp_ = ice_tcp_connection(route->from, route->to, false);
+    if (route_tcp_ == nullptr) return false;
+    route_fd_ = route_tcp_->fd;
+    return true;
+  }
   const Socket* s = socket_for(route->from);
   if (!s) return false;
   route_fd_ = s->fd;
@@ -483,7 +623,7 @@ bool AgentTransport::update_route() {
   route_to_length_ = static_cast<socklen_t>(route->to.to_sockaddr(route_to_));
   // TURN frames each datagram (ChannelData): no UDP_SEGMENT on a relayed route.
   if (config_.udp_gso && route->channel == 0) {
-    gso_.attach_fd(route_fd_, reinterpret_cast<const sockaddr*>(&route_to_), route_to_length_);
+    gso_.attach(route_fd_, reinterpret_cast<const sockaddr*>(&route_to_), route_to_length_);
   }
   return true;
 }
@@ -495,6 +635,7 @@ bool AgentTransport::send(std::span<const std::byte> datagram) {
 std::size_t AgentTransport::send_batch(std::span<const std::span<const std::byte>> datagrams) {
   if (route_fd_ < 0 || datagrams.empty()) return 0;
   if (route_->stream) return send_on_stream(datagrams);
+  if (route_->tcp) return send_on_ice_tcp(datagrams);
   if (gso_.active()) {
     const std::size_t sent = gso_.send(datagrams);
     if (gso_.active()) return sent;  // else the kernel refused UDP_SEGMENT: plain sendmmsg
@@ -540,32 +681,20 @@ AgentTransport::TurnStream* AgentTransport::stream_for(const Address& base, cons
   auto stream = std::make_unique<TurnStream>();
   stream->base = base;
   stream->server = server;
-  stream->owner = this;
   TurnStream& s = *stream;
   streams_.push_back(std::move(stream));
   for (const auto& [address, entry] : tls_servers_) {
     if (address == server) s.tls_server = entry;
   }
-  s.fd = ::socket(server.family == AddressFamily::v6 ? AF_INET6 : AF_INET,
-                  SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (s.fd < 0) return nullptr;
   // From the host address the agent means (its interface), any port.
-  sockaddr_storage local{};
-  const auto local_length = static_cast<socklen_t>(base.with_port(0).to_sockaddr(local));
-  sockaddr_storage remote{};
-  const auto remote_length = static_cast<socklen_t>(server.to_sockaddr(remote));
-  const int nodelay = 1;
-  setsockopt(s.fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof nodelay);
-  if (::bind(s.fd, reinterpret_cast<sockaddr*>(&local), local_length) != 0 ||
-      (::connect(s.fd, reinterpret_cast<sockaddr*>(&remote), remote_length) != 0 && errno != EINPROGRESS)) {
-    spdlog::debug("ice: cannot connect to TURN {} over TCP: {}", server.to_string(), std::strerror(errno));
-    close_stream(s);
+  s.fd = connect_tcp(base, server);
+  if (s.fd < 0) {
+    spdlog::debug("ice: cannot connect to TURN {} over TCP: {}", server.to_string(),
+                  std::strerror(errno));
     return nullptr;
   }
-  s.source = g_unix_fd_source_new(s.fd, static_cast<GIOCondition>(G_IO_IN | G_IO_HUP | G_IO_ERR));
-  g_source_set_callback(s.source, reinterpret_cast<GSourceFunc>(reinterpret_cast<void (*)()>(&on_stream_event)),
-                        &s, nullptr);
-  g_source_attach(s.source, loop_.context());
+  s.watch = loop_.watch(s.fd, EventLoop::kReadable,
+                        [this, &s](unsigned ready) { on_stream_event(s, ready); });
   return &s;
 }
 
@@ -584,9 +713,8 @@ void AgentTransport::write_stream(TurnStream& s) {
       s.write_waits_for_read = status == TlsClient::Status::want_read;
       if (status != TlsClient::Status::done) break;
     } else {
-      const ssize_t sent = ::send(s.fd, s.out.data(), s.out.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (sent <= 0) break;
-      n = static_cast<std::size_t>(sent);
+      write_out(s.fd, s.out);  // a broken connection shows on the readable side
+      break;
     }
     s.out.erase(s.out.begin(), s.out.begin() + static_cast<std::ptrdiff_t>(n));
   }
@@ -596,16 +724,7 @@ void AgentTransport::write_stream(TurnStream& s) {
   } else if (s.connected) {
     waiting = !s.out.empty() && !s.write_waits_for_read;
   }
-  if (waiting && s.writable == nullptr) {
-    s.writable = g_unix_fd_source_new(s.fd, G_IO_OUT);
-    g_source_set_callback(s.writable, reinterpret_cast<GSourceFunc>(reinterpret_cast<void (*)()>(&on_stream_event)),
-                          &s, nullptr);
-    g_source_attach(s.writable, loop_.context());
-  } else if (!waiting && s.writable != nullptr) {
-    g_source_destroy(s.writable);
-    g_source_unref(s.writable);
-    s.writable = nullptr;
-  }
+  want_write(s, waiting);
 }
 
 void AgentTransport::start_tls(TurnStream& s) {
@@ -649,26 +768,20 @@ void AgentTransport::read_stream(TurnStream& s) {
       return;
     }
   }
-  std::array<std::byte, 16384> chunk;
-  for (;;) {
-    std::size_t n = 0;
-    if (s.tls) {
+  if (s.tls) {
+    std::array<std::byte, 16384> chunk;
+    for (;;) {
+      std::size_t n = 0;
       const auto status = s.tls->read(chunk, n);
       if (status == TlsClient::Status::want_read || status == TlsClient::Status::want_write) break;
       if (status != TlsClient::Status::done) {
         close_stream(s);  // the server went away: the agent's requests time out
         break;
       }
-    } else {
-      const ssize_t got = ::recv(s.fd, chunk.data(), chunk.size(), MSG_DONTWAIT);
-      if (got == 0 || (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-        close_stream(s);  // the server went away: the agent's requests time out
-        break;
-      }
-      if (got < 0) break;
-      n = static_cast<std::size_t>(got);
+      s.in.insert(s.in.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
     }
-    s.in.insert(s.in.end(), chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n));
+  } else if (!read_in(s.fd, s.in)) {
+    close_stream(s);  // the server went away: the agent's requests time out
   }
   if (s.write_waits_for_read && s.fd >= 0) {
     s.write_waits_for_read = false;
@@ -694,48 +807,35 @@ void AgentTransport::read_stream(TurnStream& s) {
 }
 
 void AgentTransport::close_stream(TurnStream& s) {
-  for (GSource** source : {&s.source, &s.writable}) {
-    if (*source == nullptr) continue;
-    g_source_destroy(*source);
-    g_source_unref(*source);
-    *source = nullptr;
-  }
   s.tls.reset();
-  if (s.fd >= 0) ::close(s.fd);
-  s.fd = -1;
-  s.connected = false;
+  close_tcp(s);
 }
 
-int AgentTransport::on_stream_event(int fd, unsigned condition, void* data) {
-  auto* s = static_cast<TurnStream*>(data);
-  AgentTransport& self = *s->owner;
-  if (condition & G_IO_OUT) {
-    if (!s->connected) {
-      int error = 0;
-      socklen_t length = sizeof error;
-      getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length);
-      if (error != 0) {
-        spdlog::debug("ice: TURN {} over TCP: {}", s->server.to_string(), std::strerror(error));
-        self.close_stream(*s);
-        return G_SOURCE_REMOVE;
+void AgentTransport::on_stream_event(TurnStream& s, unsigned ready) {
+  if (ready & EventLoop::kWritable) {
+    std::weak_ptr<int> alive = alive_;
+    if (!s.connected) {
+      if (const int error = connect_error(s.fd); error != 0) {
+        spdlog::debug("ice: TURN {} over TCP: {}", s.server.to_string(), std::strerror(error));
+        close_stream(s);
+        return;
       }
-      s->connected = true;
-      if (s->tls_server != nullptr) {
-        self.start_tls(*s);
-        self.flush(true);  // a failed start is reported now
-        return G_SOURCE_CONTINUE;  // write_stream destroyed this source unless TLS must write
+      s.connected = true;
+      if (s.tls_server != nullptr) {
+        start_tls(s);
+        flush(true);  // a failed start is reported now
+        return;
       }
     }
-    if (s->tls && !s->tls->established()) {
-      self.continue_handshake(*s);
-      self.flush(true);
+    if (s.tls && !s.tls->established()) {
+      continue_handshake(s);
+      flush(true);
     } else {
-      self.write_stream(*s);  // removes this source once everything is written
+      write_stream(s);  // stops wanting kWritable once everything is written
     }
-    return G_SOURCE_CONTINUE;
+    if (alive.expired() || s.fd < 0) return;
   }
-  self.read_stream(*s);
-  return G_SOURCE_CONTINUE;
+  if (ready & EventLoop::kReadable) read_stream(s);
 }
 
 // ChannelData on the stream, padded (RFC 8656 section 12.5). Copies: TCP needs the bytes in
@@ -753,10 +853,206 @@ std::size_t AgentTransport::send_on_stream(std::span<const std::span<const std::
   return sent;
 }
 
-int AgentTransport::on_readable(int, unsigned, void* data) {
-  auto* socket = static_cast<Socket*>(data);
-  socket->owner->receive(*socket);
-  return G_SOURCE_CONTINUE;  // the source is destroyed with the transport, never here
+// --- ICE-TCP (RFC 6544) -----------------------------------------------------------------------
+
+// A listening socket on `address` (any port): the agent's passive candidate there, and its
+// active one on the same IP. False when it cannot be bound.
+bool AgentTransport::open_tcp_host(Time now, const Address& address, uint16_t preference) {
+  const int family = address.family == AddressFamily::v6 ? AF_INET6 : AF_INET;
+  const int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  if (family == AF_INET6) {
+    const int on = 1;
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on);
+  }
+  sockaddr_storage bind_to{};
+  const auto length = static_cast<socklen_t>(address.with_port(0).to_sockaddr(bind_to));
+  sockaddr_storage bound{};
+  socklen_t bound_length = sizeof bound;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&bind_to), length) != 0 || ::listen(fd, 16) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&bound), &bound_length) != 0) {
+    spdlog::debug("ice: cannot listen on {} (TCP): {}", address.ip_string(), std::strerror(errno));
+    ::close(fd);
+    return false;
+  }
+  auto listen_address = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&bound), bound_length);
+  if (!listen_address) {
+    ::close(fd);
+    return false;
+  }
+  auto listener = std::make_unique<TcpListener>();
+  listener->fd = fd;
+  listener->address = *listen_address;
+  listener->watch = loop_.watch(fd, EventLoop::kReadable, [this, raw = listener.get()](unsigned) {
+    accept_connections(*raw);
+  });
+  agent_.add_tcp_host(now, *listen_address, preference);
+  listeners_.push_back(std::move(listener));
+  return true;
+}
+
+// The remote's active candidate connecting: the connection waits for its first check, which
+// makes the pair (Agent::handle_tcp_receive). Beyond kMaxIceTcpConnections open ones, refused.
+void AgentTransport::accept_connections(TcpListener& listener) {
+  for (;;) {
+    sockaddr_storage from{};
+    socklen_t length = sizeof from;
+    const int fd = ::accept4(listener.fd, reinterpret_cast<sockaddr*>(&from), &length,
+                             SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) return;  // nothing more waits (or a transient error: the next readable retries)
+    auto remote = Address::from_sockaddr(reinterpret_cast<sockaddr*>(&from), length);
+    const auto open =
+        std::count_if(ice_tcp_.begin(), ice_tcp_.end(), [](const auto& c) { return c->fd >= 0; });
+    if (!remote || static_cast<std::size_t>(open) >= kMaxIceTcpConnections) {
+      spdlog::debug("ice: ICE-TCP connection on {} refused ({} open)", listener.address.to_string(),
+                    open);
+      ::close(fd);
+      continue;
+    }
+    set_nodelay(fd);
+    add_ice_tcp(fd, listener.address, *remote, true);
+  }
+}
+
+// A connection on `fd` (accepted, or connecting while not `connected`), watched from now on.
+AgentTransport::IceTcpConnection& AgentTransport::add_ice_tcp(int fd, const Address& base,
+                                                              const Address& remote,
+                                                              bool connected) {
+  auto c = std::make_unique<IceTcpConnection>();
+  c->fd = fd;
+  c->connected = connected;
+  c->base = base;
+  c->remote = remote;
+  c->watch = loop_.watch(fd, EventLoop::kReadable,
+                         [this, raw = c.get()](unsigned ready) { on_ice_tcp_event(*raw, ready); });
+  ice_tcp_.push_back(std::move(c));
+  return *ice_tcp_.back();
+}
+
+// The open connection (base, remote); with `open`, one is connected from an active
+// candidate's base (port 0) if there is none. Nullptr when there is none and cannot be one:
+// the agent is then told that it closed, and its pairs on it fail.
+AgentTransport::IceTcpConnection* AgentTransport::ice_tcp_connection(const Address& base,
+                                                                     const Address& remote,
+                                                                     bool open) {
+  for (auto& c : ice_tcp_) {
+    if (c->fd >= 0 && c->base == base && c->remote == remote) return c.get();
+  }
+  if (!open || base.port != 0) return nullptr;  // an accepted connection that is gone
+  const auto count =
+      std::count_if(ice_tcp_.begin(), ice_tcp_.end(), [](const auto& c) { return c->fd >= 0; });
+  const int fd =
+      static_cast<std::size_t>(count) < kMaxIceTcpConnections ? connect_tcp(base, remote) : -1;
+  if (fd < 0) {
+    spdlog::debug("ice: cannot connect to {} (ICE-TCP): {}", remote.to_string(),
+                  static_cast<std::size_t>(count) < kMaxIceTcpConnections ? std::strerror(errno)
+                                                                          : "too many");
+    agent_.tcp_closed(Clock::now(), base, remote);
+    return nullptr;
+  }
+  return &add_ice_tcp(fd, base, remote, false);  // write_ice_tcp waits for writable (the connect)
+}
+
+// Writes what it can of `out`; while connecting or while `out` waits, the watch waits for
+// writable too and finishes the job.
+void AgentTransport::write_ice_tcp(IceTcpConnection& c) {
+  if (c.fd < 0) return;
+  if (c.connected && !write_out(c.fd, c.out)) {
+    close_ice_tcp(c, true);
+    return;
+  }
+  want_write(c, !c.connected || !c.out.empty());
+}
+
+// Cuts what arrived into RFC 4571 frames: STUN for the agent, anything else (DTLS, SRTP) for
+// on_receive, as a UDP datagram would be.
+void AgentTransport::read_ice_tcp(IceTcpConnection& c) {
+  std::weak_ptr<int> alive = alive_;
+  const bool open = read_in(c.fd, c.in);
+  const Time now = Clock::now();
+  std::size_t at = 0;
+  while (c.fd >= 0 && c.in.size() - at >= 2) {
+    const std::size_t length = bytes::u16(c.in, at);
+    if (c.in.size() - at - 2 < length) break;
+    const std::span<const std::byte> frame(c.in.data() + at + 2, length);
+    at += 2 + length;
+    if (frame.empty()) continue;
+    const auto data = agent_.handle_tcp_receive(now, c.base, c.remote, frame);
+    if (data.empty()) {
+      update_route();  // data later in this read may need the route at once
+      continue;
+    }
+    if (callbacks_.on_receive) callbacks_.on_receive(data);
+    if (alive.expired()) return;  // the callback destroyed the transport
+  }
+  // (a closed connection keeps its buffers until it is reaped, so `in` is still there)
+  c.in.erase(c.in.begin(), c.in.begin() + static_cast<std::ptrdiff_t>(at));
+  if (!open) {
+    spdlog::debug("ice: ICE-TCP connection {} - {} closed", c.base.to_string(),
+                  c.remote.to_string());
+    close_ice_tcp(c, true);
+  }
+  update_route();
+  flush(true);
+}
+
+void AgentTransport::close_ice_tcp(IceTcpConnection& c, bool tell_agent) {
+  if (c.fd < 0) return;
+  close_tcp(c);
+  if (route_tcp_ == &c) {
+    route_tcp_ = nullptr;
+    route_fd_ = -1;
+    route_.reset();  // update_route() looks again
+  }
+  if (tell_agent) agent_.tcp_closed(Clock::now(), c.base, c.remote);
+  // Freed from the loop's next turn: we may be inside this connection's own callback.
+  post_once(reap_posted_, &AgentTransport::reap_ice_tcp);
+}
+
+void AgentTransport::reap_ice_tcp() {
+  std::erase_if(ice_tcp_, [](const auto& c) { return c->fd < 0; });
+}
+
+void AgentTransport::close_listener(TcpListener& listener) {
+  listener.watch.cancel();
+  if (listener.fd >= 0) ::close(listener.fd);
+  listener.fd = -1;
+}
+
+void AgentTransport::on_ice_tcp_event(IceTcpConnection& c, unsigned ready) {
+  if (ready & EventLoop::kWritable) {
+    if (!c.connected) {
+      if (const int error = connect_error(c.fd); error != 0) {
+        spdlog::debug("ice: cannot connect to {} (ICE-TCP): {}", c.remote.to_string(),
+                      std::strerror(error));
+        close_ice_tcp(c, true);
+        flush(true);
+        return;
+      }
+      c.connected = true;
+    }
+    std::weak_ptr<int> alive = alive_;
+    write_ice_tcp(c);  // stops wanting kWritable once everything is written
+    flush(true);       // reports a connection that broke
+    if (alive.expired() || c.fd < 0) return;
+  }
+  if (ready & EventLoop::kReadable) read_ice_tcp(c);
+}
+
+// The selected pair's datagrams as frames on its connection. Copies into `out` (TCP wants one
+// buffer anyway); stops at 4 MiB waiting, like a full socket buffer.
+std::size_t AgentTransport::send_on_ice_tcp(std::span<const std::span<const std::byte>> datagrams) {
+  IceTcpConnection* c = route_tcp_;
+  if (c == nullptr || c->fd < 0) return 0;
+  std::size_t sent = 0;
+  for (const auto& d : datagrams) {
+    if (c->out.size() > 4 * 1024 * 1024 || d.size() > 0xffff) break;
+    append_frame(c->out, d);
+    ++sent;
+  }
+  write_ice_tcp(*c);
+  if (c->fd < 0) flush(false);  // it broke: the agent moves to another pair or fails
+  return sent;
 }
 
 void AgentTransport::receive(Socket& socket) {
@@ -802,6 +1098,19 @@ void AgentTransport::receive(Socket& socket) {
   }
 }
 
+std::string AgentTransport::signalled_line(const Candidate& candidate) const {
+  sdp::Candidate line = to_sdp(candidate);
+  if (responder_) {
+    if (candidate.type == CandidateType::host) {
+      if (auto name = responder_->name_of(candidate.address)) line.address = *name;
+    } else if (!candidate.related.empty() && responder_->name_of(candidate.related)) {
+      line.related_address = "0.0.0.0";  // draft-ietf-mmusic-mdns-ice-candidates section 3.1.2.2
+      line.related_port = 0;
+    }
+  }
+  return sdp::write_candidate(line);
+}
+
 void AgentTransport::flush(bool from_loop) {
   while (auto t = agent_.poll_transmit()) send_transmit(*t);
   while (auto e = agent_.poll_event()) {
@@ -809,7 +1118,7 @@ void AgentTransport::flush(bool from_loop) {
         [this](auto& ev) {
           using T = std::decay_t<decltype(ev)>;
           if constexpr (std::is_same_v<T, event::LocalCandidate>) {
-            pending_.push_back([this, line = sdp::write_candidate(to_sdp(ev.candidate))] {
+            pending_.push_back([this, line = signalled_line(ev.candidate)] {
               if (callbacks_.on_candidate) callbacks_.on_candidate(line);
             });
           } else if constexpr (std::is_same_v<T, event::GatheringDone>) {
@@ -852,15 +1161,22 @@ void AgentTransport::flush(bool from_loop) {
   if (pending_.empty()) return;
   if (from_loop) {
     deliver_events();
-  } else if (!delivery_posted_) {
-    delivery_posted_ = true;
-    std::weak_ptr<int> alive = alive_;
-    loop_.post([this, alive] {
-      if (alive.expired()) return;
-      delivery_posted_ = false;
-      deliver_events();
-    });
+  } else {
+    post_once(delivery_posted_, &AgentTransport::deliver_events);
   }
+}
+
+// Runs `fn` from the loop's next turn (unless the transport is gone by then), once however
+// often it is asked for before that; `posted` says whether it is on its way.
+void AgentTransport::post_once(bool& posted, void (AgentTransport::*fn)()) {
+  if (posted) return;
+  posted = true;
+  std::weak_ptr<int> alive = alive_;
+  loop_.post([this, alive, &posted, fn] {
+    if (alive.expired()) return;
+    posted = false;
+    (this->*fn)();
+  });
 }
 
 void AgentTransport::deliver_events() {

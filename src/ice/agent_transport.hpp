@@ -23,7 +23,14 @@
 // the transport's lifetime. The remote's end-of-candidates reaches the agent only when no
 // name is pending.
 //
-// Not yet here (the libnice transport has it): ICE-TCP.
+// ICE-TCP (RFC 6544, with `tcp`; docs/architecture.md section 6.1): a non-blocking listening
+// socket per host address (the agent's passive candidate; its active one has port 9), accepted
+// connections (at most kMaxIceTcpConnections open), and outgoing non-blocking connects when
+// the agent first sends on an active pair. Every STUN message and datagram goes as an RFC 4571
+// frame (2-byte big-endian length), buffered both ways; the selected pair's data is written
+// on its connection by send()/send_batch(), and frames that are not STUN go to on_receive as
+// UDP datagrams do. A connection that fails or closes is reported to the agent, whose pairs
+// on it fail. `udp = false` makes a TCP-only transport.
 // The UDP sockets receive with GRO, cut back into datagrams at the segment size the kernel
 // reports. Relayed data goes as
 // ChannelData, its 4-byte header gathered with the payload by sendmmsg (no copy).
@@ -45,10 +52,9 @@
 #include "core/sdp/candidate.hpp"
 #include "ice/ice_transport.hpp"
 #include "ice/mdns_resolver.hpp"
+#include "ice/mdns_responder.hpp"
 #include "ice/tls_client.hpp"
 #include "ice/udp_gso_sender.hpp"
-
-typedef struct _GSource GSource;
 
 namespace peer::ice {
 
@@ -65,7 +71,6 @@ class AgentTransport final : public IceTransport {
   void set_remote_credentials(const std::string& ufrag, const std::string& pwd) override;
   void add_remote_candidate(const std::string& candidate) override;
   void remote_gathering_done() override;
-  bool resolves_mdns() const noexcept override { return true; }
   bool send(std::span<const std::byte> datagram) override;
   std::size_t send_batch(std::span<const std::span<const std::byte>> datagrams) override;
   bool sends_with_gso() const noexcept override { return gso_.active(); }
@@ -74,29 +79,48 @@ class AgentTransport final : public IceTransport {
   void restart() override;
 
  private:
+  // Accepted ICE-TCP connections a remote can make us hold at once; more are refused.
+  static constexpr std::size_t kMaxIceTcpConnections = 32;
+
   struct Socket {
     int fd = -1;
     Address base;
-    GSource* source = nullptr;
-    AgentTransport* owner = nullptr;
+    runtime::EventLoop::Watch watch;
+  };
+
+  // A non-blocking TCP connection and its byte queues: what TURN streams and ICE-TCP
+  // connections share (the helpers in agent_transport.cpp work on it).
+  struct TcpStream {
+    int fd = -1;
+    runtime::EventLoop::Watch watch;  // readable; writable too while `wants_write`
+    bool wants_write = false;         // connecting, handshaking or `out` waiting
+    bool connected = false;
+    std::vector<std::byte> out, in;
   };
 
   // A TCP connection to a TURN server, standing for the host address `base` in the agent.
-  struct TurnStream {
-    int fd = -1;
+  struct TurnStream : TcpStream {
     Address base, server;
-    GSource* source = nullptr;      // readable (and hang-up)
-    GSource* writable = nullptr;    // only while connecting, handshaking or while `out` waits
-    bool connected = false;
-    std::vector<std::byte> out, in;
-    AgentTransport* owner = nullptr;
     const IceServer* tls_server = nullptr;  // turns: the entry in config_.servers
     std::unique_ptr<TlsClient> tls;         // from the TCP connect on, for turns:
     bool write_waits_for_read = false;      // TLS asked to read before it can write
   };
 
-  static int on_readable(int fd, unsigned condition, void* socket);
-  static int on_stream_event(int fd, unsigned condition, void* stream);
+  // An ICE-TCP connection, named as the agent names it (Transmit::tcp): our candidate's base
+  // (the listening address that accepted it, or the active candidate's IP with port 0) and the
+  // remote address. RFC 4571 frames both ways.
+  struct IceTcpConnection : TcpStream {
+    Address base, remote;
+  };
+
+  // The listening socket of the agent's passive candidate on one host address.
+  struct TcpListener {
+    int fd = -1;
+    Address address;
+    runtime::EventLoop::Watch watch;
+  };
+
+  void on_stream_event(TurnStream& stream, unsigned ready);
   TurnStream* stream_for(const Address& base, const Address& server);
   void write_stream(TurnStream& stream);
   void read_stream(TurnStream& stream);
@@ -107,14 +131,29 @@ class AgentTransport final : public IceTransport {
   void fail_stream(TurnStream& stream, const std::string& why);
   std::size_t send_on_stream(std::span<const std::span<const std::byte>> datagrams);
   void receive(Socket& socket);
+  // ICE-TCP.
+  void on_ice_tcp_event(IceTcpConnection& connection, unsigned ready);
+  bool open_tcp_host(Time now, const Address& address, uint16_t preference);
+  void accept_connections(TcpListener& listener);
+  IceTcpConnection* ice_tcp_connection(const Address& base, const Address& remote, bool open);
+  IceTcpConnection& add_ice_tcp(int fd, const Address& base, const Address& remote, bool connected);
+  void write_ice_tcp(IceTcpConnection& connection);
+  void read_ice_tcp(IceTcpConnection& connection);
+  // Closes it and tells the agent (`tell_agent`), whose pairs on it fail.
+  void close_ice_tcp(IceTcpConnection& connection, bool tell_agent);
+  void close_listener(TcpListener& listener);
+  std::size_t send_on_ice_tcp(std::span<const std::span<const std::byte>> datagrams);
+  void reap_ice_tcp();
   // Sends what the agent queued, turns its events into callbacks and re-arms the timer.
   // `from_loop`: called from the top of the loop (a socket or the timer), so callbacks may
   // run inline; otherwise (inside a public method) they are posted.
   void flush(bool from_loop);
   void deliver_events();
+  void post_once(bool& posted, void (AgentTransport::*fn)());
   const Socket* socket_for(const Address& base) const;
   std::vector<Address> wanted_addresses() const;
   bool open_host(Time now, const Address& address);
+  bool open_udp_host(Time now, const Address& address);
   static bool is_mdns_name(std::string_view address);
   void add_mdns_candidate(sdp::Candidate candidate);
   void resolve_mdns(const std::string& name);
@@ -122,6 +161,9 @@ class AgentTransport final : public IceTransport {
   void mdns_done(const std::string& name, const std::vector<Address>& addresses);
   void forget_mdns_candidates();
   void send_transmit(const Transmit& t);
+  // The line signalled for a local candidate: a named host address as its name, and a
+  // named address as raddr hidden (0.0.0.0 port 0, as browsers do) with config_.mdns_names.
+  std::string signalled_line(const Candidate& candidate) const;
   bool update_route();
 
   runtime::EventLoop& loop_;
@@ -130,6 +172,9 @@ class AgentTransport final : public IceTransport {
   Agent agent_;
   std::vector<std::unique_ptr<Socket>> sockets_;
   std::vector<std::unique_ptr<TurnStream>> streams_;
+  std::vector<std::unique_ptr<TcpListener>> listeners_;
+  std::vector<std::unique_ptr<IceTcpConnection>> ice_tcp_;  // closed ones reaped from the loop
+  bool reap_posted_ = false;
   // turns: servers by resolved address, so a stream knows to run TLS and which name to check.
   std::vector<std::pair<Address, const IceServer*>> tls_servers_;
   runtime::EventLoop::Timer timer_;
@@ -141,6 +186,7 @@ class AgentTransport final : public IceTransport {
   // mDNS: made with the first .local candidate; the names resolved (lowercased, kept for the
   // transport's lifetime); candidates waiting for their name, in arrival order.
   std::unique_ptr<MdnsResolver> mdns_;
+  std::unique_ptr<MdnsResponder> responder_;  // with config_.mdns_names: our host names
   std::unordered_map<std::string, std::vector<Address>> mdns_cache_;
   std::vector<std::pair<std::string, sdp::Candidate>> mdns_waiting_;
   bool remote_done_deferred_ = false;  // end-of-candidates held while names are pending
@@ -150,6 +196,7 @@ class AgentTransport final : public IceTransport {
   // The selected route, resolved to a socket and a sockaddr once per change.
   std::optional<Route> route_;
   int route_fd_ = -1;
+  IceTcpConnection* route_tcp_ = nullptr;  // an ICE-TCP route's connection
   sockaddr_storage route_to_{};
   socklen_t route_to_length_ = 0;
   UdpGsoSender gso_;  // on the route's socket while config_.udp_gso (docs/performance.md lever 6)

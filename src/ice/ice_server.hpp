@@ -30,10 +30,9 @@ struct IceServer {
 //   ["stun:host", ...]      {"urls": ...}      "stun:host"
 // URLs follow RFC 7064 (stun:host[:port]) and RFC 7065 (turn[s]:host[:port][?transport=udp|tcp]);
 // default ports 3478 (stun, turn) and 5349 (turns); IPv6 hosts in brackets. "stuns:" and
-// "turns:...?transport=udp" (DTLS) are rejected: neither agent speaks them. "turns:" is TURN
-// over TLS in our agent; the libnice transport skips it with an error message (libnice would
-// send it without TLS). An entry may carry "tlsCertPolicy": "secure" (default) or
-// "insecureNoCheck" (libwebrtc's PeerConnectionInterface::TlsCertPolicy names).
+// "turns:...?transport=udp" (DTLS) are rejected: our agent does not speak them. "turns:" is
+// TURN over TLS (agent_transport.hpp). An entry may carry "tlsCertPolicy": "secure"
+// (default) or "insecureNoCheck" (libwebrtc's PeerConnectionInterface::TlsCertPolicy names).
 // Messages never show a credential (it is printed as "***").
 // Throws peer::Error(Errc::invalid_argument) naming the offending url and what is wrong, e.g.
 // a turn url without username and credential.

@@ -24,27 +24,21 @@
 namespace peer::ice {
 
 struct IceConfig {
-  // Which agent runs: ours (core/ice), or libnice. The default comes from the environment
-  // variable PEER_ICE_AGENT ("own" or "libnice"; unset: own) so a whole run can be switched
-  // back; a value other than those two is refused by IceTransport::create(). ICE-TCP
-  // (`tcp`) always runs on libnice until our agent has it.
-  enum class Implementation { libnice, own } implementation = default_implementation();
-  static Implementation default_implementation();
   std::vector<IceServer> servers;
   bool relay_only = false;  // RTCIceTransportPolicy "relay": only relay candidates are used
-  // Gather only on these local IPs. Empty: libnice picks every non-loopback interface (it
-  // never picks 127.0.0.1 on its own; tests pin {"127.0.0.1"}).
+  // Gather only on these local IPs. Empty: every non-loopback interface (127.0.0.1 is never
+  // picked on its own; tests pin {"127.0.0.1"}).
   std::vector<std::string> local_addresses;
   bool controlling = false;
   bool udp = true;  // ICE over UDP
-  bool tcp = false;  // ICE-TCP (RFC 6544), active and passive candidates; opt-in (setup cost)
+  // ICE-TCP (RFC 6544), active and passive host candidates; opt-in. With udp = false, a
+  // TCP-only agent.
+  bool tcp = false;
   bool udp_gso = true;  // send_batch over a UDP pair with UDP_SEGMENT (udp_gso_sender.hpp)
-  // No UDP_GRO option: libnice reads the sockets, and it cannot take merged datagrams apart
-  // (configure_selected_socket in nice_transport.cpp says why that loses STUN packets).
+  // Signal IPv4 host candidates as `<uuid>.local` names and answer mDNS questions for them
+  // (mdns_responder.hpp), as browsers do; off by default for native peers.
+  bool mdns_names = false;
 };
-
-// IceState (core/ice/ice_state.hpp): with libnice, `completed` is its READY (all checks
-// done, pair nominated) and always comes after `connected`.
 
 struct IceCallbacks {
   // "candidate:..." with no "a=" prefix and no CRLF, as RTCIceCandidate.candidate.
@@ -62,10 +56,9 @@ struct IceCallbacks {
   std::function<void(const std::string& message)> on_error;
 };
 
-// One ICE transport; two implementations behind this interface while our own agent
-// replaces libnice (docs/architecture.md section 6.1): AgentTransport (core/ice's agent on
-// our own sockets, the default) and NiceTransport (libnice), chosen by
-// IceConfig::implementation. The EventLoop must outlive the transport.
+// One ICE transport: AgentTransport (core/ice's agent on our own sockets, docs/architecture.md
+// section 6.1) behind an interface, so the session above it does not see sockets. The
+// EventLoop must outlive the transport.
 class IceTransport {
  public:
   static std::unique_ptr<IceTransport> create(runtime::EventLoop& loop, IceConfig config,
@@ -84,12 +77,10 @@ class IceTransport {
   // browsers' end-of-candidates marker and means remote_gathering_done(). Throws
   // peer::Error(Errc::bad_candidate) naming the candidate when it cannot be parsed or it is
   // for a component other than 1. A valid candidate the transport cannot use (e.g. TCP with
-  // tcp=false, another address family) is ignored. An mDNS `.local` name is resolved first by
-  // AgentTransport (and refused by NiceTransport); see agent_transport.hpp.
+  // tcp=false, another address family) is ignored. An mDNS `.local` name is resolved first
+  // (agent_transport.hpp).
   virtual void add_remote_candidate(const std::string& candidate) = 0;
   virtual void remote_gathering_done() = 0;
-  // True when add_remote_candidate() takes mDNS `.local` names (AgentTransport).
-  virtual bool resolves_mdns() const noexcept { return false; }
 
   // One datagram on the selected pair. False when there is no usable pair yet or the socket
   // would block.
@@ -105,8 +96,7 @@ class IceTransport {
   // ICE restart (RFC 8445 section 9): new local credentials (local_ufrag()/local_pwd()), the
   // local candidates again through on_candidate and on_gathering_done; set_remote_credentials
   // with the remote's new ones completes it (an answerer calls that first, then restart()).
-  // The current pair carries the data until a new one is selected. Throws
-  // peer::Error(invalid_state) on a transport that cannot (libnice's).
+  // The current pair carries the data until a new one is selected.
   virtual void restart() = 0;
 };
 

@@ -1,8 +1,6 @@
 #include "ice/mdns_resolver.hpp"
 
 #include <arpa/inet.h>
-#include <glib-unix.h>
-#include <glib.h>
 #include <ifaddrs.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -16,87 +14,9 @@
 #include <cstring>
 
 #include "core/mdns/message.hpp"
+#include "ice/mdns_sockets.hpp"
 
 namespace peer::ice {
-namespace {
-
-// The interface holding `address`, by index; 0 when none does.
-unsigned interface_of(const Address& address) {
-  ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0) return 0;
-  unsigned index = 0;
-  for (ifaddrs* i = list; i != nullptr && index == 0; i = i->ifa_next) {
-    if (i->ifa_addr == nullptr) continue;
-    const std::size_t length =
-        i->ifa_addr->sa_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
-    auto a = Address::from_sockaddr(i->ifa_addr, length);
-    if (a && a->with_port(0) == address.with_port(0)) index = if_nametoindex(i->ifa_name);
-  }
-  freeifaddrs(list);
-  return index;
-}
-
-// A socket on `local` that sends its multicast out of `interface` (RFC 6762 section 11: IP
-// TTL 255), or -1.
-int open_socket(const Address& local, unsigned interface) {
-  const bool v6 = local.family == AddressFamily::v6;
-  const int fd = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  const int on = 1, ttl = 255;
-  bool ok = true;
-  if (v6) {
-    const int index = static_cast<int>(interface);
-    ok = setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) == 0 &&
-         setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, &index, sizeof index) == 0 &&
-         setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, &ttl, sizeof ttl) == 0;
-  } else {
-    ip_mreqn request{};
-    std::memcpy(&request.imr_address, local.ip.data(), 4);
-    request.imr_ifindex = static_cast<int>(interface);
-    const unsigned char ttl8 = 255;
-    ok = setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &request, sizeof request) == 0 &&
-         setsockopt(fd, IPPROTO_IP, IP_MULTICAST_TTL, &ttl8, sizeof ttl8) == 0;
-  }
-  sockaddr_storage bind_to{};
-  const auto length = static_cast<socklen_t>(local.with_port(0).to_sockaddr(bind_to));
-  if (!ok || ::bind(fd, reinterpret_cast<sockaddr*>(&bind_to), length) != 0) {
-    spdlog::debug("mdns: no query socket on {}: {}", local.ip_string(), std::strerror(errno));
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-// A socket on 0.0.0.0:5353 in the IPv4 group on each of `interfaces`, or -1. Browsers'
-// responders (Firefox's, at least) multicast their answers to the group even to a query from
-// another port, where RFC 6762 section 6.7 asks for a unicast reply: this is where those
-// arrive. SO_REUSEADDR and SO_REUSEPORT share the port with the host's mDNS daemon.
-int open_group_listener(const std::vector<unsigned>& interfaces) {
-  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  const int on = 1;
-  sockaddr_in any{};
-  any.sin_family = AF_INET;
-  any.sin_port = htons(mdns::kPort);
-  bool ok = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == 0 &&
-            setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) == 0 &&
-            ::bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof any) == 0;
-  bool joined = false;
-  for (unsigned interface : interfaces) {
-    ip_mreqn request{};
-    std::memcpy(&request.imr_multiaddr, mdns::kGroupV4.data(), 4);
-    request.imr_ifindex = static_cast<int>(interface);
-    joined |= ok && setsockopt(fd, IPPROTO_IP, IP_ADD_MEMBERSHIP, &request, sizeof request) == 0;
-  }
-  if (!ok || !joined) {
-    spdlog::debug("mdns: no listener on the group: {}", std::strerror(errno));
-    ::close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-}  // namespace
 
 MdnsResolver::MdnsResolver(runtime::EventLoop& loop, const std::vector<Address>& locals,
                            OnDone on_done)
@@ -107,8 +27,8 @@ MdnsResolver::MdnsResolver(runtime::EventLoop& loop, const std::vector<Address>&
     if (local.empty() || local.is_loopback()) continue;
     if (std::find(seen.begin(), seen.end(), local) != seen.end()) continue;
     seen.push_back(local);
-    const unsigned interface = interface_of(local);
-    const int fd = open_socket(local, interface);
+    const unsigned interface = mdns_link_of(local).interface;
+    const int fd = open_mdns_sender(local, interface);
     if (fd < 0) continue;
     watch(fd, local, interface);
   }
@@ -117,7 +37,7 @@ MdnsResolver::MdnsResolver(runtime::EventLoop& loop, const std::vector<Address>&
     if (s->local.family == AddressFamily::v4 && s->interface != 0) v4_interfaces.push_back(s->interface);
   }
   if (!v4_interfaces.empty()) {
-    if (const int fd = open_group_listener(v4_interfaces); fd >= 0) {
+    if (const int fd = open_mdns_group_listener(v4_interfaces); fd >= 0) {
       watch(fd, Address::v4({0, 0, 0, 0}, mdns::kPort), 0);
       listener_ = sockets_.back().get();
     }
@@ -129,19 +49,14 @@ void MdnsResolver::watch(int fd, const Address& local, unsigned interface) {
   socket->fd = fd;
   socket->local = local;
   socket->interface = interface;
-  socket->owner = this;
-  socket->source = g_unix_fd_source_new(fd, G_IO_IN);
-  g_source_set_callback(socket->source,
-                        reinterpret_cast<GSourceFunc>(reinterpret_cast<void (*)()>(&on_readable)),
-                        socket.get(), nullptr);
-  g_source_attach(socket->source, loop_.context());
+  socket->watch = loop_.watch(fd, runtime::EventLoop::kReadable,
+                              [this, raw = socket.get()](unsigned) { receive(*raw); });
   sockets_.push_back(std::move(socket));
 }
 
 MdnsResolver::~MdnsResolver() {
   for (auto& s : sockets_) {
-    g_source_destroy(s->source);
-    g_source_unref(s->source);
+    s->watch.cancel();
     ::close(s->fd);
   }
 }
@@ -223,12 +138,6 @@ void MdnsResolver::on_timer() {
     on_done_(name, {});
     if (alive.expired()) return;
   }
-}
-
-int MdnsResolver::on_readable(int, unsigned, void* data) {
-  auto* socket = static_cast<Socket*>(data);
-  socket->owner->receive(*socket);
-  return G_SOURCE_CONTINUE;  // the source is destroyed with the resolver, never here
 }
 
 void MdnsResolver::receive(Socket& socket) {

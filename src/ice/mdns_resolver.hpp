@@ -32,7 +32,6 @@
 #include "core/net_address.hpp"
 #include "runtime/event_loop.hpp"
 
-typedef struct _GSource GSource;
 
 namespace peer::ice {
 
@@ -67,8 +66,7 @@ class MdnsResolver {
     int fd = -1;
     Address local;
     unsigned interface = 0;  // index
-    GSource* source = nullptr;
-    MdnsResolver* owner = nullptr;
+    runtime::EventLoop::Watch watch;
   };
   struct Query {
     std::string name;
@@ -77,7 +75,6 @@ class MdnsResolver {
   };
 
   void watch(int fd, const Address& local, unsigned interface);
-  static int on_readable(int fd, unsigned condition, void* socket);
   void receive(Socket& socket);
   void send(const Query& query);
   void on_timer();

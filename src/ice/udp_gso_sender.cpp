@@ -1,6 +1,5 @@
 #include "ice/udp_gso_sender.hpp"
 
-#include <gio/gio.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 
@@ -27,15 +26,7 @@ bool refuses_segmentation(int error) {
 
 UdpGsoSender::~UdpGsoSender() { detach(); }
 
-void UdpGsoSender::attach(GSocket* socket, const sockaddr* remote, socklen_t remote_length) {
-  detach();
-  if (socket == nullptr || remote_length > sizeof remote_) return;
-  socket_ = static_cast<GSocket*>(g_object_ref(socket));
-  std::memcpy(&remote_, remote, remote_length);
-  remote_length_ = remote_length;
-}
-
-void UdpGsoSender::attach_fd(int fd, const sockaddr* remote, socklen_t remote_length) {
+void UdpGsoSender::attach(int fd, const sockaddr* remote, socklen_t remote_length) {
   detach();
   if (fd < 0 || remote_length > sizeof remote_) return;
   fd_ = fd;
@@ -44,18 +35,12 @@ void UdpGsoSender::attach_fd(int fd, const sockaddr* remote, socklen_t remote_le
 }
 
 void UdpGsoSender::detach() {
-  if (socket_ != nullptr) g_object_unref(socket_);
-  socket_ = nullptr;
   fd_ = -1;
   remote_length_ = 0;
 }
 
 std::size_t UdpGsoSender::send(std::span<const std::span<const std::byte>> datagrams) {
   if (!active() || datagrams.empty()) return 0;
-  if (socket_ != nullptr && g_socket_is_closed(socket_)) {  // libnice let go of the pair's socket
-    detach();
-    return 0;
-  }
   iov_.resize(datagrams.size());
   messages_.resize(datagrams.size());
   datagrams_in_message_.resize(datagrams.size());
@@ -103,7 +88,7 @@ std::size_t UdpGsoSender::send(std::span<const std::span<const std::byte>> datag
     ++message_count;
   }
 
-  const int fd = socket_ != nullptr ? g_socket_get_fd(socket_) : fd_;
+  const int fd = fd_;
   const int sent = sendmmsg(fd, messages_.data(), static_cast<unsigned>(message_count),
                             MSG_DONTWAIT | MSG_NOSIGNAL);
   if (sent < 0) {

@@ -2,14 +2,21 @@
 
 #include <pthread.h>
 #include <spdlog/spdlog.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <future>
+#include <limits>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -18,22 +25,114 @@ namespace peer::runtime {
 
 namespace detail {
 
+using Clock = std::chrono::steady_clock;
+constexpr std::size_t kNotInHeap = std::numeric_limits<std::size_t>::max();
+
+struct TimerEntry {
+  Clock::time_point due;
+  uint64_t sequence = 0;  // arming order: ties fire first-armed first
+  std::function<void()> fn;
+  std::size_t index = kNotInHeap;  // position in LoopState::timers
+};
+
+struct WatchEntry {
+  int fd = -1;
+  unsigned io = 0;
+  bool cancelled = false;
+  std::function<void(unsigned)> fn;
+};
+
+// What the loop thread owns. Everything but the post queue (mu, queue, woken) and the flags is
+// touched only on the loop thread; handles that outlive the thread find `running` false.
 struct LoopState {
-  explicit LoopState(std::string loop_name)
-      : name(std::move(loop_name)), ctx(g_main_context_new()) {}
-  ~LoopState() { g_main_context_unref(ctx); }
+  explicit LoopState(std::string loop_name) : name(std::move(loop_name)) {
+    epoll = ::epoll_create1(EPOLL_CLOEXEC);
+    wakeup = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (epoll < 0 || wakeup < 0) {
+      const std::string why = std::strerror(errno);
+      if (epoll >= 0) ::close(epoll);
+      if (wakeup >= 0) ::close(wakeup);
+      throw std::runtime_error("event loop: epoll/eventfd: " + why);
+    }
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.ptr = nullptr;  // the wakeup eventfd
+    ::epoll_ctl(epoll, EPOLL_CTL_ADD, wakeup, &event);
+  }
+  ~LoopState() {
+    ::close(wakeup);
+    ::close(epoll);
+  }
   LoopState(const LoopState&) = delete;
   LoopState& operator=(const LoopState&) = delete;
 
+  void wake() const noexcept {
+    const uint64_t one = 1;
+    (void)!::write(wakeup, &one, sizeof one);
+  }
+
+  // ---- timers: a binary min-heap on (due, sequence), each entry knowing its index ----
+  bool before(std::size_t a, std::size_t b) const noexcept {
+    const auto& x = *timers[a];
+    const auto& y = *timers[b];
+    return x.due < y.due || (x.due == y.due && x.sequence < y.sequence);
+  }
+  void swap_timers(std::size_t a, std::size_t b) noexcept {
+    std::swap(timers[a], timers[b]);
+    timers[a]->index = a;
+    timers[b]->index = b;
+  }
+  void sift_up(std::size_t i) noexcept {
+    while (i > 0 && before(i, (i - 1) / 2)) {
+      swap_timers(i, (i - 1) / 2);
+      i = (i - 1) / 2;
+    }
+  }
+  void sift_down(std::size_t i) noexcept {
+    for (;;) {
+      std::size_t least = i;
+      for (std::size_t child : {2 * i + 1, 2 * i + 2}) {
+        if (child < timers.size() && before(child, least)) least = child;
+      }
+      if (least == i) return;
+      swap_timers(i, least);
+      i = least;
+    }
+  }
+  void push_timer(std::shared_ptr<TimerEntry> entry) {
+    entry->index = timers.size();
+    timers.push_back(std::move(entry));
+    sift_up(timers.size() - 1);
+  }
+  std::shared_ptr<TimerEntry> remove_timer(std::size_t i) noexcept {
+    const std::size_t last = timers.size() - 1;
+    if (i != last) swap_timers(i, last);
+    auto entry = std::move(timers.back());
+    timers.pop_back();
+    entry->index = kNotInHeap;
+    if (i < timers.size()) {
+      sift_down(i);
+      sift_up(i);
+    }
+    return entry;
+  }
+
   std::string name;
-  GMainContext* ctx;
-  GSource* post_source = nullptr;  // drains `queue`; owned by the loop thread
+  int epoll = -1;
+  int wakeup = -1;  // eventfd: post() and ~EventLoop signal it
   std::mutex mu;
   std::deque<std::function<void()>> queue;  // guarded by mu
-  // Set once by ~EventLoop. A shared flag (not a pointer to this state) so that timer sources,
-  // which the context owns, do not keep the state (and thus the context) alive in a cycle.
-  std::shared_ptr<std::atomic<bool>> quitting = std::make_shared<std::atomic<bool>>(false);
-  std::atomic<int> lingering{0};  // live linger() tokens
+  bool woken = false;                       // guarded by mu: a wakeup is pending
+  std::atomic<bool> quitting{false};        // set once by ~EventLoop
+  std::atomic<bool> running{true};          // false once the thread dropped its work
+  std::vector<std::shared_ptr<TimerEntry>> timers;
+  uint64_t next_sequence = 0;
+  // EventLoop::stats(): written by the loop thread only, read from anywhere.
+  std::atomic<std::uint64_t> timers_run{0}, watches_run{0}, posts_run{0};
+  std::vector<std::shared_ptr<TimerEntry>> due;  // run_due_timers' scratch
+  // Watches cancelled during a dispatch round: epoll may still have handed out their entry
+  // in this round's events, so they are kept until the round ends.
+  std::vector<std::shared_ptr<WatchEntry>> cancelled;
   // Set as the last thing the loop thread does with this state (see Reaper).
   std::shared_ptr<std::atomic<bool>> exited = std::make_shared<std::atomic<bool>>(false);
 };
@@ -42,6 +141,7 @@ struct LoopState {
 
 namespace {
 
+using detail::Clock;
 using detail::LoopState;
 
 // Loop threads that could not be joined because their last handle died on the loop thread
@@ -105,8 +205,9 @@ class Reaper {
 // The loop whose thread this is; lets in_loop_thread() work without racing thread start-up.
 thread_local const LoopState* t_current_loop = nullptr;
 
-// Callbacks run from C (GLib) dispatch functions: nothing may escape (docs/architecture.md section 4).
-void run_guarded(const std::string& loop_name, std::function<void()>& fn) noexcept {
+// Nothing may escape a callback into the loop (docs/architecture.md section 4).
+template <typename Fn>
+void run_guarded(const std::string& loop_name, Fn& fn) noexcept {
   try {
     fn();
   } catch (const std::exception& e) {
@@ -116,130 +217,146 @@ void run_guarded(const std::string& loop_name, std::function<void()>& fn) noexce
   }
 }
 
-// ---- the post queue: one GSource that is ready while the queue is non-empty ----
-//
-// post() appends under a mutex and wakes the context (g_main_context_wakeup is thread-safe);
-// prepare/check then see a non-empty queue. One source for all posts keeps FIFO order and
-// costs no allocation per post beyond the std::function itself.
-
-struct PostSource {
-  GSource base;
-  LoopState* state;
-};
-
-gboolean post_prepare(GSource* source, gint* timeout) {
-  *timeout = -1;
-  auto* state = reinterpret_cast<PostSource*>(source)->state;
-  std::lock_guard lock(state->mu);
-  return !state->queue.empty();
+uint32_t epoll_events_for(unsigned io) {
+  uint32_t events = 0;
+  if (io & EventLoop::kReadable) events |= EPOLLIN;
+  if (io & EventLoop::kWritable) events |= EPOLLOUT;
+  return events;  // EPOLLERR and EPOLLHUP are always reported
 }
 
-gboolean post_check(GSource* source) {
-  auto* state = reinterpret_cast<PostSource*>(source)->state;
-  std::lock_guard lock(state->mu);
-  return !state->queue.empty();
+// How long epoll may sleep: until the soonest timer, rounded up (a timer never fires early).
+timespec wait_for(const LoopState& state) {
+  if (state.timers.empty()) return {-1, 0};
+  const auto left = state.timers.front()->due - Clock::now();
+  if (left <= Clock::duration::zero()) return {0, 0};
+  const auto ns = std::chrono::ceil<std::chrono::nanoseconds>(left).count();
+  return {static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
 }
 
-gboolean post_dispatch(GSource* source, GSourceFunc, gpointer) {
-  auto* state = reinterpret_cast<PostSource*>(source)->state;
-  // Run only what was queued before this dispatch; work posted meanwhile waits for the next
-  // iteration so that a task re-posting itself cannot starve socket I/O.
+int wait(LoopState& state, epoll_event* events, int capacity) {
+  const timespec timeout = wait_for(state);
+  // epoll_pwait2 (Linux 5.11) takes nanoseconds; epoll_wait only whole milliseconds.
+  static std::atomic<bool> have_pwait2{true};
+  if (have_pwait2.load(std::memory_order_relaxed)) {
+    const int n = ::epoll_pwait2(state.epoll, events, capacity, timeout.tv_sec < 0 ? nullptr : &timeout, nullptr);
+    // ENOSYS before Linux 5.11; EPERM where a seccomp filter does not know the call.
+    if (n >= 0 || (errno != ENOSYS && errno != EPERM)) return n;
+    have_pwait2 = false;
+  }
+  int ms = -1;
+  if (timeout.tv_sec >= 0) {
+    ms = static_cast<int>(std::min<long long>(timeout.tv_sec * 1000LL + (timeout.tv_nsec + 999999) / 1000000,
+                                              std::numeric_limits<int>::max()));
+  }
+  return ::epoll_wait(state.epoll, events, capacity, ms);
+}
+
+void run_ready_watches(LoopState& state, const epoll_event* events, int n) {
+  for (int i = 0; i < n && !state.quitting.load(std::memory_order_acquire); ++i) {
+    auto* entry = static_cast<detail::WatchEntry*>(events[i].data.ptr);
+    if (entry == nullptr) {  // the wakeup eventfd
+      uint64_t count;
+      (void)!::read(state.wakeup, &count, sizeof count);
+      continue;
+    }
+    if (entry->cancelled) continue;
+    unsigned ready = 0;
+    if (events[i].events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP)) ready |= EventLoop::kReadable;
+    if (events[i].events & EPOLLOUT) ready |= EventLoop::kWritable;
+    ready &= entry->io | EventLoop::kReadable;  // an error on a write-only watch: a read says which
+    if (ready == 0) continue;
+    auto call = [entry, ready] { entry->fn(ready); };
+    state.watches_run.store(state.watches_run.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    run_guarded(state.name, call);
+  }
+  // Swapped out first: a callback destroyed here may cancel another watch (push_back).
+  std::vector<std::shared_ptr<detail::WatchEntry>> cancelled;
+  cancelled.swap(state.cancelled);
+  cancelled.clear();
+  if (state.cancelled.empty()) state.cancelled.swap(cancelled);  // keep the capacity
+}
+
+void run_due_timers(LoopState& state) {
+  const auto now = Clock::now();
+  // Only timers due now: one a callback arms for "now" waits for the next round, after I/O.
+  auto& due = state.due;  // reused: no allocation per round once grown
+  while (!state.timers.empty() && state.timers.front()->due <= now) due.push_back(state.remove_timer(0));
+  for (auto& entry : due) {
+    if (state.quitting.load(std::memory_order_acquire)) break;
+    // Moved out, so what it captured dies here (on the loop thread) even if a handle lives on;
+    // an entry a previous callback in this round cancelled has no fn any more.
+    auto fn = std::move(entry->fn);
+    entry->fn = nullptr;
+    if (!fn) continue;
+    state.timers_run.store(state.timers_run.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    run_guarded(state.name, fn);
+  }
+  // Quitting mid-round: the callbacks not run die here, on the loop thread, too.
+  for (auto& entry : due) entry->fn = nullptr;
+  due.clear();
+}
+
+void run_posted(LoopState& state) {
+  // Run only what was queued before this round; work posted meanwhile waits for the next
+  // round so that a task re-posting itself cannot starve socket I/O.
   std::deque<std::function<void()>> batch;
   {
-    std::lock_guard lock(state->mu);
-    batch.swap(state->queue);
+    std::lock_guard lock(state.mu);
+    batch.swap(state.queue);
+    state.woken = false;
   }
-  while (!batch.empty() && !state->quitting->load(std::memory_order_acquire)) {
+  while (!batch.empty() && !state.quitting.load(std::memory_order_acquire)) {
     auto fn = std::move(batch.front());
     batch.pop_front();
-    run_guarded(state->name, fn);
+    state.posts_run.store(state.posts_run.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    run_guarded(state.name, fn);
     // `fn` (and what it captured) is destroyed here, on the loop thread.
   }
   // If the loop was destroyed by one of the tasks, the rest are dropped here (on this thread).
-  return G_SOURCE_CONTINUE;
 }
-
-GSourceFuncs kPostFuncs = {post_prepare, post_check, post_dispatch, nullptr, nullptr, nullptr};
-
-// ---- timers: a GSource with a ready time in microseconds ----
-
-struct TimerPayload {
-  std::function<void()> fn;
-  std::shared_ptr<std::atomic<bool>> quitting;
-  std::string loop_name;
-};
-
-struct TimerSource {
-  GSource base;
-  TimerPayload* payload;
-};
-
-gboolean timer_dispatch(GSource* source, GSourceFunc, gpointer) {
-  auto* payload = reinterpret_cast<TimerSource*>(source)->payload;
-  if (!payload->quitting->load(std::memory_order_acquire)) {
-    // Move the callback out so that what it captured dies at the end of this dispatch (on the
-    // loop thread), not whenever the last Timer handle lets go of the source.
-    auto fn = std::move(payload->fn);
-    payload->fn = nullptr;
-    run_guarded(payload->loop_name, fn);
-  }
-  return G_SOURCE_REMOVE;  // one-shot
-}
-
-void timer_finalize(GSource* source) {
-  auto* timer = reinterpret_cast<TimerSource*>(source);
-  delete timer->payload;
-  timer->payload = nullptr;
-}
-
-GSourceFuncs kTimerFuncs = {nullptr, nullptr, timer_dispatch, timer_finalize, nullptr, nullptr};
 
 void loop_thread_main(std::shared_ptr<LoopState> state) {
   // Linux limits thread names to 15 bytes plus the terminator.
   pthread_setname_np(pthread_self(), state->name.substr(0, 15).c_str());
   t_current_loop = state.get();
-  // Also make it the thread-default context, so GIO async calls made from callbacks land here.
-  g_main_context_push_thread_default(state->ctx);
-
-  // Not g_main_loop_run(): a quit requested before the thread reaches g_main_loop_run() would
-  // be lost. The flag plus g_main_context_wakeup() (whose eventfd stays signalled until the
-  // next poll) cannot miss a quit.
-  while (!state->quitting->load(std::memory_order_acquire)) {
-    g_main_context_iteration(state->ctx, TRUE);
-  }
-  if (state->lingering.load(std::memory_order_acquire) > 0) {
-    // Let libraries finish what they started (see EventLoop::linger). A timeout source bounds
-    // the blocking iteration; token release wakes the context.
-    GSource* bound = g_timeout_source_new_seconds(EventLoop::kMaxLinger.count());
-    g_source_set_callback(
-        bound, [](gpointer) { return gboolean(G_SOURCE_REMOVE); }, nullptr, nullptr);
-    g_source_attach(bound, state->ctx);
-    while (state->lingering.load(std::memory_order_acquire) > 0 && !g_source_is_destroyed(bound)) {
-      g_main_context_iteration(state->ctx, TRUE);
+  constexpr int kEvents = 64;
+  epoll_event events[kEvents];
+  while (!state->quitting.load(std::memory_order_acquire)) {
+    const int n = wait(*state, events, kEvents);
+    if (n < 0 && errno != EINTR) {
+      // Never leave the loop while it is wanted: posted work (run_sync callers) would wait
+      // forever. Log once, back off a little, go on.
+      static std::atomic<bool> logged{false};
+      if (!logged.exchange(true)) spdlog::error("event loop {}: epoll_wait: {}", state->name, std::strerror(errno));
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    g_source_destroy(bound);
-    g_source_unref(bound);
+    run_ready_watches(*state, events, std::max(n, 0));
+    run_due_timers(*state);
+    run_posted(*state);
   }
-
-  // Drop whatever is still queued, destroying it on this thread. Destructors may post more.
+  // Drop whatever is still queued or armed, destroying it on this thread. Destructors may
+  // post or arm more.
+  state->running.store(false, std::memory_order_release);
   for (;;) {
     std::deque<std::function<void()>> rest;
+    std::vector<std::shared_ptr<detail::TimerEntry>> timers;
     {
       std::lock_guard lock(state->mu);
-      if (state->queue.empty()) break;
       rest.swap(state->queue);
     }
+    timers.swap(state->timers);
+    // Out of the heap first, all of them: a callback destroyed next may cancel another timer.
+    for (auto& t : timers) t->index = detail::kNotInHeap;
+    for (auto& t : timers) t->fn = nullptr;
+    if (rest.empty() && timers.empty()) break;
   }
-  g_source_destroy(state->post_source);
-  g_source_unref(state->post_source);
-  state->post_source = nullptr;
-  g_main_context_pop_thread_default(state->ctx);
+  std::vector<std::shared_ptr<detail::WatchEntry>> cancelled;
+  cancelled.swap(state->cancelled);
+  cancelled.clear();
   t_current_loop = nullptr;
   auto exited = state->exited;
   state.reset();
   exited->store(true, std::memory_order_release);
-  // `state` is released here: if the EventLoop handle is already gone, the context goes too
-  // (sources of objects still alive, e.g. a libnice agent, keep their own context reference).
 }
 
 }  // namespace
@@ -247,11 +364,6 @@ void loop_thread_main(std::shared_ptr<LoopState> state) {
 // ---- EventLoop ----
 
 EventLoop::EventLoop(std::string name) : state_(std::make_shared<LoopState>(std::move(name))) {
-  auto* post = reinterpret_cast<PostSource*>(g_source_new(&kPostFuncs, sizeof(PostSource)));
-  post->state = state_.get();
-  g_source_set_name(&post->base, "peer-post");
-  g_source_attach(&post->base, state_->ctx);
-  state_->post_source = &post->base;
   thread_ = std::thread(loop_thread_main, state_);
   // Named from here too, so the name is visible as soon as create() returns.
   pthread_setname_np(thread_.native_handle(), state_->name.substr(0, 15).c_str());
@@ -301,8 +413,8 @@ std::shared_ptr<EventLoop> EventLoop::pooled() {
 }
 
 EventLoop::~EventLoop() {
-  state_->quitting->store(true, std::memory_order_release);
-  g_main_context_wakeup(state_->ctx);
+  state_->quitting.store(true, std::memory_order_release);
+  state_->wake();
   if (in_loop_thread()) {
     // Called from a callback on the loop thread: joining would deadlock. The thread sees the
     // flag once the current callback returns, cleans up and exits on its own; the Reaper
@@ -313,17 +425,9 @@ EventLoop::~EventLoop() {
   }
 }
 
-std::shared_ptr<void> EventLoop::linger() {
-  state_->lingering.fetch_add(1, std::memory_order_acq_rel);
-  // The token owns the state, so releasing it late (even after the loop is gone) is safe.
-  return std::shared_ptr<void>(nullptr, [state = state_](void*) {
-    state->lingering.fetch_sub(1, std::memory_order_acq_rel);
-    g_main_context_wakeup(state->ctx);
-  });
-}
-
-GMainContext* EventLoop::context() const {
-  return state_->ctx;
+EventLoop::Stats EventLoop::stats() const noexcept {
+  return {state_->timers_run.load(std::memory_order_relaxed), state_->watches_run.load(std::memory_order_relaxed),
+          state_->posts_run.load(std::memory_order_relaxed)};
 }
 
 bool EventLoop::on_any_loop_thread() {
@@ -335,11 +439,13 @@ bool EventLoop::in_loop_thread() const {
 }
 
 void EventLoop::post(std::function<void()> fn) {
+  bool wake = false;
   {
     std::lock_guard lock(state_->mu);
     state_->queue.push_back(std::move(fn));
+    wake = !std::exchange(state_->woken, true);
   }
-  g_main_context_wakeup(state_->ctx);
+  if (wake) state_->wake();  // one eventfd write per batch of posts, not per post
 }
 
 void EventLoop::run_sync(std::function<void()> fn) {
@@ -364,21 +470,30 @@ void EventLoop::run_sync(std::function<void()> fn) {
 
 EventLoop::Timer EventLoop::call_at(std::chrono::steady_clock::time_point when,
                                     std::function<void()> fn) {
-  using namespace std::chrono;
-  auto* source = reinterpret_cast<TimerSource*>(g_source_new(&kTimerFuncs, sizeof(TimerSource)));
-  source->payload = new TimerPayload{std::move(fn), state_->quitting, state_->name};
-  // steady_clock and g_get_monotonic_time() are both CLOCK_MONOTONIC on Linux, but convert
-  // through a delta rather than rely on that; round up so a timer never fires early.
-  auto delay = ceil<microseconds>(when - steady_clock::now());
-  gint64 ready = g_get_monotonic_time() + std::max<gint64>(0, delay.count());
-  g_source_set_ready_time(&source->base, ready);
-  g_source_set_name(&source->base, "peer-timer");
-  g_source_attach(&source->base, state_->ctx);
-  return Timer(&source->base);
+  auto entry = std::make_shared<detail::TimerEntry>();
+  entry->due = when;
+  entry->sequence = state_->next_sequence++;
+  entry->fn = std::move(fn);
+  if (state_->running.load(std::memory_order_acquire)) state_->push_timer(entry);
+  return Timer(state_, std::move(entry));
 }
 
 EventLoop::Timer EventLoop::call_after(std::chrono::microseconds delay, std::function<void()> fn) {
   return call_at(std::chrono::steady_clock::now() + delay, std::move(fn));
+}
+
+EventLoop::Watch EventLoop::watch(int fd, unsigned io, std::function<void(unsigned ready)> fn) {
+  auto entry = std::make_shared<detail::WatchEntry>();
+  entry->fd = fd;
+  entry->io = io;
+  entry->fn = std::move(fn);
+  epoll_event event{};
+  event.events = epoll_events_for(io);
+  event.data.ptr = entry.get();
+  if (::epoll_ctl(state_->epoll, EPOLL_CTL_ADD, fd, &event) != 0) {
+    throw std::runtime_error(std::string("event loop: cannot watch descriptor: ") + std::strerror(errno));
+  }
+  return Watch(state_, std::move(entry));
 }
 
 // ---- Timer ----
@@ -386,21 +501,60 @@ EventLoop::Timer EventLoop::call_after(std::chrono::microseconds delay, std::fun
 EventLoop::Timer& EventLoop::Timer::operator=(Timer&& other) noexcept {
   if (this != &other) {
     cancel();
-    source_ = std::exchange(other.source_, nullptr);
+    state_ = std::move(other.state_);
+    entry_ = std::move(other.entry_);
   }
   return *this;
 }
 
 void EventLoop::Timer::cancel() noexcept {
-  if (source_ == nullptr) return;
-  // Safe even after the source fired, and after its context is gone (GLib then only marks it).
-  g_source_destroy(source_);
-  g_source_unref(source_);
-  source_ = nullptr;
+  if (entry_ == nullptr) return;
+  if (entry_->index != detail::kNotInHeap) state_->remove_timer(entry_->index);
+  // The callback dies last: what it captured may own this handle.
+  auto fn = std::move(entry_->fn);
+  entry_->fn = nullptr;
+  entry_.reset();
+  state_.reset();
 }
 
 bool EventLoop::Timer::pending() const noexcept {
-  return source_ != nullptr && !g_source_is_destroyed(source_);
+  return entry_ != nullptr && entry_->index != detail::kNotInHeap;
+}
+
+// ---- Watch ----
+
+EventLoop::Watch& EventLoop::Watch::operator=(Watch&& other) noexcept {
+  if (this != &other) {
+    cancel();
+    state_ = std::move(other.state_);
+    entry_ = std::move(other.entry_);
+  }
+  return *this;
+}
+
+void EventLoop::Watch::want(unsigned io) {
+  if (entry_ == nullptr || entry_->io == io) return;
+  entry_->io = io;
+  epoll_event event{};
+  event.events = epoll_events_for(io);
+  event.data.ptr = entry_.get();
+  ::epoll_ctl(state_->epoll, EPOLL_CTL_MOD, entry_->fd, &event);
+}
+
+void EventLoop::Watch::cancel() noexcept {
+  if (entry_ == nullptr) return;
+  // EBADF when the caller closed the descriptor first: the kernel dropped it already.
+  ::epoll_ctl(state_->epoll, EPOLL_CTL_DEL, entry_->fd, nullptr);
+  entry_->cancelled = true;
+  auto entry = std::move(entry_);
+  auto state = std::move(state_);
+  if (state->running.load(std::memory_order_acquire)) {
+    try {
+      state->cancelled.push_back(std::move(entry));  // freed after this dispatch round
+    } catch (...) {
+      new std::shared_ptr<detail::WatchEntry>(std::move(entry));  // out of memory: kept (leaked) rather than freed under epoll
+    }
+  }
 }
 
 }  // namespace peer::runtime

@@ -25,8 +25,6 @@ check "--ice-server 'turn:192.0.2.1?transport=sctp': unknown transport 'sctp'" -
 check "--ice-server 'turn:192.0.2.1': turn needs a username and a credential" -- echo --ice-server turn:192.0.2.1
 check "--ice-server 'turns:192.0.2.1': turns needs a username and a credential" -- \
   echo --ice-server turns:192.0.2.1 --ice-username u
-check "--ice-server 'TURNS:192.0.2.1': turns: (TURN over TLS) needs our own ICE agent" PEER_ICE_AGENT=libnice -- \
-  echo --ice-server TURNS:192.0.2.1 --ice-username u --ice-credential p
 check "--address '2001:DB8::77': not an address of an interface" -- echo --address 2001:DB8::77
 check "--ice-server 'http://192.0.2.1': unknown scheme 'http'" -- echo --ice-server http://192.0.2.1
 check "--ice-server 'stun:192.0.2.1:0': port 0 out of range" -- pipe room --ice-server stun:192.0.2.1:0

@@ -5,6 +5,7 @@
 #include <dirent.h>
 
 #include <atomic>
+#include <cstdio>
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
@@ -16,6 +17,8 @@
 
 #include "../support/eventually.hpp"
 #include "../support/process_info.hpp"
+#include "api/sctp_clock.hpp"
+#include "runtime/event_loop.hpp"
 #include "peer/channel.hpp"
 #include "peer/connect.hpp"
 #include "peer/peer.hpp"
@@ -115,6 +118,41 @@ TEST(Channel, SameLabelOnBothSidesCarriesTextBinaryEmptyAndJsonBothWays) {
   ASSERT_TRUE(ca.id().has_value());
   // Ids follow the DTLS role (RFC 8832 section 6): the offerer is the DTLS server here.
   EXPECT_EQ(*ca.id() % 2, a.get("role") == "client" ? 0 : 1);
+}
+
+// The scale issue: an idle connected pair wakes its loop only for what the protocols need
+// (RFC 7675 consent checks every 4-6 s per peer, each a request, a response and the other
+// side's check), and usrsctp's process clock slows to 4 ticks a second once every
+// association is quiet. Before, each peer's own SCTP tick alone ran 100 times a second
+// (600 loop wakeups in these 3 s) and the idle-trim check with it.
+TEST(Channel, AnIdleConnectedPairBarelyWakesItsLoop) {
+  Peer a = loopback_peer(), b = loopback_peer();
+  Channel ca = a.use(peer::channel("idle"));
+  Channel cb = b.use(peer::channel("idle"));
+  a.use(peer::connect(b));
+  Inbox ib;
+  ib.watch(cb);
+  ca.send("one message, then silence");
+  ASSERT_TRUE(ib.wait([&] { return !ib.messages.empty(); }));
+  // A second for the idle-trim check to see no traffic and stop, and for the SCTP clock to
+  // see no packets (delayed SACK and the like done).
+  std::this_thread::sleep_for(1500ms);
+  auto loop = peer::runtime::EventLoop::shared_default();
+  const auto before = loop->stats();
+  const unsigned long ticks_before = peer::SctpClock::ticks();
+  std::this_thread::sleep_for(3s);
+  const auto after = loop->stats();
+  const unsigned long ticks = peer::SctpClock::ticks() - ticks_before;
+  const auto wakeups = (after.timers - before.timers) + (after.watches - before.watches) + (after.posts - before.posts);
+  std::printf("idle 3 s: %llu loop wakeups, %lu SCTP clock ticks\n", static_cast<unsigned long long>(wakeups), ticks);
+  // Two peers, at most one consent check each per 4 s (plus one that was due), each costing
+  // at most 4 wakeups on this loop (its timer, the other's request, the response, the
+  // retransmission timer re-armed): 16; doubled for a slow machine.
+  EXPECT_LE(wakeups, 32u) << "timers " << after.timers - before.timers << ", watches "
+                          << after.watches - before.watches << ", posts " << after.posts - before.posts;
+  EXPECT_LE(ticks, 3u * 4u + 4u) << "the SCTP clock kept its busy 10 ms tick";
+  EXPECT_GE(ticks, 6u) << "the SCTP clock stopped although associations live (heartbeats need it)";
+  EXPECT_EQ(ca.state(), "open");
 }
 
 TEST(Channel, RemoteChannelWithoutHandleArrivesOnPeer) {
@@ -313,6 +351,9 @@ TEST(Channel, AThousandChannelsOnOnePeer) {
       cv.notify_all();
     }));
   });
+  // 1,000 channels from one side take ids up to 1998: the default 256 streams would stop at 128.
+  a.set("sctp-streams", 2048);
+  b.set("sctp-streams", 2048);
   a.use(peer::connect(b));
   std::vector<Channel> channels;
   for (int i = 0; i < 1000; ++i) {

@@ -118,7 +118,7 @@ TEST(PeerSession, AnswersAChromeOfferAndTricklesWithItsDataMid) {
   EXPECT_EQ(parsed.media[2].mid, "2");
   // Chrome trickles with the mid of the bundle's first section; that is accepted, and an
   // mDNS host candidate raises no error (our agent resolves it: on 127.0.0.1 it has no
-  // multicast interface and drops it quietly; libnice's transport is never given it).
+  // multicast interface and drops it quietly).
   p.ice({{"candidate", "candidate:1 1 udp 2122260223 127.0.0.1 50000 typ host"},
          {"sdpMid", "0"},
          {"sdpMLineIndex", 0}});

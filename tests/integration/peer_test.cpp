@@ -160,13 +160,62 @@ TEST(Peer, IceTcpIsOptIn) {
   EXPECT_NE(a.get("pair")["local"].get<std::string>().find("udp"), std::string::npos);
   std::lock_guard lock(m);
   ASSERT_FALSE(from_a.empty());
-  for (const auto& c : from_a) EXPECT_EQ(c.find(" TCP "), std::string::npos) << c;
-  EXPECT_TRUE(std::any_of(from_b.begin(), from_b.end(),
-                          [](const std::string& c) { return c.find(" TCP ") != std::string::npos; }))
-      << "ice-tcp: true gathers TCP candidates";
+  for (const auto& c : from_a) EXPECT_EQ(c.find(" tcp "), std::string::npos) << c;
+  EXPECT_TRUE(std::any_of(from_b.begin(), from_b.end(), [](const std::string& c) {
+    return c.find(" tcp ") != std::string::npos;
+  })) << "ice-tcp: true gathers TCP candidates";
   Peer bad = loopback_peer();
   bad.set("ice-tcp", "yes");
   EXPECT_THROW(bad.create(), peer::Error);
+  // The other keys read at create() are refused there too, naming the key.
+  for (const auto& [key, value] : std::vector<std::pair<std::string, json>>{
+           {"ice-mdns", "on"}, {"ice-udp", 0}, {"sctp-streams", 1}, {"sctp-streams", 70000}, {"sctp-streams", "many"}}) {
+    Peer p = loopback_peer();
+    p.set(key, value);
+    try {
+      p.create();
+      ADD_FAILURE() << key << " = " << value.dump() << " accepted";
+    } catch (const peer::Error& e) {
+      EXPECT_EQ(e.code(), peer::Errc::invalid_argument);
+      EXPECT_NE(std::string(e.what()).find(key), std::string::npos) << e.what();
+    }
+  }
+}
+
+// Where UDP cannot be used ("ice-udp": false on both sides), ICE-TCP carries the connection:
+// ICE over a TCP pair, then DTLS (and everything above it) in RFC 4571 frames.
+TEST(Peer, ConnectsOverIceTcpWithoutUdp) {
+  Peer a = loopback_peer(), b = loopback_peer();
+  for (Peer* p : {&a, &b}) {
+    p->set("ice-tcp", true);
+    p->set("ice-udp", false);
+  }
+  Recorder ra, rb;
+  Watch wa(a, ra), wb(b, rb);
+  std::mutex m;
+  std::vector<std::string> from_a;
+  auto sub_a = a.on("candidate", [&](const json& c) {
+    std::lock_guard lock(m);
+    from_a.push_back(c["candidate"]);
+  });
+  Wiring wiring(a, b);
+  a.offer();
+  ASSERT_TRUE(ra.wait([&] { return ra.saw("connected"); })) << json(ra.errors).dump();
+  ASSERT_TRUE(rb.wait([&] { return rb.saw("connected"); })) << json(rb.errors).dump();
+  EXPECT_TRUE(ra.errors.empty()) << json(ra.errors).dump();
+  EXPECT_TRUE(rb.errors.empty()) << json(rb.errors).dump();
+  EXPECT_TRUE(a.get("pair")["local"].get<std::string>().starts_with("host tcp-"))
+      << a.get("pair").dump();
+  EXPECT_TRUE(b.get("pair")["remote"].get<std::string>().starts_with("host tcp-"))
+      << b.get("pair").dump();
+  {
+    std::lock_guard lock(m);
+    ASSERT_FALSE(from_a.empty());
+    for (const auto& c : from_a) EXPECT_NE(c.find(" tcp "), std::string::npos) << c;
+  }
+  Peer neither = loopback_peer();
+  neither.set("ice-udp", false);
+  EXPECT_THROW(neither.create(), peer::Error);
 }
 
 // The DTLS identity: one certificate per process by default, a fresh one on request, or the

@@ -94,10 +94,12 @@ async function launchChromium() {
     env: { ...process.env, HOME: profile, XDG_CONFIG_HOME: profile, XDG_CACHE_HOME: profile, XDG_DATA_HOME: profile },
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
       '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage',
-      '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns',
-      '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream', '--autoplay-policy=no-user-gesture-required'],
+      '--use-fake-device-for-media-stream', '--autoplay-policy=no-user-gesture-required'],
   });
   context.profile = profile;
+  // Camera and microphone only when a suite asks (grantMedia): a page with them granted
+  // gets the host IPs unhidden, and the data suites check Chromium's default, mDNS names.
+  context.grantMedia = () => context.grantPermissions(['camera', 'microphone']);
   return context;
 }
 
@@ -122,7 +124,9 @@ async function launchFirefox() {
     },
   });
   const version = await browser.version();
-  return { newPage: () => browser.newPage(), close: () => browser.close(), browser: () => ({ version: () => version }), profile };
+  // Firefox's camera and microphone need no grant (media.navigator.permission.disabled).
+  return { newPage: () => browser.newPage(), close: () => browser.close(), browser: () => ({ version: () => version }), profile,
+    grantMedia: async () => {} };
 }
 
 // A process's exit ({code, signal}), or null when it has not exited within `ms`.
@@ -344,7 +348,9 @@ function cases(chromium, native) {
 
 // A `peer signal`, the agent and the page in one room, connected with the channel "rel"
 // open. `before(chromium, native)` runs before anyone joins (tracks go in the first offer).
-async function connectPair(context, offererName, before = async () => {}) {
+// `mdns`: the browser must have signalled its host candidates as mDNS names only (its
+// default while the page has no camera or microphone).
+async function connectPair(context, offererName, before = async () => {}, { mdns = false } = {}) {
   const signal = start('peer signal', args.peer, ['signal', '--listen', '127.0.0.1:0', '--static', staticDir(),
     '--log-level', 'info'], logs.server);
   const port = await listening(signal, 'peer signal');
@@ -365,15 +371,21 @@ async function connectPair(context, offererName, before = async () => {}) {
   await Promise.all([chromium, native].map((s) => s.channel('rel', 'open')));
   const ms = Date.now() - t0;
   let peerPair = await native.cmd({ cmd: 'pair' });
-  // Firefox hides its host addresses behind mDNS names (its default): our agent resolves
-  // them (docs/architecture.md 6.1), so the pair becomes host to host. Firefox's checks may
-  // select the peer-reflexive pair first; the resolved name then re-announces it as host.
-  for (const deadline = Date.now() + 5000; BROWSER === 'firefox' && !/^host /.test(peerPair.remote) && Date.now() < deadline;) {
+  // Chromium and Firefox hide their host addresses behind mDNS names (their default): our
+  // agent resolves them (docs/architecture.md 6.1), so the pair becomes host to host. The
+  // browser's checks may select the peer-reflexive pair first; the resolved name then
+  // re-announces it as host.
+  for (const deadline = Date.now() + 5000; !/^host /.test(peerPair.remote) && Date.now() < deadline;) {
     await new Promise((r) => setTimeout(r, 100));
     peerPair = await native.cmd({ cmd: 'pair' });
   }
-  results.push({ case: 'setup', ms, pair: await chromium.cmd({ cmd: 'pair' }), peer_pair: peerPair });
-  if (BROWSER === 'firefox' && !(peerPair && /^host /.test(peerPair.remote))) {
+  const browserPair = await chromium.cmd({ cmd: 'pair' });
+  results.push({ case: 'setup', ms, pair: browserPair, peer_pair: peerPair });
+  if (mdns && (!/signalled as [^)]*\.local/.test(browserPair || '') || /signalled as [^)]*\d+\.\d+\.\d+\.\d+/.test(browserPair || ''))) {
+    throw Object.assign(new CaseFailure(BROWSER, `host candidates not hidden behind mDNS names as by default: ${browserPair}`),
+      { caseName: 'setup: a host pair through mDNS' });
+  }
+  if (!(peerPair && /^host /.test(peerPair.remote))) {
     throw Object.assign(new CaseFailure('peer', `selected remote is not the browser's host candidate: ${JSON.stringify(peerPair)}`),
       { caseName: 'setup: a host pair through mDNS' });
   }
@@ -401,7 +413,8 @@ async function finish({ native, signal }) {
 }
 
 async function runPair(context) {
-  const pair = await connectPair(context, BROWSER_OFFERS ? BROWSER : 'peer');
+  const pair = await connectPair(context, BROWSER_OFFERS ? BROWSER : 'peer', undefined, { mdns: true });
+  await context.grantMedia();  // the renegotiation case adds the browser's camera
   await runCases(cases(pair.chromium, pair.native));
   await finish(pair);
 }
@@ -444,6 +457,7 @@ async function barColours(page, file, selector = '#remote') {
 // Video and audio both ways at once with a data channel, over one BUNDLE transport: the
 // agent sends the test pattern and a 440 Hz tone, Chromium its fake camera and microphone.
 async function runMedia(context) {
+  await context.grantMedia();
   const offererName = BROWSER_OFFERS ? BROWSER : 'peer';
   const pair = await connectPair(context, offererName, async (chromium, native) => {
     await native.cmd({ cmd: 'track', kind: 'video', source: 'pattern' });
@@ -583,6 +597,7 @@ function logLine(pattern, what, ms = timeout()) {
 }
 
 async function runServe(context) {
+  await context.grantMedia();
   const serve = start('peer serve', args.peer, ['serve', '--listen', '127.0.0.1:0', '--log-level', 'info'], logs.server);
   const port = await listening(serve, 'peer serve');
   const page = await context.newPage();

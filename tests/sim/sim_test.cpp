@@ -1,6 +1,6 @@
 // Two peers' protocol stacks (DTLS, SCTP, DCEP data channels) over the in-memory SimLink
 // (tests/support/sim_link.hpp): no sockets, no ICE, no EventLoop; one single-threaded loop
-// in the test moves datagrams and time, as src/api/peer_impl.cpp does with libnice.
+// in the test moves datagrams and time, as src/api/peer_impl.cpp does on the EventLoop.
 //
 // Clocks. The layers are sans-I/O, but two of them keep time partly on the wall clock:
 // - OpenSSL's DTLS retransmission timer reads it (DtlsEndpoint::next_timeout says so) and

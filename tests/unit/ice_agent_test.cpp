@@ -1,7 +1,10 @@
 // The ICE agent (core/ice/agent.hpp) between agents on a simulated network with a virtual
 // clock: no sockets, no sleeps. The network routes each Transmit by its destination address,
 // with a one-way delay, seeded loss, NATs in front of hosts and a STUN server on the
-// "public" side; signaling is trickled as the agents emit candidates.
+// "public" side; signaling is trickled as the agents emit candidates. ICE-TCP (RFC 6544) runs
+// over virtual connections: a frame from an active candidate's base to a listening address
+// opens one (or is refused when nothing listens there), and frames keep their order and are
+// never lost.
 
 #include <algorithm>
 #include <chrono>
@@ -18,6 +21,7 @@
 #include <gtest/gtest.h>
 
 #include "core/ice/agent.hpp"
+#include "core/sdp/candidate.hpp"
 #include "core/stun/message.hpp"
 
 namespace {
@@ -69,6 +73,7 @@ struct Node {
   std::string name;
   std::unique_ptr<Agent> agent;
   std::vector<Address> hosts;
+  std::vector<Address> tcp_hosts;  // listening addresses (ICE-TCP)
   Nat* nat = nullptr;
   Node* peer = nullptr;
   bool trickle = true;  // hand our candidates to the peer as they come
@@ -139,6 +144,7 @@ class Net {
     b.agent->set_remote_credentials(now, a.agent->local_ufrag(), a.agent->local_pwd());
     for (Node* n : {&a, &b}) {
       for (const auto& h : n->hosts) n->agent->add_host(now, h);
+      for (const auto& h : n->tcp_hosts) n->agent->add_tcp_host(now, h);
       n->agent->end_of_hosts(now);
     }
   }
@@ -187,13 +193,47 @@ class Net {
     } else {
       framed = record;
     }
-    transmit(n, route->from, route->to, std::move(framed));
+    if (route->tcp) {
+      transmit_tcp(n, route->from, route->to, std::move(framed));
+    } else {
+      transmit(n, route->from, route->to, std::move(framed));
+    }
+  }
+
+  // --- virtual ICE-TCP connections ------------------------------------------------------
+  struct TcpConnection {
+    Node* opener = nullptr;
+    Address opener_base;  // the active candidate's base (its IP, port 0)
+    Address opener_port;  // where it connected from, as the acceptor sees it
+    Node* acceptor = nullptr;
+    Address listen;
+    bool open = true;
+  };
+  std::vector<TcpConnection> tcp_connections;
+  std::size_t tcp_frames = 0;  // frames written on connections (a connect's first one included)
+  std::size_t tcp_refused = 0;
+
+  // The connection ends (a reset): both sides hear of it after the one-way delay.
+  void close_tcp(TcpConnection& c) {
+    if (!c.open) return;
+    c.open = false;
+    in_flight.emplace(
+        now + delay,
+        Packet{c.opener_base, c.listen, {}, Packet::Kind::tcp_closed, c.opener, c.opener_base});
+    in_flight.emplace(
+        now + delay,
+        Packet{c.listen, c.opener_port, {}, Packet::Kind::tcp_closed, c.acceptor, c.listen});
   }
 
  private:
   struct Packet {
     Address from, to;
     Bytes bytes;
+    // datagram: UDP; tcp_frame: for `node`'s connection from `base`; tcp_closed: `node`'s
+    // connection (base = from, to) ended.
+    enum class Kind { datagram, tcp_frame, tcp_closed } kind = Kind::datagram;
+    Node* node = nullptr;
+    Address base{};
   };
   std::multimap<Time, Packet> in_flight;
 
@@ -204,7 +244,11 @@ class Net {
       for (auto& n : nodes) {
         while (auto t = n->agent->poll_transmit()) {
           moved = true;
-          transmit(*n, t->from, t->to, std::move(t->bytes));
+          if (t->tcp) {
+            transmit_tcp(*n, t->from, t->to, std::move(t->bytes));
+          } else {
+            transmit(*n, t->from, t->to, std::move(t->bytes));
+          }
         }
         while (auto e = n->agent->poll_event()) {
           moved = true;
@@ -238,8 +282,51 @@ class Net {
     in_flight.emplace(now + delay, Packet{from, to, std::move(bytes)});
   }
 
+  // A frame on the connection (from, to) of `n`: opened by this frame when `from` is an active
+  // base (port 0) and something listens at `to`, refused (tcp_closed) when nothing does.
+  void transmit_tcp(Node& n, Address from, Address to, Bytes bytes) {
+    if (cut) return;  // stalls, as a TCP connection through an outage would
+    ++tcp_frames;
+    for (auto& c : tcp_connections) {
+      if (!c.open) continue;
+      if (c.opener == &n && c.opener_base == from && c.listen == to) {
+        in_flight.emplace(now + delay, Packet{c.opener_port, c.listen, std::move(bytes),
+                                              Packet::Kind::tcp_frame, c.acceptor, c.listen});
+        return;
+      }
+      if (c.acceptor == &n && c.listen == from && c.opener_port == to) {
+        in_flight.emplace(now + delay, Packet{c.listen, c.opener_base, std::move(bytes),
+                                              Packet::Kind::tcp_frame, c.opener, c.opener_base});
+        return;
+      }
+    }
+    if (from.port != 0) return;  // no such accepted connection (it closed): dropped
+    for (auto& node : nodes) {
+      if (std::find(node->tcp_hosts.begin(), node->tcp_hosts.end(), to) == node->tcp_hosts.end())
+        continue;
+      tcp_connections.push_back(
+          TcpConnection{&n, from, from.with_port(next_tcp_port++), node.get(), to});
+      const auto& c = tcp_connections.back();
+      in_flight.emplace(now + delay, Packet{c.opener_port, c.listen, std::move(bytes),
+                                            Packet::Kind::tcp_frame, c.acceptor, c.listen});
+      return;
+    }
+    ++tcp_refused;  // connection refused: the opener hears of it a round trip later
+    in_flight.emplace(now + 2 * delay, Packet{from, to, {}, Packet::Kind::tcp_closed, &n, from});
+  }
+  uint16_t next_tcp_port = 30000;
+
   void deliver(Packet& p) {
     ++delivered;
+    if (p.kind == Packet::Kind::tcp_frame) {
+      if (!p.node->agent->handle_tcp_receive(now, p.base, p.from, p.bytes).empty())
+        ++p.node->data_received;
+      return;
+    }
+    if (p.kind == Packet::Kind::tcp_closed) {
+      p.node->agent->tcp_closed(now, p.base, p.to);
+      return;
+    }
     if (stun_server && p.to == *stun_server) {
       if (turn && serve_turn(p)) return;
       answer_binding(p);
@@ -359,6 +446,18 @@ std::string describe(const Node& n) {
   s += "], problems [";
   for (const auto& p : n.problems) s += p + "; ";
   return s + "]";
+}
+
+// A datagram each way on the routes in use, so that each side has received `received` in all;
+// then a minute in which consent (RFC 7675) must keep the pair up.
+void expect_data_both_ways_and_consent(Net& net, Node& a, Node& b, std::size_t received) {
+  net.send_data(a);
+  net.send_data(b);
+  net.run_for(100ms);
+  EXPECT_EQ(a.data_received, received);
+  EXPECT_EQ(b.data_received, received);
+  net.run_for(60s);
+  EXPECT_TRUE(both_connected(a, b)) << describe(a) << describe(b);
 }
 
 TEST(IceAgent, ConnectsOverHostsInOneRoundTripBothRoles) {
@@ -711,6 +810,236 @@ TEST(IceAgent, TurnRequestsOverTcpAreNotRetransmitted) {
   }
 }
 
+// --- ICE-TCP (RFC 6544) ---------------------------------------------------------------------
+
+using peer::ice::Transport;
+
+std::optional<Candidate> local_of(const Node& n, Transport transport) {
+  for (const auto& c : n.local_candidates) {
+    if (c.transport == transport && c.type == CandidateType::host) return c;
+  }
+  return std::nullopt;
+}
+
+// A TCP-only pair: each side's active candidate connects to the other's passive one
+// (virtual connections), and the controlling side's connection is selected: its pair has
+// the higher priority (section 4.2: active's direction preference 6 against passive's 4).
+// The controlled side sees the remote's active candidate with the port it connected from.
+TEST(IceAgent, TcpOnlyConnectsActiveToPassive) {
+  Net net;
+  Node& a = net.add("a", true, {});
+  Node& b = net.add("b", false, {});
+  a.tcp_hosts = {ip("10.0.0.1", 7000)};
+  b.tcp_hosts = {ip("10.0.0.2", 8000)};
+  net.introduce(a, b);
+  ASSERT_TRUE(net.run_until(
+      [&] { return a.state() == IceState::completed && b.state() == IceState::completed; }, 5s))
+      << describe(a) << describe(b);
+  ASSERT_TRUE(a.selected && b.selected);
+  EXPECT_EQ(a.selected->first.transport, Transport::tcp_active);
+  EXPECT_EQ(a.selected->second.transport, Transport::tcp_passive);
+  EXPECT_EQ(a.selected->second.address, ip("10.0.0.2", 8000));
+  EXPECT_EQ(b.selected->first.transport, Transport::tcp_passive);
+  EXPECT_EQ(b.selected->first.address, ip("10.0.0.2", 8000));
+  EXPECT_EQ(b.selected->second.transport, Transport::tcp_active);
+  // a's signalled active candidate (port 9), with the port its connection came from.
+  EXPECT_EQ(b.selected->second.type, CandidateType::host);
+  EXPECT_EQ(b.selected->second.address.ip_string(), "10.0.0.1");
+  EXPECT_NE(b.selected->second.address.port, 9);
+  // One connection each way, both open; a's route is its own connection, b's the one it accepted.
+  ASSERT_EQ(net.tcp_connections.size(), 2u);
+  EXPECT_EQ(net.tcp_refused, 0u);
+  const auto ra = a.agent->route(), rb = b.agent->route();
+  ASSERT_TRUE(ra && rb);
+  EXPECT_TRUE(ra->tcp && rb->tcp);
+  EXPECT_EQ(ra->from, ip("10.0.0.1", 0));
+  EXPECT_EQ(ra->to, ip("10.0.0.2", 8000));
+  EXPECT_EQ(rb->from, ip("10.0.0.2", 8000));
+  EXPECT_EQ(rb->to, b.selected->second.address);
+  // Data both ways over the selected connection; consent (RFC 7675) runs over TCP too.
+  expect_data_both_ways_and_consent(net, a, b, 1);
+}
+
+// The signalled candidates: a passive one on the listening port, an active one with port 9
+// (RFC 6544 section 4.5), both "tcp" with tcptype, priorities per section 4.2 below the UDP
+// host's; from_sdp() reads them back.
+TEST(IceAgent, TcpCandidatesCarryTcptypeAndPriorities) {
+  Net net;
+  Node& a = net.add("a", true, {ip("10.0.0.1", 5000)});
+  Node& b = net.add("b", false, {ip("10.0.0.2", 6000)});
+  a.tcp_hosts = {ip("10.0.0.1", 7000)};
+  net.introduce(a, b);
+  net.run_for(10ms);
+  const auto udp = local_of(a, Transport::udp);
+  const auto active = local_of(a, Transport::tcp_active);
+  const auto passive = local_of(a, Transport::tcp_passive);
+  ASSERT_TRUE(udp && active && passive);
+  EXPECT_EQ(passive->address, ip("10.0.0.1", 7000));
+  EXPECT_EQ(active->address, ip("10.0.0.1", 9));
+  // type preference 90 for TCP hosts, local preference 2^13 * direction + other (65535 / 8)
+  EXPECT_EQ(active->priority, (90u << 24) | ((6u << 13 | 8191u) << 8) | 255u);
+  EXPECT_EQ(passive->priority, (90u << 24) | ((4u << 13 | 8191u) << 8) | 255u);
+  EXPECT_GT(udp->priority, active->priority);
+  EXPECT_GT(active->priority, passive->priority);
+  EXPECT_NE(udp->foundation, active->foundation);
+  const auto line_active = peer::sdp::write_candidate(peer::ice::to_sdp(*active));
+  const auto line_passive = peer::sdp::write_candidate(peer::ice::to_sdp(*passive));
+  EXPECT_NE(line_active.find(" tcp "), std::string::npos) << line_active;
+  EXPECT_NE(line_active.find(" 10.0.0.1 9 typ host tcptype active"), std::string::npos)
+      << line_active;
+  EXPECT_NE(line_passive.find(" 10.0.0.1 7000 typ host tcptype passive"), std::string::npos)
+      << line_passive;
+  for (const auto& c : {*active, *passive}) {
+    auto back = peer::ice::from_sdp(
+        peer::sdp::parse_candidate(peer::sdp::write_candidate(peer::ice::to_sdp(c))));
+    ASSERT_TRUE(back.has_value());
+    EXPECT_EQ(back->transport, c.transport);
+    EXPECT_EQ(back->priority, c.priority);
+  }
+  std::string why;
+  EXPECT_FALSE(peer::ice::from_sdp(
+      peer::sdp::parse_candidate("candidate:1 1 tcp 1 10.0.0.2 9 typ host tcptype so"), &why));
+  EXPECT_NE(why.find("simultaneous-open"), std::string::npos) << why;
+  EXPECT_FALSE(peer::ice::from_sdp(
+      peer::sdp::parse_candidate("candidate:1 1 tcp 1 10.0.0.2 80 typ host"), &why));
+}
+
+// Section 6.2: our active candidate pairs with a remote passive one only; never active with
+// active, passive with passive (the remote's passive one is not checked from our passive
+// one), nor TCP with UDP. The one check goes from the active base (port 0) to the passive
+// port, on a connection.
+TEST(IceAgent, TcpPairsOnlyActiveWithPassive) {
+  AgentConfig config;
+  config.controlling = true;
+  Agent agent(config);
+  Time now = Time{} + 1000h;
+  agent.set_remote_credentials(now, "remoteufrag", "remotepasswordremotepassword");
+  agent.add_tcp_host(now, ip("10.0.0.1", 7000));
+  agent.end_of_hosts(now);
+  auto remote = [](const char* line) {
+    return *peer::ice::from_sdp(peer::sdp::parse_candidate(line));
+  };
+  agent.add_remote_candidate(
+      now, remote("candidate:1 1 tcp 1518280447 10.0.0.2 9 typ host tcptype active"));
+  agent.add_remote_candidate(now, remote("candidate:2 1 udp 2122252543 10.0.0.2 6000 typ host"));
+  agent.add_remote_candidate(
+      now, remote("candidate:3 1 tcp 1518214911 10.0.0.2 8000 typ host tcptype passive"));
+  std::vector<peer::ice::Transmit> sent;
+  for (int ms = 0; ms < 1000; ms += 5) {
+    agent.handle_timeout(now + std::chrono::milliseconds(ms));
+    while (auto t = agent.poll_transmit()) sent.push_back(std::move(*t));
+  }
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_TRUE(sent[0].tcp);
+  EXPECT_EQ(sent[0].from, ip("10.0.0.1", 0));
+  EXPECT_EQ(sent[0].to, ip("10.0.0.2", 8000));
+}
+
+// RFC 8489 section 6.2.2 via RFC 6544 section 7.1: a check on a TCP connection goes once (the
+// transport is reliable) but still times out; over UDP the same check is retransmitted.
+TEST(IceAgent, ChecksOverTcpAreNotRetransmitted) {
+  for (const bool tcp : {false, true}) {
+    SCOPED_TRACE(tcp ? "ICE-TCP" : "UDP");
+    AgentConfig config;
+    config.controlling = true;
+    Agent agent(config);
+    Time now = Time{} + 1000h;
+    agent.set_remote_credentials(now, "remoteufrag", "remotepasswordremotepassword");
+    if (tcp) {
+      agent.add_tcp_host(now, ip("10.0.0.1", 7000));
+    } else {
+      agent.add_host(now, ip("10.0.0.1", 5000));
+    }
+    agent.end_of_hosts(now);
+    const Address to = ip("10.0.0.2", 8000);
+    auto line = std::string("candidate:3 1 ") + (tcp ? "tcp" : "udp") +
+                " 1518214911 10.0.0.2 8000 typ host" + (tcp ? " tcptype passive" : "");
+    agent.add_remote_candidate(now, *peer::ice::from_sdp(peer::sdp::parse_candidate(line)));
+    agent.remote_gathering_done(now);
+    int checks = 0;
+    for (int ms = 0; ms <= 15000 && agent.state() != IceState::failed; ms += 10) {
+      agent.handle_timeout(now + std::chrono::milliseconds(ms));
+      while (auto t = agent.poll_transmit()) {
+        EXPECT_EQ(t->to, to);
+        EXPECT_EQ(t->tcp, tcp);
+        ++checks;
+      }
+    }
+    EXPECT_EQ(checks, tcp ? 1 : config.timing.check_transmissions);
+    EXPECT_EQ(agent.state(), IceState::failed);
+  }
+}
+
+// A connection that closes fails its pairs: a refused connect fails the pair at once (not
+// after the check's timeout), and closing the connections of a connected TCP-only pair ends
+// ICE on both sides with the reason.
+TEST(IceAgent, ClosedTcpConnectionFailsItsPair) {
+  {
+    Net net;
+    Node& a = net.add("a", true, {});
+    Node& b = net.add("b", false, {});
+    a.tcp_hosts = {ip("10.0.0.1", 7000)};
+    b.trickle = false;
+    net.introduce(a, b);
+    Candidate nobody;  // a passive candidate where nothing listens
+    nobody.transport = Transport::tcp_passive;
+    nobody.address = nobody.base = ip("10.0.0.9", 8000);
+    nobody.priority = 1;
+    nobody.foundation = "9";
+    a.agent->add_remote_candidate(net.now, nobody);
+    a.agent->remote_gathering_done(net.now);
+    const Time start = net.now;
+    ASSERT_TRUE(net.run_until([&] { return a.state() == IceState::failed; }, 20s)) << describe(a);
+    EXPECT_EQ(net.tcp_refused, 1u);
+    EXPECT_LE(net.now - start, 3 * net.delay) << "failed by the check's timeout, not the refusal";
+  }
+  {
+    Net net;
+    Node& a = net.add("a", true, {});
+    Node& b = net.add("b", false, {});
+    a.tcp_hosts = {ip("10.0.0.1", 7000)};
+    b.tcp_hosts = {ip("10.0.0.2", 8000)};
+    net.introduce(a, b);
+    ASSERT_TRUE(net.run_until([&] { return both_connected(a, b); }, 5s))
+        << describe(a) << describe(b);
+    net.run_for(100ms);
+    for (auto& c : net.tcp_connections) net.close_tcp(c);
+    ASSERT_TRUE(net.run_until(
+        [&] { return a.state() == IceState::failed && b.state() == IceState::failed; }, 1s))
+        << describe(a) << describe(b);
+    EXPECT_FALSE(a.agent->route().has_value());
+    const bool said = std::any_of(a.problems.begin(), a.problems.end(), [](const std::string& p) {
+      return p.find("closed") != std::string::npos;
+    });
+    EXPECT_TRUE(said) << describe(a);
+  }
+}
+
+// UDP and TCP on both sides: UDP pairs have the higher priorities and the UDP pair is the
+// one selected once everything is checked.
+TEST(IceAgent, MixedUdpAndTcpSelectsUdp) {
+  for (bool a_controls : {true, false}) {
+    Net net;
+    Node& a = net.add("a", a_controls, {ip("10.0.0.1", 5000)});
+    Node& b = net.add("b", !a_controls, {ip("10.0.0.2", 6000)});
+    a.tcp_hosts = {ip("10.0.0.1", 7000)};
+    b.tcp_hosts = {ip("10.0.0.2", 8000)};
+    net.introduce(a, b);
+    ASSERT_TRUE(net.run_until(
+        [&] { return a.state() == IceState::completed && b.state() == IceState::completed; }, 5s))
+        << describe(a) << describe(b);
+    ASSERT_TRUE(a.selected && b.selected);
+    EXPECT_EQ(a.selected->first.transport, Transport::udp);
+    EXPECT_EQ(a.selected->second.address, ip("10.0.0.2", 6000));
+    EXPECT_EQ(b.selected->first.transport, Transport::udp);
+    EXPECT_FALSE(a.agent->route()->tcp);
+    EXPECT_FALSE(b.agent->route()->tcp);
+    net.send_data(a);
+    net.run_for(50ms);
+    EXPECT_EQ(b.data_received, 1u);
+  }
+}
+
 // ICE restart (RFC 8445 section 9), started by either side: new credentials both ways,
 // candidates again, a new pair selected; data flows on the old route throughout and on the
 // new one after, and the old credentials stay answered meanwhile.
@@ -743,14 +1072,8 @@ TEST(IceAgent, RestartFromEitherSideKeepsTheDataFlowing) {
     EXPECT_FALSE(b.agent->restarting());
     EXPECT_TRUE(both_connected(a, b)) << describe(a) << describe(b);
     for (auto st : a.states) EXPECT_NE(st, IceState::failed);
-    net.send_data(a);
-    net.send_data(b);
-    net.run_for(100ms);
-    EXPECT_EQ(a.data_received, 2u);
-    EXPECT_EQ(b.data_received, 2u);
     // Consent runs on the new generation: still up after a minute.
-    net.run_for(60s);
-    EXPECT_TRUE(both_connected(a, b)) << describe(a) << describe(b);
+    expect_data_both_ways_and_consent(net, a, b, 2);
   }
 }
 

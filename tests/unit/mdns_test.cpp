@@ -171,6 +171,11 @@ TEST(Mdns, OurResponseParsesBackWithItsQuestion) {
   std::vector<Address> got;
   addresses_for(*m, "4E1F.local", got);
   EXPECT_EQ(got, (std::vector<Address>{v4(192, 0, 2, 1), v4(192, 0, 2, 2)}));  // port 0, once each
+  std::size_t at = 0;
+  (void)m->next_question(at);
+  const auto legacy = m->next_record(at);
+  ASSERT_TRUE(legacy);
+  EXPECT_FALSE(legacy->cache_flush) << "a legacy unicast answer sets no cache-flush bit (RFC 6762 10.2)";
   // Without the question the first answer carries the name itself.
   ASSERT_TRUE(peer::mdns::write_response(0, "4e1f.local", std::nullopt, addresses, 10, out));
   EXPECT_EQ(resolve(out, "4e1f.local"), (std::vector<Address>{v4(192, 0, 2, 1), v4(192, 0, 2, 2)}));

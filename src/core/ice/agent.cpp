@@ -93,6 +93,7 @@ struct Transaction {
   Address base, peer;
   uint16_t channel = 0;  // channel_bind: the number being bound
   bool stream = false;   // sent on a TURN server's TCP stream
+  bool tcp = false;      // a check on an ICE-TCP connection (from, to): sent once
   std::vector<std::byte> bytes;
   Time next_send;
   Duration rto{};
@@ -102,11 +103,13 @@ struct Transaction {
   bool use_candidate = false;
 };
 
-std::string make_foundation(CandidateType type, const Address& base, const Address& server) {
+std::string make_foundation(CandidateType type, const Address& base, const Address& server,
+                            bool tcp = false) {
   // RFC 8445 section 5.1.1.3: same type, base IP, server and transport -> same foundation.
   uint64_t h = 1469598103934665603ull;
   auto mix = [&](uint8_t b) { h = (h ^ b) * 1099511628211ull; };
   mix(static_cast<uint8_t>(type));
+  if (tcp) mix(6);  // the protocol number: UDP ones keep the foundations they always had
   for (auto b : base.ip_bytes()) mix(b);
   for (auto b : server.ip_bytes()) mix(b);
   mix(static_cast<uint8_t>(server.port >> 8));
@@ -215,14 +218,21 @@ struct Agent::Impl {
     state = s;
     emit(event::StateChanged{s});
   }
-  void send(const Address& from, const Address& to, std::span<const std::byte> bytes, bool stream = false) {
-    transmits.push_back(Transmit{from, to, std::vector<std::byte>(bytes.begin(), bytes.end()), stream});
+  void send(const Address& from, const Address& to, std::span<const std::byte> bytes,
+            bool stream = false, bool tcp = false) {
+    transmits.push_back(
+        Transmit{from, to, std::vector<std::byte>(bytes.begin(), bytes.end()), stream, tcp});
   }
 
   // --- candidates and pairs -------------------------------------------------------------
+  // The UDP host candidate of the socket bound to `socket`.
   std::optional<std::size_t> host_index(const Address& socket) const {
     for (std::size_t i = 0; i < locals.size(); ++i) {
-      if (locals[i].candidate.type == CandidateType::host && !locals[i].gone && locals[i].socket == socket) return i;
+      if (locals[i].candidate.type == CandidateType::host &&
+          locals[i].candidate.transport == Transport::udp && !locals[i].gone &&
+          locals[i].socket == socket) {
+        return i;
+      }
     }
     return std::nullopt;
   }
@@ -233,9 +243,14 @@ struct Agent::Impl {
     return l.candidate.type == CandidateType::relay ||
            (l.candidate.type == CandidateType::host && !config.relay_only);
   }
-  std::optional<std::size_t> paired_local(const Address& base) const {
+  // `tcp`: the ICE-TCP candidate of that base (a UDP socket and a TCP listener may share an
+  // address and port).
+  std::optional<std::size_t> paired_local(const Address& base, bool tcp = false) const {
     for (std::size_t i = 0; i < locals.size(); ++i) {
-      if (pairable(locals[i]) && locals[i].candidate.base == base) return i;
+      if (pairable(locals[i]) && locals[i].candidate.base == base &&
+          is_tcp(locals[i].candidate.transport) == tcp) {
+        return i;
+      }
     }
     return std::nullopt;
   }
@@ -264,10 +279,13 @@ struct Agent::Impl {
   // Sends `bytes` on the path base -> peer: from the host socket as they are, or through the
   // TURN server as ChannelData when `base` is a relayed address. False when the relay has
   // no channel to that peer (yet).
-  bool send_path(const Address& base, const Address& peer, std::span<const std::byte> bytes) {
-    Allocation* a = allocation_of(base);
+  // `tcp`: on the ICE-TCP connection between `base` and `peer` (RFC 6544 section 7.1: answers
+  // go back on the connection the request came on).
+  bool send_path(const Address& base, const Address& peer, std::span<const std::byte> bytes,
+                 bool tcp = false) {
+    Allocation* a = tcp ? nullptr : allocation_of(base);
     if (a == nullptr) {
-      send(base, peer, bytes);
+      send(base, peer, bytes, false, tcp);
       return true;
     }
     Channel* c = channel_to(*a, peer);
@@ -277,9 +295,20 @@ struct Agent::Impl {
     transmits.push_back(Transmit{a->socket, a->server_address, std::move(framed), server_of(*a).tcp});
     return true;
   }
-  std::optional<std::size_t> remote_index(const Address& address) const {
+  std::optional<std::size_t> remote_index(const Address& address, bool tcp = false) const {
     for (std::size_t i = 0; i < remotes.size(); ++i) {
-      if (remotes[i].address == address) return i;
+      if (remotes[i].address == address && is_tcp(remotes[i].transport) == tcp) return i;
+    }
+    return std::nullopt;
+  }
+  // A signalled (not peer-reflexive) active TCP candidate on the IP of `address`.
+  std::optional<std::size_t> signalled_active(const Address& address) const {
+    for (std::size_t i = 0; i < remotes.size(); ++i) {
+      const Candidate& r = remotes[i];
+      if (r.transport == Transport::tcp_active && r.type != CandidateType::prflx &&
+          r.address.with_port(0) == address.with_port(0)) {
+        return i;
+      }
     }
     return std::nullopt;
   }
@@ -298,9 +327,22 @@ struct Agent::Impl {
     for (auto& p : pairs) p.priority = priority_of(p.local, p.remote);
   }
 
-  std::optional<std::size_t> add_pair(Time now, std::size_t local, std::size_t remote) {
+  // `incoming`: the remote's check arrived on an ICE-TCP connection it opened to our passive
+  // candidate, which is the only way such a pair forms.
+  std::optional<std::size_t> add_pair(Time now, std::size_t local, std::size_t remote,
+                                      bool incoming = false) {
     if (auto existing = pair_index(local, remote)) return existing;
     if (locals[local].candidate.base.family != remotes[remote].address.family) return std::nullopt;
+    // RFC 6544 section 6.2: TCP pairs only with TCP, an active candidate with a passive one and
+    // never two of the same tcptype. Our active candidate connects to a remote passive one; our
+    // passive one pairs with the remote's active candidate only once that connected to us and
+    // its first check arrived (the remote's signalled active candidate, port 9, cannot be
+    // checked: the pair then has the remote's actual port, much like a peer-reflexive one).
+    const Transport lt = locals[local].candidate.transport, rt = remotes[remote].transport;
+    if (is_tcp(lt) != is_tcp(rt)) return std::nullopt;
+    if (lt == Transport::tcp_active && rt != Transport::tcp_passive) return std::nullopt;
+    if (lt == Transport::tcp_passive && (rt != Transport::tcp_active || !incoming))
+      return std::nullopt;
     if (pairs.size() >= kMaxPairs) return std::nullopt;
     Pair p;
     p.local = local;
@@ -361,6 +403,78 @@ struct Agent::Impl {
       t.next_send = now;  // sent by advance() right away
       transactions.emplace(id, std::move(t));
     }
+  }
+
+  // A listening TCP socket at `listen` (RFC 6544): a passive host candidate there and an active
+  // one on its IP (port 9 in SDP, section 4.5; base port 0: it connects from any port). No
+  // server-reflexive or relayed TCP candidates are gathered (section 5.2's NAT-assisted and
+  // TURN-TCP candidates are left out), nor simultaneous-open ones.
+  void add_tcp_host(Time now, const Address& listen, uint16_t preference) {
+    for (const Transport transport : {Transport::tcp_passive, Transport::tcp_active}) {
+      const Address base = transport == Transport::tcp_active ? listen.with_port(0) : listen;
+      const bool known = std::any_of(locals.begin(), locals.end(), [&](const Local& l) {
+        return !l.gone && l.candidate.type == CandidateType::host &&
+               l.candidate.transport == transport && l.socket == base;
+      });
+      if (known) continue;
+      Local l;
+      l.socket = base;
+      l.local_preference = preference;
+      l.candidate.type = CandidateType::host;
+      l.candidate.transport = transport;
+      l.candidate.address = transport == Transport::tcp_active ? listen.with_port(9) : listen;
+      l.candidate.base = base;
+      l.candidate.priority = candidate_priority(CandidateType::host, preference, transport);
+      l.candidate.foundation = make_foundation(CandidateType::host, base, {}, true);
+      add_local(now, l);
+      announce(l.candidate);
+    }
+  }
+
+  // The ICE-TCP connection between our `base` and `remote` closed or could not be opened:
+  // its pairs fail, and what was in flight on it is dropped. When it carried the selected
+  // pair the best other valid pair takes over; with none, ICE fails (as it would once consent
+  // expired, RFC 7675, but at once: a closed TCP connection does not come back).
+  void tcp_closed(Time now, const Address& base, const Address& remote) {
+    auto on_it = [&](std::size_t i) {
+      const Local& l = locals[pairs[i].local];
+      const Candidate& r = remotes[pairs[i].remote];
+      return is_tcp(l.candidate.transport) && l.socket == base && is_tcp(r.transport) &&
+             r.address == remote;
+    };
+    bool lost_selected = false;
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      if (!on_it(i)) continue;
+      pairs[i].state = PairState::failed;
+      pairs[i].valid = pairs[i].nominated = pairs[i].remote_nominated = false;
+      if (selected == i) {
+        selected.reset();
+        lost_selected = true;
+      }
+      if (tentative == i) tentative.reset();
+    }
+    triggered.erase(std::remove_if(triggered.begin(), triggered.end(),
+                                   [&](std::size_t i) {
+                                     if (!on_it(i)) return false;
+                                     pairs[i].triggered = false;
+                                     return true;
+                                   }),
+                    triggered.end());
+    for (auto it = transactions.begin(); it != transactions.end();) {
+      const Transaction& t = it->second;
+      it = t.tcp && t.from == base && t.to == remote ? transactions.erase(it) : std::next(it);
+    }
+    if (previous_route && previous_route->tcp && previous_route->from == base &&
+        previous_route->to == remote) {
+      previous_route.reset();
+    }
+    if (lost_selected && state != IceState::failed) {
+      emit(event::Problem{"ICE-TCP connection " + base.to_string() + " - " + remote.to_string() +
+                          " of the selected pair closed"});
+      update_selection(now);
+      if (!selected && !restarting) set_state(IceState::failed);
+    }
+    advance(now);
   }
 
   void on_gather_response(Time now, const Transaction& t, const stun::Message& m) {
@@ -557,7 +671,8 @@ struct Agent::Impl {
         a.state = Allocation::State::ready;
         schedule_refresh(now, a, m.u32(stun::attr::lifetime).value_or(600));
         const Local& host = *std::find_if(locals.begin(), locals.end(), [&](const Local& l) {
-          return l.candidate.type == CandidateType::host && l.socket == a.socket;
+          return l.candidate.type == CandidateType::host &&
+                 l.candidate.transport == Transport::udp && l.socket == a.socket;
         });
         Local l;
         l.socket = a.socket;
@@ -680,7 +795,8 @@ struct Agent::Impl {
     const std::string username = remote_ufrag + ":" + local_ufrag;
     writer.add_string(stun::attr::username, username);
     writer.add_u32(stun::attr::priority,
-                   candidate_priority(CandidateType::prflx, local.local_preference));
+                   candidate_priority(CandidateType::prflx, local.local_preference,
+                                      local.candidate.transport));
     writer.add_u64(controlling ? stun::attr::ice_controlling : stun::attr::ice_controlled,
                    tie_breaker);
     const bool use_candidate = controlling;  // aggressive nomination: agent.hpp says why
@@ -694,6 +810,7 @@ struct Agent::Impl {
     t.peer = remote.address;
     t.from = local.socket;
     t.to = remote.address;
+    t.tcp = is_tcp(local.candidate.transport);  // on the connection (base, remote address)
     if (local.allocation) {
       // Through the relay: ChannelData to the server (pair_ready() made sure of the channel).
       Allocation& a = allocations[*local.allocation];
@@ -725,9 +842,13 @@ struct Agent::Impl {
     // RFC 8489 section 6.2.2: a request to a server over TCP (TLS) is sent once, not
     // retransmitted; it still times out when its transmissions would have run out. A check
     // through a TCP-reached relay is retransmitted: past the server it travels as UDP.
+    // Checks and consent requests on an ICE-TCP connection go once too (RFC 6544 section 7.1
+    // points there), and time out like UDP ones (about 10 s for a check; RFC 8489's 39.5 s
+    // for TCP would hold a dead pair four times as long).
     const bool to_server = t.kind == TransactionKind::allocate || t.kind == TransactionKind::refresh ||
                            t.kind == TransactionKind::channel_bind;
-    if (!t.sent || !(t.stream && to_server)) send(t.from, t.to, t.bytes, t.stream);
+    const bool reliable = (t.stream && to_server) || t.tcp;
+    if (!t.sent || !reliable) send(t.from, t.to, t.bytes, t.stream, t.tcp);
     t.sent = true;
     --t.left;
     t.next_send = now + t.rto;
@@ -784,11 +905,12 @@ struct Agent::Impl {
   }
 
   void on_check_response(Time now, const Transaction& t, const Address& base, const Address& from,
-                         const stun::Message& m) {
+                         const stun::Message& m, bool tcp) {
     Pair& p = pairs[t.index];
     // RFC 8445 section 7.2.5.2.1: the response must come from where the request went, to the
     // socket it left from; otherwise the pair fails (a NAT that does not preserve addresses).
-    if (from != t.peer || base != t.base) {
+    // Over ICE-TCP: on the connection the request went on.
+    if (from != t.peer || base != t.base || tcp != t.tcp) {
       if (t.kind == TransactionKind::check) p.state = PairState::failed;
       return;
     }
@@ -835,11 +957,13 @@ struct Agent::Impl {
         l.socket = locals[p.local].socket;
         l.local_preference = locals[p.local].local_preference;
         l.candidate.type = CandidateType::prflx;
+        l.candidate.transport = locals[p.local].candidate.transport;
         l.candidate.address = *mapped;
         l.candidate.base = l.socket;
         l.candidate.related = l.socket;
-        l.candidate.priority = candidate_priority(CandidateType::prflx, l.local_preference);
-        l.candidate.foundation = make_foundation(CandidateType::prflx, l.socket, {});
+        l.candidate.priority =
+            candidate_priority(CandidateType::prflx, l.local_preference, l.candidate.transport);
+        l.candidate.foundation = make_foundation(CandidateType::prflx, l.socket, {}, t.tcp);
         locals.push_back(l);  // not paired: its packets leave from the host socket
       }
     }
@@ -849,21 +973,24 @@ struct Agent::Impl {
   // --- incoming requests -----------------------------------------------------------------
   // Signed with `pwd` unless it is empty (a request we could not authenticate).
   void respond_error(const Address& base, const Address& from, const stun::Message& m, int code,
-                     std::string_view reason, std::string_view pwd) {
+                     std::string_view reason, std::string_view pwd, bool tcp) {
     writer.reset(stun::Class::error, stun::Method::binding, m.transaction_id());
     writer.add_error_code(code, reason);
     if (!pwd.empty()) writer.add_message_integrity(stun::short_term_key(pwd));
     writer.add_fingerprint();
-    send_path(base, from, writer.bytes());
+    send_path(base, from, writer.bytes(), tcp);
   }
 
-  void on_request(Time now, const Address& base, const Address& from, const stun::Message& m) {
+  // `tcp`: it came on the ICE-TCP connection between our `base` and `from`.
+  void on_request(Time now, const Address& base, const Address& from, const stun::Message& m,
+                  bool tcp) {
     if (m.method() != stun::Method::binding) return;  // not for an ICE agent: drop
-    const auto local_index = paired_local(base);
+    const auto local_index = paired_local(base, tcp);
     if (!local_index) return;
     auto username = m.string(stun::attr::username);
     if (!username || !m.has_integrity()) {
-      respond_error(base, from, m, stun::error::bad_request, "USERNAME and MESSAGE-INTEGRITY required", {});
+      respond_error(base, from, m, stun::error::bad_request,
+                    "USERNAME and MESSAGE-INTEGRITY required", {}, tcp);
       return;
     }
     // RFC 8445 section 7.3: USERNAME is "<our ufrag>:<theirs>", signed with our password.
@@ -875,7 +1002,7 @@ struct Agent::Impl {
     const std::string& pwd = previous ? previous_pwd : local_pwd;
     if (ufrag.empty() || (ufrag != local_ufrag && !previous) ||
         !m.check_integrity(stun::short_term_key(pwd))) {
-      respond_error(base, from, m, stun::error::unauthorized, "Unauthorized", {});
+      respond_error(base, from, m, stun::error::unauthorized, "Unauthorized", {}, tcp);
       return;
     }
     static constexpr uint16_t kKnown[] = {stun::attr::username, stun::attr::message_integrity,
@@ -887,7 +1014,7 @@ struct Agent::Impl {
       writer.add_unknown_attributes(unknown);
       writer.add_message_integrity(stun::short_term_key(pwd));
       writer.add_fingerprint();
-      send_path(base, from, writer.bytes());
+      send_path(base, from, writer.bytes(), tcp);
       return;
     }
     // Section 7.3.1.1: role conflicts, settled by the tie-breaker.
@@ -895,7 +1022,7 @@ struct Agent::Impl {
     const auto theirs_controlled = m.u64(stun::attr::ice_controlled);
     if (controlling && theirs_controlling) {
       if (tie_breaker >= *theirs_controlling) {
-        respond_error(base, from, m, stun::error::role_conflict, "Role Conflict", pwd);
+        respond_error(base, from, m, stun::error::role_conflict, "Role Conflict", pwd, tcp);
         return;
       }
       controlling = false;
@@ -906,7 +1033,7 @@ struct Agent::Impl {
         reprioritize();
         renominate();
       } else {
-        respond_error(base, from, m, stun::error::role_conflict, "Role Conflict", pwd);
+        respond_error(base, from, m, stun::error::role_conflict, "Role Conflict", pwd, tcp);
         return;
       }
     }
@@ -915,23 +1042,39 @@ struct Agent::Impl {
     writer.add_xor_address(stun::attr::xor_mapped_address, from);
     writer.add_message_integrity(stun::short_term_key(pwd));
     writer.add_fingerprint();
-    send_path(base, from, writer.bytes());
+    send_path(base, from, writer.bytes(), tcp);
     if (previous) return;  // the old generation's consent: answered, nothing more
 
     // Section 7.3.1.3: a source we do not know is a peer-reflexive remote candidate.
-    auto remote = remote_index(from);
+    // Over ICE-TCP its tcptype is the opposite of our candidate's (RFC 6544 section 7.2.2): a
+    // check on a connection accepted by our passive candidate comes from the remote's active
+    // one, from the port it connected from.
+    auto remote = remote_index(from, tcp);
     if (!remote) {
       if (remotes.size() >= kMaxRemoteCandidates) return;
       Candidate c;
       c.type = CandidateType::prflx;
+      if (tcp) {
+        c.transport = locals[*local_index].candidate.transport == Transport::tcp_passive
+                          ? Transport::tcp_active
+                          : Transport::tcp_passive;
+        // An active candidate's port is never known in advance (9 in SDP): the connection
+        // from the IP of a signalled active candidate is that candidate, with the port it
+        // came from. Keeping its type and priority (rather than a peer-reflexive one's)
+        // makes both sides compute the same pair priorities, so they select the same pair.
+        if (auto signalled = signalled_active(from)) c = remotes[*signalled];
+      }
       c.address = from;
       c.base = from;
-      c.priority = m.u32(stun::attr::priority).value_or(candidate_priority(CandidateType::prflx, 0));
-      c.foundation = make_foundation(CandidateType::prflx, from, base);
+      if (c.type == CandidateType::prflx) {
+        c.priority = m.u32(stun::attr::priority)
+                         .value_or(candidate_priority(CandidateType::prflx, 0, c.transport));
+        c.foundation = make_foundation(CandidateType::prflx, from, base, tcp);
+      }
       remotes.push_back(c);
       remote = remotes.size() - 1;
     }
-    auto pair = add_pair(now, *local_index, *remote);
+    auto pair = add_pair(now, *local_index, *remote, /*incoming=*/tcp);
     if (!pair) return;
     tentative = pair;
     // Section 7.3.1.5: USE-CANDIDATE from the controlling agent nominates the pair once (or
@@ -1091,7 +1234,8 @@ struct Agent::Impl {
   std::optional<Route> route_of(const Pair& p) {
     const Local& local = locals[p.local];
     const Address& remote = remotes[p.remote].address;
-    if (!local.allocation) return Route{local.socket, remote};
+    if (!local.allocation)
+      return Route{local.socket, remote, 0, false, is_tcp(local.candidate.transport)};
     auto& a = allocations[*local.allocation];
     const Channel* c = channel_to(a, remote);
     if (c == nullptr || !c->bound || a.state != Allocation::State::ready) return std::nullopt;
@@ -1234,23 +1378,30 @@ struct Agent::Impl {
     return receive_plain(now, base, from, bytes);
   }
 
+  // A frame (RFC 4571) read from the ICE-TCP connection between our `base` and `from`.
+  std::span<const std::byte> receive_tcp(Time now, const Address& base, const Address& from,
+                                         std::span<const std::byte> bytes) {
+    if (bytes.empty() || closed) return {};
+    return receive_plain(now, base, from, bytes, true);
+  }
+
   // STUN for the agent itself (checks, their answers, Binding answers from STUN servers), or
   // the caller's bytes.
   std::span<const std::byte> receive_plain(Time now, const Address& base, const Address& from,
-                                           std::span<const std::byte> bytes) {
+                                           std::span<const std::byte> bytes, bool tcp = false) {
     if (std::to_integer<unsigned>(bytes[0]) > 3) return bytes;  // not STUN (RFC 7983): the caller's
     auto m = stun::Message::parse(bytes);
     if (!m) return stun::looks_like_stun(bytes) ? std::span<const std::byte>() : bytes;
     switch (m->message_class()) {
       case stun::Class::request:
-        on_request(now, base, from, *m);
+        on_request(now, base, from, *m, tcp);
         break;
       case stun::Class::success:
       case stun::Class::error: {
         auto it = transactions.find(m->transaction_id());
         if (it == transactions.end()) break;  // late retransmission's answer, or not ours
         if (it->second.kind == TransactionKind::gather) {
-          if (from != it->second.to) break;
+          if (tcp || from != it->second.to) break;
           Transaction t = std::move(it->second);
           transactions.erase(it);
           on_gather_response(now, t, *m);
@@ -1262,7 +1413,7 @@ struct Agent::Impl {
         if (!m->check_integrity(stun::short_term_key(remote_pwd))) break;
         const Transaction t = std::move(it->second);
         transactions.erase(it);
-        on_check_response(now, t, base, from, *m);
+        on_check_response(now, t, base, from, *m, tcp);
         break;
       }
       case stun::Class::indication:
@@ -1308,6 +1459,22 @@ void Agent::add_host(Time now, const Address& base, uint16_t local_preference) {
   impl_->advance(now);
 }
 
+void Agent::add_tcp_host(Time now, const Address& listen, uint16_t local_preference) {
+  impl_->add_tcp_host(now, listen, local_preference);
+  impl_->advance(now);
+}
+
+void Agent::tcp_closed(Time now, const Address& base, const Address& remote) {
+  if (impl_->closed) return;
+  impl_->tcp_closed(now, base, remote);
+}
+
+std::span<const std::byte> Agent::handle_tcp_receive(Time now, const Address& base,
+                                                     const Address& from,
+                                                     std::span<const std::byte> bytes) {
+  return impl_->receive_tcp(now, base, from, bytes);
+}
+
 void Agent::end_of_hosts(Time now) {
   impl_->hosts_done = true;
   impl_->advance(now);
@@ -1333,7 +1500,23 @@ void Agent::set_remote_credentials(Time now, std::string ufrag, std::string pwd)
 void Agent::add_remote_candidate(Time now, const Candidate& candidate) {
   auto& d = *impl_;
   if (d.state == IceState::failed) return;
-  if (auto known = d.remote_index(candidate.address)) {
+  std::optional<std::size_t> known = d.remote_index(candidate.address, is_tcp(candidate.transport));
+  if (!known && candidate.transport == Transport::tcp_active &&
+      candidate.type != CandidateType::prflx) {
+    // An active candidate signalled after its connection's check made it peer-reflexive (see
+    // on_request): it is that one, whatever the port.
+    for (std::size_t i = 0; i < d.remotes.size() && !known; ++i) {
+      const Candidate& r = d.remotes[i];
+      if (r.transport == Transport::tcp_active && r.type == CandidateType::prflx &&
+          r.address.with_port(0) == candidate.address.with_port(0)) {
+        known = i;
+      }
+    }
+    if (known) {
+      d.remotes.push_back(candidate);  // kept too, for connections still to come from it
+    }
+  }
+  if (known) {
     // A signalled candidate we had learned as peer-reflexive takes its signalled type and
     // priority (RFC 8445 section 7.3.1.3 ends; the pair keeps its state).
     if (d.remotes[*known].type == CandidateType::prflx && candidate.type != CandidateType::prflx) {

@@ -33,10 +33,21 @@
 // - Role conflicts (RFC 8445 section 7.3.1.1 and 7.2.5.1): tie-breaker, 487.
 // - Peer-reflexive candidates, both sides (RFC 8445 section 7.2.5.3.1, 7.3.1.3).
 // - Consent freshness (RFC 7675): on the selected pair a Binding request every 4-6 s, each
-//   repeated every 500 ms until answered; no response for `disconnected_after` -> disconnected (and back to
-//   connected on the next response); none for `consent_timeout` (30 s) -> failed.
+//   repeated every 500 ms until answered; no response for `disconnected_after` -> disconnected (and
+//   back to connected on the next response); none for `consent_timeout` (30 s) -> failed.
 // - Failure: every pair failed and the remote said end-of-candidates, or nothing succeeded
 //   within `connect_timeout` (after a restart too).
+// - ICE-TCP (RFC 6544, docs/architecture.md section 6.1): per listening socket a passive host
+//   candidate and an active one (port 9); no simultaneous-open, no server-reflexive or relayed
+//   TCP candidates. Priorities per section 4.2 (direction preference in the local preference)
+//   with lower type preferences than UDP's (candidate.hpp), so UDP pairs win. Pairs: our active
+//   with a remote passive (the transport connects on the first check), our passive with the
+//   remote's active once its check arrives on a connection it opened (section 6.2; a
+//   peer-reflexive-like remote with the port it connected from). A pair's traffic goes on one
+//   connection, named by (our candidate's base, the remote address) in Transmit, Route and
+//   handle_tcp_receive; the transport says when one closed (tcp_closed) and its pairs fail.
+//   Requests on a connection are sent once, not retransmitted (RFC 8489 section 6.2.2), and
+//   time out as over UDP; consent (RFC 7675) runs on a TCP pair as on a UDP one.
 // - ICE restart (RFC 8445 section 9), either side first: restart() and new remote
 //   credentials; the old route carries the data until a new pair is selected. Hosts can be
 //   removed (remove_host) and added around a restart, for a network change.
@@ -71,7 +82,7 @@ struct Timing {
   std::chrono::milliseconds check_rto_max{1600};
   int check_transmissions = 9;                 // per check: ~ 10 s at 100 ms doubling to 1.6 s
   // STUN and TURN server requests: 100 ms doubling to check_rto_max, 6 tries, so a dead
-  // server is reported after ~4.7 s (as the libnice transport's settings did, ~3 s). RFC
+  // server is reported after ~4.7 s (libnice, which ICE ran on before, took ~3 s). RFC
   // 8489 section 6.2.1 recommends 500 ms but lets a client that knows its paths go lower.
   std::chrono::milliseconds gather_rto{100};
   int gather_transmissions = 6;
@@ -115,6 +126,11 @@ struct Transmit {
   Address to;
   std::vector<std::byte> bytes;
   bool stream = false;  // to a TURN server over TCP: one message on its stream
+  // ICE-TCP (RFC 6544): one frame (RFC 4571) on the connection between our TCP candidate's base
+  // `from` and the remote `to`. `from` is a listening address (a connection the remote opened
+  // to it) or an active candidate's base (its IP, port 0): then the transport connects from
+  // that IP to `to` if no such connection is open yet, keeping the frame until it is.
+  bool tcp = false;
 };
 
 namespace event {
@@ -131,11 +147,14 @@ using Event = std::variant<event::LocalCandidate, event::GatheringDone, event::S
 // A relayed route sends to the TURN server, each datagram behind a ChannelData header
 // (RFC 8656 section 12.4) with `channel`; 0 means no framing. `stream`: the server is
 // reached over TCP, where ChannelData is padded to a multiple of 4 (section 12.5).
+// `tcp`: an ICE-TCP pair; the data goes as RFC 4571 frames on the connection (from, to), as
+// Transmit::tcp says.
 struct Route {
   Address from;
   Address to;
   uint16_t channel = 0;
   bool stream = false;
+  bool tcp = false;
   bool operator==(const Route&) const = default;
 };
 
@@ -164,6 +183,9 @@ class Agent {
   // A socket bound to `base` is open: a host candidate for it, and server-reflexive
   // gathering from it. `local_preference` orders the hosts (RFC 8445 section 5.1.2.1).
   void add_host(Time now, const Address& base, uint16_t local_preference = 65535);
+  // A TCP socket listens on `listen` (ICE-TCP, RFC 6544): a passive host candidate there and an
+  // active one on its IP. `local_preference` as for add_host.
+  void add_tcp_host(Time now, const Address& listen, uint16_t local_preference = 65535);
   // No more hosts will be added: gathering is done once the server requests have ended.
   void end_of_hosts(Time now);
 
@@ -196,6 +218,13 @@ class Agent {
   // listen on the same address for UDP and TCP, and be a STUN server there too).
   std::span<const std::byte> handle_receive(Time now, const Address& base, const Address& from,
                                             std::span<const std::byte> bytes, bool stream = false);
+  // A frame (RFC 4571) read from the ICE-TCP connection between our `base` (the listening
+  // address that accepted it, or the active candidate's base it was opened from: Transmit::tcp)
+  // and the remote `from`. Returns the caller's bytes as handle_receive does.
+  std::span<const std::byte> handle_tcp_receive(Time now, const Address& base, const Address& from,
+                                                std::span<const std::byte> bytes);
+  // That connection closed, or could not be opened: its pairs fail (agent.cpp, tcp_closed).
+  void tcp_closed(Time now, const Address& base, const Address& remote);
   void handle_timeout(Time now);
   // When handle_timeout must next be called; nullopt while the agent waits for nothing.
   std::optional<Time> next_deadline() const noexcept;

@@ -12,11 +12,25 @@ std::string_view to_string(CandidateType type) noexcept {
   return "unknown";
 }
 
+std::string_view to_string(Transport transport) noexcept {
+  switch (transport) {
+    case Transport::udp:
+      return "udp";
+    case Transport::tcp_active:
+      return "tcp-active";
+    case Transport::tcp_passive:
+      return "tcp-passive";
+  }
+  return "unknown";
+}
+
 sdp::Candidate to_sdp(const Candidate& c) {
   sdp::Candidate out;
   out.foundation = c.foundation;
   out.component = 1;
-  out.transport = "udp";
+  out.transport = is_tcp(c.transport) ? "tcp" : "udp";
+  if (is_tcp(c.transport))
+    out.tcp_type = c.transport == Transport::tcp_active ? "active" : "passive";
   out.priority = c.priority;
   out.address = c.address.ip_string();
   out.port = c.address.port;
@@ -35,11 +49,25 @@ std::optional<Candidate> from_sdp(const sdp::Candidate& in, std::string* why) {
     return std::nullopt;
   };
   if (in.component != 1) return refuse("component other than 1 (rtcp-mux is required)");
-  if (in.transport != "udp") return refuse("not UDP (ICE-TCP candidates are not used)");
+  Candidate c;
+  if (in.transport == "tcp") {
+    // RFC 6544 section 4.5: tcptype is required on TCP candidates.
+    if (in.tcp_type == "active") {
+      c.transport = Transport::tcp_active;
+    } else if (in.tcp_type == "passive") {
+      c.transport = Transport::tcp_passive;
+    } else if (in.tcp_type == "so") {
+      return refuse("TCP simultaneous-open (tcptype so) is not supported");
+    } else {
+      return refuse("TCP without tcptype");
+    }
+  } else if (in.transport != "udp") {
+    return refuse("neither UDP nor TCP");
+  }
   auto address = Address::parse(in.address, in.port);
   if (!address) return refuse("the address is not a numeric IPv4 or IPv6 address");
-  if (in.port == 0) return refuse("port 0");
-  Candidate c;
+  // An active candidate's port is meaningless (9 by RFC 6544 section 4.5, 0 from some agents).
+  if (in.port == 0 && c.transport != Transport::tcp_active) return refuse("port 0");
   if (in.type == "host") {
     c.type = CandidateType::host;
   } else if (in.type == "srflx") {

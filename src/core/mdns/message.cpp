@@ -309,7 +309,9 @@ bool write_response(uint16_t id, std::string_view name, std::optional<Type> ques
     if (i > 0 || question) bytes::append16(out, 0xc000 | kHeaderSize);
     const bool v4 = addresses[i].family == AddressFamily::v4;
     bytes::append16(out, static_cast<uint16_t>(v4 ? Type::a : Type::aaaa));
-    bytes::append16(out, kCacheFlushBit | kClassIn);
+    // A legacy unicast answer (the one with the question) must not set the cache-flush bit
+    // (RFC 6762 section 6.7, 10.2): plain DNS resolvers would not read the class as IN.
+    bytes::append16(out, question ? kClassIn : kCacheFlushBit | kClassIn);
     bytes::append32(out, ttl);
     bytes::append16(out, static_cast<uint32_t>(addresses[i].ip_size()));
     for (const uint8_t b : addresses[i].ip_bytes()) bytes::append8(out, b);

@@ -144,8 +144,8 @@ bool write_query(std::string_view name, Type type, std::vector<std::byte>& out,
 
 // A response (QR and AA set, RFC 6762 section 18) with the given ID: when `question` is
 // given it is repeated in the question section (a legacy unicast answer must, section 6.7),
-// then one answer per address (A for IPv4, AAAA for IPv6) with the cache-flush bit and
-// `ttl`. Names after the first are compression pointers to it. `out` is replaced. False for
+// then one answer per address (A for IPv4, AAAA for IPv6) with `ttl` and, unless the
+// question is repeated (a legacy unicast answer, section 6.7), the cache-flush bit. Names after the first are compression pointers to it. `out` is replaced. False for
 // a name write_query() would refuse, or an empty address.
 bool write_response(uint16_t id, std::string_view name, std::optional<Type> question,
                     std::span<const Address> addresses, uint32_t ttl, std::vector<std::byte>& out,

@@ -566,6 +566,7 @@ void Association::handle_receive(std::span<const std::byte> packet) {
     return;
   }
   if (s.state == Impl::State::closed || s.sock == nullptr) return;
+  stack::note_input();
   CurrentGuard current(&s);
   std::lock_guard lock(stack::mutex());
   usrsctp_conninput(stack::address(s.id), packet.data(), packet.size(), 0);
@@ -575,6 +576,14 @@ void Association::handle_timers(Clock::time_point now) {
   CurrentGuard current(impl_.get());
   stack::handle_timers(now);
   impl_->flush_resets();
+}
+
+void Association::advance_timers(Clock::time_point now) {
+  stack::handle_timers(now);
+}
+
+bool Association::wants_timers() const {
+  return !impl_->pending_resets.empty() && impl_->state == Impl::State::connected;
 }
 
 void Association::drain_transmit_impl(void* ctx, void (*cb)(void*, std::span<const std::byte>)) {

@@ -173,6 +173,14 @@ class Association {
   // Advances usrsctp's process-wide timers to `now` (see sctp_stack.hpp), and retries stream
   // resets that usrsctp could not take yet.
   void handle_timers(Clock::time_point now);
+  // Only the first half of handle_timers: usrsctp's timers, for every association of the
+  // process. A process holding many associations calls this once per timer_interval (not
+  // each owner: every call walks all of usrsctp's timers); what the timers emit for an
+  // association lands in its queue and its wakeup (set_wakeup) tells its owner.
+  static void advance_timers(Clock::time_point now);
+  // True while a stream reset waits that only handle_timers() retries (usrsctp refused it
+  // for now): the owner then calls handle_timers() on its own every timer_interval.
+  bool wants_timers() const;
 
   // Pending SCTP packets, in order: f(std::span<const std::byte>) once per packet, then
   // they are gone. Each is at most options.mtu bytes and carries its CRC32c. No heap

@@ -33,6 +33,8 @@ struct State {
   std::unordered_map<std::uintptr_t, Sink*> registry;
 
   std::atomic<std::uint64_t> packets{0};
+  std::atomic<std::uint64_t> inputs{0};
+  std::atomic<void (*)()> waker{nullptr};
   std::atomic<std::uint64_t> stale_packets{0};
   std::atomic<std::uint64_t> crc_compared{0};
   std::atomic<std::uint64_t> crc_mismatched{0};
@@ -48,11 +50,17 @@ Sink* find(State& s, void* id) {
   return it == s.registry.end() ? nullptr : it->second;
 }
 
+void wake_waiter(State& s) noexcept {
+  if (s.waker.load(std::memory_order_relaxed) == nullptr) return;  // the usual case: one load
+  if (auto* fn = s.waker.exchange(nullptr)) fn();
+}
+
 // usrsctp's output callback: one SCTP packet for the association registered as `addr`.
 int conn_output(void* addr, void* buffer, std::size_t length, std::uint8_t /*tos*/,
                 std::uint8_t /*set_df*/) {
   State& s = state();
   s.packets.fetch_add(1, std::memory_order_relaxed);
+  wake_waiter(s);
   auto packet = std::span<std::byte>(static_cast<std::byte*>(buffer), length);
   if (length >= 12) {
     // With offload on, usrsctp leaves the checksum field zero. When a test turns offload
@@ -192,6 +200,21 @@ void handle_timers(Clock::time_point now) {
   // At most 2^32 - 1 ms per call (49 days): clamp rather than wrap.
   const auto ms = static_cast<std::uint32_t>(std::min<std::int64_t>(elapsed.count(), 0xFFFFFFFF));
   usrsctp_handle_timers(ms);
+}
+
+std::uint64_t activity() noexcept {
+  const State& s = state();
+  return s.packets.load(std::memory_order_relaxed) + s.inputs.load(std::memory_order_relaxed);
+}
+
+void note_input() noexcept {
+  State& s = state();
+  s.inputs.fetch_add(1, std::memory_order_relaxed);
+  wake_waiter(s);
+}
+
+void wake_on_activity(void (*fn)()) noexcept {
+  state().waker.store(fn, std::memory_order_relaxed);
 }
 
 Stats stats() {

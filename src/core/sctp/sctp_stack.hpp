@@ -89,6 +89,15 @@ void upcall(struct socket* sock, void* arg, int flags) noexcept;
 // Packets and events of any association may result: each lands in its own Association.
 void handle_timers(Clock::time_point now);
 
+// Activity: packets usrsctp took in (note_input, from Association::handle_receive) or put
+// out, process-wide, so that whoever drives handle_timers can tick often only while
+// associations are busy (api/sctp_clock.cpp). wake_on_activity(fn): `fn` runs once, on the
+// next packet either way, from whichever thread moves it and with mutex() possibly held: it
+// must only signal.
+std::uint64_t activity() noexcept;
+void note_input() noexcept;
+void wake_on_activity(void (*fn)()) noexcept;
+
 struct Stats {
   bool running = false;             // usrsctp is initialised
   std::size_t users = 0;            // live Associations

@@ -62,7 +62,7 @@ std::uint16_t DataChannels::next_free_id() {
   }
   throw Error(Errc::invalid_state,
               fmt::format("no free data channel id of our parity below the {} negotiated SCTP "
-                          "streams: close channels first",
+                          "streams: close channels first, or offer more streams on both sides (the peer key sctp-streams)",
                           limit));
 }
 

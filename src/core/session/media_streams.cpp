@@ -207,7 +207,7 @@ nlohmann::json VideoSender::stats() const {
 
 AudioSender::AudioSender(const SenderConfig& config)
     : config_(config),
-      encoder_(media::OpusConfig{.channels = config.channels}),
+      encoder_(media::OpusConfig{.channels = config.channels, .bitrate_bps = config.bitrate_kbps * 1000}),
       sender_(sender_config(config, rtp::kOpusClockRate)),
       timestamp_(random32()),
       opus_(media::kMaxOpusPacket),
@@ -346,6 +346,19 @@ void VideoReceiver::drain(TimePoint now, const FrameSink& on_frame, const Encode
     if (assembled_.size() < total) assembled_.resize(total);
     auto vp8 = rtp::assemble_vp8(payloads_, assembled_);
     if (vp8.ok() && on_encoded) on_encoded(std::span<const std::byte>(assembled_.data(), vp8->size), vp8->keyframe, timestamp_us);
+    if (vp8.ok() && !on_frame) {  // nobody wants pictures: no decoding (a relay, a recorder)
+      decoder_idle_ = true;
+      continue;
+    }
+    if (vp8.ok() && decoder_idle_) {
+      // The decoder missed the frames this one refers to: wait for a keyframe, asked for by
+      // PLI (RFC 4585 section 6.3.1; the receiver spaces its PLIs).
+      if (!vp8->keyframe) {
+        receiver_.request_keyframe(now);
+        continue;
+      }
+      decoder_idle_ = false;
+    }
     if (!vp8.ok() ||
         !decoder_.decode(as_u8(std::span<const std::byte>(assembled_.data(), vp8->size)), timestamp_us, frame_).ok()) {
       ++decode_errors_;

@@ -51,7 +51,9 @@ struct SenderConfig {
   int width = 640;
   int height = 480;
   int fps = 30;
-  int bitrate_kbps = 1000;  // the most the encoder is given; congestion control may give less
+  // Video: the most the encoder is given; congestion control may give less. Audio: Opus's
+  // target (AudioOptions::bitrate_kbps).
+  int bitrate_kbps = 1000;
   // audio
   int channels = 1;
 };
@@ -140,7 +142,8 @@ class VideoReceiver {
   using EncodedSink = std::function<void(std::span<const std::byte>, bool keyframe, std::int64_t timestamp_us)>;
   explicit VideoReceiver(const ReceiverConfig& config);
   // One RTP packet of this stream; complete frames go to `on_encoded` (when set) and, VP8,
-  // are decoded and handed to `on_frame`. A frame that cannot be assembled or decoded makes
+  // are decoded and handed to `on_frame` while it is set: with no `on_frame` nothing is
+  // decoded, and decoding resumes at the next keyframe (asked for by PLI). A frame that cannot be assembled or decoded makes
   // the receiver ask for a keyframe (PLI).
   void handle_rtp(TimePoint now, const rtp::RtpView& packet, const FrameSink& on_frame,
                   const EncodedSink& on_encoded = {});
@@ -169,6 +172,7 @@ class VideoReceiver {
   std::uint64_t frames_decoded_ = 0;
   std::uint64_t decode_errors_ = 0;
   std::uint64_t keyframes_decoded_ = 0;
+  bool decoder_idle_ = false;  // frames went undecoded: the next decode needs a keyframe
   int width_ = 0;
   int height_ = 0;
 };

@@ -7,6 +7,7 @@ import * as pattern from './pattern.js';
 const report = (event) => (window.report ? window.report(event) : console.log(JSON.stringify(event)));
 const channels = new Map();
 let peer = null;
+const hostAddresses = [];  // the addresses of the host candidates this page signalled
 let analyser = null;  // on the remote audio track
 let videoSource = 'fake';  // what track() last sent as video, for resend()
 
@@ -129,6 +130,10 @@ const commands = {
   init({ url, room }) {
     peer = new Peer({ url, room });
     peer.pc.ondatachannel = (e) => add(e.channel, 'remote');
+    // What the browser signals for its host candidates: an mDNS name (its default) or an IP.
+    peer.pc.addEventListener('icecandidate', (e) => {
+      if (e.candidate && e.candidate.type === 'host') hostAddresses.push(e.candidate.address);
+    });
     peer.pc.ontrack = (e) => {
       const stream = new MediaStream([e.track]);
       if (e.track.kind === 'video') {
@@ -250,7 +255,8 @@ const commands = {
     });
     if (!pair) return null;
     const l = stats.get(pair.localCandidateId), r = stats.get(pair.remoteCandidateId);
-    return `${l.candidateType} ${l.protocol} ${l.address}:${l.port} <-> ${r.candidateType} ${r.address}:${r.port}`;
+    return `${l.candidateType} ${l.protocol} ${l.address}:${l.port} <-> ${r.candidateType} ${r.address}:${r.port}` +
+      ` (host candidates signalled as ${hostAddresses.join(', ') || 'none'})`;
   },
 };
 
