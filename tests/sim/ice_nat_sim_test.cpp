@@ -233,6 +233,11 @@ TEST(IceNat, SymmetricBothSidesWithTurnSelectsARelayedPair) {
     World w;
     w.pair({kSymmetric, true}, {kSymmetric, true}, a_controls);
     connect(w);
+    // The controlling side nominates its host to the other's relay (that beats relay to
+    // relay and, its G being the larger, the mirror pair); the controlled side selects that
+    // same path: from its relay to the controlling side's NAT mapping, peer-reflexive.
+    expect_selected(a_controls ? *w.a : *w.b, CandidateType::host, CandidateType::relay);
+    expect_selected(a_controls ? *w.b : *w.a, CandidateType::relay, CandidateType::prflx);
     for (const auto* p : {w.a, w.b}) {
       ASSERT_NE(p->selected(), nullptr);
       EXPECT_TRUE(p->selected()->local.type == CandidateType::relay ||
