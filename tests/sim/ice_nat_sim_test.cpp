@@ -43,9 +43,11 @@ Address ip(const char* text, uint16_t port = 0) { return *Address::parse(text, p
 const Address kStun = ip("198.51.100.1", 3478);
 const Address kTurn = ip("198.51.100.2", 3478);
 
-constexpr NatConfig kFullCone{};  // EIM/EIF
-constexpr NatConfig kPortRestricted{.filtering = Dependence::address_and_port};  // EIM/APDF
-constexpr NatConfig kSymmetric{.mapping = Dependence::address_and_port, .filtering = Dependence::address_and_port};
+const NatConfig kFullCone{};  // EIM/EIF
+const NatConfig kPortRestricted = NatConfig::of(Dependence::endpoint_independent, Dependence::address_and_port);
+const NatConfig kSymmetric = NatConfig::of(Dependence::address_and_port, Dependence::address_and_port);
+const NatConfig kFullConeHairpinning =
+    NatConfig::of(Dependence::endpoint_independent, Dependence::endpoint_independent, true);
 
 // One side of a pairing: its NAT (none: a public host) and its servers.
 struct Side {
@@ -137,8 +139,12 @@ void expect_one_pair(const World& w) {
   ASSERT_TRUE(a != nullptr && b != nullptr) << w.describe();
   EXPECT_EQ(a->local.type == CandidateType::relay, b->remote.type == CandidateType::relay) << w.describe();
   EXPECT_EQ(a->remote.type == CandidateType::relay, b->local.type == CandidateType::relay) << w.describe();
-  if (a->local.type == CandidateType::relay) EXPECT_EQ(a->local.address, b->remote.address) << w.describe();
-  if (b->local.type == CandidateType::relay) EXPECT_EQ(b->local.address, a->remote.address) << w.describe();
+  if (a->local.type == CandidateType::relay) {
+    EXPECT_EQ(a->local.address, b->remote.address) << w.describe();
+  }
+  if (b->local.type == CandidateType::relay) {
+    EXPECT_EQ(b->local.address, a->remote.address) << w.describe();
+  }
 }
 
 // Connects within `limit`, both sides' states as expected, one pair, then data both ways.
@@ -259,7 +265,7 @@ TEST(IceNat, SymmetricBothSidesWithTurnSelectsARelayedPair) {
 // connect them through the NAT's hairpinning (RFC 4787 section 6).
 TEST(IceNat, SameNatWithHairpinningConnects) {
   World w;
-  w.behind_one_nat({.hairpinning = true}, false);
+  w.behind_one_nat(kFullConeHairpinning, false);
   connect(w);
   expect_selected(*w.a, CandidateType::host, CandidateType::srflx);
   expect_selected(*w.b, CandidateType::host, CandidateType::srflx);
@@ -268,7 +274,7 @@ TEST(IceNat, SameNatWithHairpinningConnects) {
 
 TEST(IceNat, SameNatWithoutHairpinningFails) {
   World w;
-  w.behind_one_nat({}, false);
+  w.behind_one_nat(kFullCone, false);
   ASSERT_TRUE(w.ice.run_until([&] { return w.a->state() == IceState::failed && w.b->state() == IceState::failed; },
                               AgentConfig{}.timing.connect_timeout + 1s))
       << w.describe();
@@ -277,7 +283,7 @@ TEST(IceNat, SameNatWithoutHairpinningFails) {
 // On one LAN the host pair works too and wins on priority (RFC 8445 section 5.1.2.2).
 TEST(IceNat, SameLanSelectsTheHostPair) {
   World w;
-  w.behind_one_nat({.hairpinning = true}, true);
+  w.behind_one_nat(kFullConeHairpinning, true);
   connect(w);
   expect_selected(*w.a, CandidateType::host, CandidateType::host);
   expect_selected(*w.b, CandidateType::host, CandidateType::host);
@@ -385,7 +391,7 @@ TEST(IceNat, NatModelMappingAndFilteringMatrix) {
   for (auto mapping : {Dependence::endpoint_independent, Dependence::address, Dependence::address_and_port}) {
     for (auto filtering : {Dependence::endpoint_independent, Dependence::address, Dependence::address_and_port}) {
       SCOPED_TRACE(testing::Message() << "mapping " << int(mapping) << " filtering " << int(filtering));
-      sim::Nat nat(ip("203.0.113.1"), {.mapping = mapping, .filtering = filtering});
+      sim::Nat nat(ip("203.0.113.1"), NatConfig::of(mapping, filtering));
       const Address m1 = nat.outbound(t, inside, x1);
       EXPECT_EQ(m1, ip("203.0.113.1", 40000));
       EXPECT_EQ(nat.outbound(t, inside, x1), m1);  // the same destination: the same mapping
@@ -396,7 +402,7 @@ TEST(IceNat, NatModelMappingAndFilteringMatrix) {
       const Address m_x2 = nat.outbound(t, inside, x2);
       EXPECT_EQ(m_x2 == m1, mapping == Dependence::endpoint_independent);
       // Section 5, on a fresh NAT with one datagram out to x1: who may answer on its mapping.
-      sim::Nat f(ip("203.0.113.1"), {.mapping = mapping, .filtering = filtering});
+      sim::Nat f(ip("203.0.113.1"), NatConfig::of(mapping, filtering));
       const Address m = f.outbound(t, inside, x1);
       EXPECT_EQ(f.inbound(t, m, x1), inside);
       EXPECT_EQ(f.inbound(t, m, x1_port2).has_value(), filtering != Dependence::address_and_port);
@@ -409,7 +415,9 @@ TEST(IceNat, NatModelMappingAndFilteringMatrix) {
 TEST(IceNat, NatModelMappingTimeoutRefreshedByOutboundOnly) {
   const Address inside = ip("10.0.0.2", 5000), x = ip("198.51.100.7", 1000);
   const auto t = sim::Time{} + 1h;
-  sim::Nat nat(ip("203.0.113.1"), {.mapping_timeout = 30s});
+  NatConfig config;
+  config.mapping_timeout = 30s;
+  sim::Nat nat(ip("203.0.113.1"), config);
   const Address m = nat.outbound(t, inside, x);
   EXPECT_EQ(nat.outbound(t + 20s, inside, x), m);  // refreshed at 20 s
   EXPECT_EQ(nat.inbound(t + 45s, m, x), inside);   // inbound does not refresh
@@ -422,7 +430,7 @@ TEST(IceNat, NatModelMappingTimeoutRefreshedByOutboundOnly) {
 TEST(IceNat, NetworkHairpinsOnlyWhenTheNatDoes) {
   for (bool hairpinning : {false, true}) {
     sim::Network net;
-    sim::Nat& nat = net.add_nat(ip("203.0.113.1"), {.hairpinning = hairpinning});
+    sim::Nat& nat = net.add_nat(ip("203.0.113.1"), NatConfig::of(Dependence::endpoint_independent, Dependence::endpoint_independent, hairpinning));
     const auto lan1 = net.add_lan(&nat), lan2 = net.add_lan(&nat);
     const Address a = ip("10.1.0.2", 5000), b = ip("10.2.0.2", 6000), server = ip("198.51.100.1", 3478);
     std::vector<Address> at_b, at_server;

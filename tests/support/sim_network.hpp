@@ -7,11 +7,12 @@
 // threads, no clock: a run that spans minutes of virtual time takes milliseconds.
 //
 //   sim::Network net;
-//   sim::Nat& nat = net.add_nat(ip("203.0.113.10"), {.mapping = sim::Dependence::address_and_port});
+//   sim::Nat& nat = net.add_nat(ip("203.0.113.10"), sim::NatConfig::of(sim::Dependence::address_and_port,
+//                                                              sim::Dependence::address_and_port));
 //   const auto lan = net.add_lan(&nat);
 //   sim::TurnServer turn(net, ip("198.51.100.2", 3478));
 //   sim::IceSim ice(net);
-//   auto& a = ice.add_peer("a", config, {{ip("10.1.0.2", 5000), lan}});
+//   auto& a = ice.add_peer("a", config, {{ip("10.1.0.2", 5000), lan}}, /*seed=*/1);
 //   ...; ice.introduce(a, b); ice.run_until([&] { return a.connected(); }, 5s);
 //
 // Delays are per hop and fixed (so runs are deterministic): a host to its NAT (or to another
@@ -71,6 +72,14 @@ struct NatConfig {
   // External ports are handed out in order from here, never reused (no port preservation:
   // section 4.2.1 does not ask for it), so a run always gets the same ports.
   uint16_t first_port = 40000;
+
+  static NatConfig of(Dependence mapping, Dependence filtering, bool hairpinning = false) {
+    NatConfig c;
+    c.mapping = mapping;
+    c.filtering = filtering;
+    c.hairpinning = hairpinning;
+    return c;
+  }
 };
 
 // One NAT box: the address translation and filtering, without the forwarding (Network does

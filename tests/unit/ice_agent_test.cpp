@@ -110,7 +110,7 @@ class Net {
   Nat& add_nat(NatMode mode, Address public_ip) {
     using peer::test::sim::Dependence;
     const auto d = mode == NatMode::cone ? Dependence::endpoint_independent : Dependence::address_and_port;
-    nats.push_back(std::make_unique<Nat>(public_ip, peer::test::sim::NatConfig{.mapping = d, .filtering = d}));
+    nats.push_back(std::make_unique<Nat>(public_ip, peer::test::sim::NatConfig::of(d, d)));
     return *nats.back();
   }
 
