@@ -23,6 +23,7 @@
 #include "core/ice/agent.hpp"
 #include "core/sdp/candidate.hpp"
 #include "core/stun/message.hpp"
+#include "../support/sim_network.hpp"
 
 namespace {
 
@@ -39,35 +40,12 @@ using Bytes = std::vector<std::byte>;
 
 Address ip(const char* text, uint16_t port) { return *Address::parse(text, port); }
 
-// A NAT in front of one node (RFC 4787 terms). `cone`: endpoint-independent mapping and
-// filtering (any outside host may send to a mapping once it exists); `symmetric`: address-
-// and port-dependent mapping and filtering. Ports are handed out from 40000 up.
-struct Nat {
-  enum class Mode { cone, symmetric } mode = Mode::cone;
-  Address public_ip;  // port unused
-  std::map<std::pair<Address, Address>, Address> mappings;  // (private, dest or {}) -> public
-  std::map<Address, Address> reverse;                        // public -> private
-  std::set<std::pair<Address, Address>> allowed;             // (public, remote) for symmetric
-  uint16_t next_port = 40000;
-
-  Address outbound(const Address& from, const Address& to) {
-    const auto key = std::make_pair(from, mode == Mode::cone ? Address{} : to);
-    auto it = mappings.find(key);
-    if (it == mappings.end()) {
-      const Address mapped = public_ip.with_port(next_port++);
-      it = mappings.emplace(key, mapped).first;
-      reverse[mapped] = from;
-    }
-    allowed.insert({it->second, to});
-    return it->second;
-  }
-  std::optional<Address> inbound(const Address& to, const Address& from) const {
-    auto it = reverse.find(to);
-    if (it == reverse.end()) return std::nullopt;
-    if (mode == Mode::symmetric && !allowed.count({to, from})) return std::nullopt;
-    return it->second;
-  }
-};
+// A NAT in front of one node: tests/support/sim_network.hpp's model (RFC 4787). `cone`:
+// endpoint-independent mapping and filtering (any outside host may send to a mapping once it
+// exists); `symmetric`: address- and port-dependent mapping and filtering. Ports are handed
+// out from 40000 up.
+using Nat = peer::test::sim::Nat;
+enum class NatMode { cone, symmetric };
 
 struct Node {
   std::string name;
@@ -129,10 +107,10 @@ class Net {
   }
   std::function<void(AgentConfig&)> config_hook = [](AgentConfig&) {};
 
-  Nat& add_nat(Nat::Mode mode, Address public_ip) {
-    nats.push_back(std::make_unique<Nat>());
-    nats.back()->mode = mode;
-    nats.back()->public_ip = public_ip;
+  Nat& add_nat(NatMode mode, Address public_ip) {
+    using peer::test::sim::Dependence;
+    const auto d = mode == NatMode::cone ? Dependence::endpoint_independent : Dependence::address_and_port;
+    nats.push_back(std::make_unique<Nat>(public_ip, peer::test::sim::NatConfig::of(d, d)));
     return *nats.back();
   }
 
@@ -276,7 +254,7 @@ class Net {
   }
 
   void transmit(Node& n, Address from, Address to, Bytes bytes) {
-    if (n.nat) from = n.nat->outbound(from, to);
+    if (n.nat) from = n.nat->outbound(now, from, to);
     if (cut) return;
     if (loss > 0 && std::uniform_real_distribution<double>(0, 1)(rng) < loss) return;
     in_flight.emplace(now + delay, Packet{from, to, std::move(bytes)});
@@ -334,8 +312,8 @@ class Net {
     }
     if (turn && relay_in(p)) return;
     for (auto& nat : nats) {
-      if (nat->public_ip.ip != p.to.ip || nat->public_ip.family != p.to.family) continue;
-      auto inside = nat->inbound(p.to, p.from);
+      if (!nat->owns(p.to)) continue;
+      auto inside = nat->inbound(now, p.to, p.from);
       if (!inside) return;  // filtered
       p.to = *inside;
       break;
@@ -431,10 +409,7 @@ class Net {
   void answer_binding(const Packet& p) {
     auto m = peer::stun::Message::parse(p.bytes);
     if (!m || m->message_class() != peer::stun::Class::request) return;
-    peer::stun::Writer w(peer::stun::Class::success, peer::stun::Method::binding, m->transaction_id());
-    w.add_xor_address(peer::stun::attr::xor_mapped_address, p.from);
-    w.add_fingerprint();
-    in_flight.emplace(now + delay, Packet{*stun_server, p.from, Bytes(w.bytes().begin(), w.bytes().end())});
+    in_flight.emplace(now + delay, Packet{*stun_server, p.from, peer::test::sim::binding_response(*m, p.from)});
   }
 };
 
@@ -673,7 +648,7 @@ TEST(IceAgent, FailsWhenNoPairWorks) {
 
 // The field suite's world in miniature: a (10.1.0.2) and b (10.2.0.2), each behind its own
 // NAT of `mode` (public 203.0.113.10 and .20), a STUN server at 203.0.113.3; introduced.
-std::pair<Node*, Node*> behind_nats(Net& net, Nat::Mode mode) {
+std::pair<Node*, Node*> behind_nats(Net& net, NatMode mode) {
   net.stun_server = ip("203.0.113.3", 3478);
   Nat& na = net.add_nat(mode, ip("203.0.113.10", 0));
   Nat& nb = net.add_nat(mode, ip("203.0.113.20", 0));
@@ -685,7 +660,7 @@ std::pair<Node*, Node*> behind_nats(Net& net, Nat::Mode mode) {
 
 TEST(IceAgent, ServerReflexiveThroughConeNats) {
   Net net;
-  auto [pa, pb] = behind_nats(net, Nat::Mode::cone);
+  auto [pa, pb] = behind_nats(net, NatMode::cone);
   Node& a = *pa;
   Node& b = *pb;
   ASSERT_TRUE(net.run_until([&] { return both_connected(a, b); }, 5s)) << describe(a) << describe(b);
@@ -701,7 +676,7 @@ TEST(IceAgent, ServerReflexiveThroughConeNats) {
 
 TEST(IceAgent, SymmetricNatsWithoutRelayFailWithAClearReason) {
   Net net;
-  Node& a = *behind_nats(net, Nat::Mode::symmetric).first;
+  Node& a = *behind_nats(net, NatMode::symmetric).first;
   ASSERT_TRUE(net.run_until([&] { return a.state() == IceState::failed; }, 40s)) << describe(a);
   EXPECT_NE(a.problems.back().find("no candidate pair worked"), std::string::npos) << a.problems.back();
 }
@@ -714,7 +689,7 @@ TEST(IceAgent, RelayOnlyThroughTurnAcrossSymmetricNats) {
     Net net;
     net.turn = true;
     net.config_hook = [](AgentConfig& c) { c.relay_only = true; };
-    auto [pa, pb] = behind_nats(net, Nat::Mode::symmetric);
+    auto [pa, pb] = behind_nats(net, NatMode::symmetric);
     Node& a = *pa;
     Node& b = *pb;
     a.agent->set_controlling(a_controls);
@@ -748,7 +723,7 @@ TEST(IceAgent, SymmetricNatsConnectThroughTurnNextToOtherCandidates) {
   Net net;
   net.turn = true;
   // Not a structured binding: clang 14 cannot capture those in a lambda.
-  const auto nodes = behind_nats(net, Nat::Mode::symmetric);
+  const auto nodes = behind_nats(net, NatMode::symmetric);
   Node* pa = nodes.first;
   Node* pb = nodes.second;
   ASSERT_TRUE(net.run_until([&] { return both_connected(*pa, *pb); }, 10s)) << describe(*pa) << describe(*pb);
@@ -765,7 +740,7 @@ TEST(IceAgent, RelayOnlyWithAWrongTurnPasswordFailsNamingTheServer) {
   net.turn = true;
   net.turn_password = "not-the-one";
   net.config_hook = [](AgentConfig& c) { c.relay_only = true; };
-  Node& a = *behind_nats(net, Nat::Mode::symmetric).first;
+  Node& a = *behind_nats(net, NatMode::symmetric).first;
   ASSERT_TRUE(net.run_until([&] { return a.state() == IceState::failed; }, 10s)) << describe(a);
   EXPECT_LT(net.now - (Time{} + 1000h), 2s);
   EXPECT_TRUE(a.local_candidates.empty());

@@ -79,6 +79,10 @@ struct Pair {
   bool valid = false;              // a check succeeded: in the valid list
   bool remote_nominated = false;   // the controlling peer sent USE-CANDIDATE on it
   bool nominated = false;
+  // The priority of the valid pair's local candidate (RFC 8445 section 7.2.5.3.2): the
+  // candidate the check's mapped address names (our srflx or prflx one behind a NAT), whose
+  // priority is what the remote computes this pair's priority with. 0: the local candidate's.
+  uint32_t local_priority = 0;
 };
 
 enum class TransactionKind : uint8_t { check, gather, consent, allocate, refresh, channel_bind };
@@ -319,12 +323,13 @@ struct Agent::Impl {
     return std::nullopt;
   }
 
-  uint64_t priority_of(std::size_t local, std::size_t remote) const {
-    const uint32_t l = locals[local].candidate.priority, r = remotes[remote].priority;
+  uint64_t priority_of(std::size_t local, std::size_t remote, uint32_t local_priority = 0) const {
+    const uint32_t l = local_priority != 0 ? local_priority : locals[local].candidate.priority;
+    const uint32_t r = remotes[remote].priority;
     return controlling ? pair_priority(l, r) : pair_priority(r, l);
   }
   void reprioritize() {
-    for (auto& p : pairs) p.priority = priority_of(p.local, p.remote);
+    for (auto& p : pairs) p.priority = priority_of(p.local, p.remote, p.local_priority);
   }
 
   // `incoming`: the remote's check arrived on an ICE-TCP connection it opened to our passive
@@ -965,6 +970,21 @@ struct Agent::Impl {
             candidate_priority(CandidateType::prflx, l.local_preference, l.candidate.transport);
         l.candidate.foundation = make_foundation(CandidateType::prflx, l.socket, {}, t.tcp);
         locals.push_back(l);  // not paired: its packets leave from the host socket
+      }
+      // Section 7.2.5.3.2: the valid pair's local candidate is the one the mapped address
+      // names, and its priority is computed with that candidate's. The pair keeps sending from
+      // its socket, but it must rank as the remote ranks it (the remote knows us by that
+      // address): with the host's priority instead, each side behind a NAT ranks the pairs
+      // that send from its own host above those that send from its relay, and a controlled
+      // agent selects a different nominated pair than the controlling one did.
+      // Not over ICE-TCP: the remote takes the connection of our active candidate for that
+      // signalled candidate with its priority (on_request), whatever port it came from.
+      for (const auto& l : locals) {
+        if (t.tcp) break;
+        if (l.gone || l.candidate.address != *mapped || l.candidate.transport != Transport::udp) continue;
+        p.local_priority = l.candidate.priority;
+        p.priority = priority_of(p.local, p.remote, p.local_priority);
+        break;
       }
     }
     update_selection(now);
