@@ -109,12 +109,7 @@ void PeerImpl::set_state(const char* key, std::string_view value) {
   if (store_.get(key) != value) store_.set(key, std::string(value));
 }
 
-void PeerImpl::set_signaling(Signaling s) {
-  signaling_ = s;
-  static constexpr const char* kNames[] = {"stable", "have-local-offer", "have-remote-offer",
-                                           "closed"};
-  set_state("signaling", kNames[static_cast<int>(s)]);
-}
+void PeerImpl::publish_signaling() { set_state("signaling", session::to_string(jsep_.state())); }
 
 void PeerImpl::report_error(Errc code, const std::string& message) {
   if (closed_) return;
@@ -255,13 +250,13 @@ session::LocalTransport PeerImpl::local_transport(std::string setup) const {
   t.fingerprint = certificate_->fingerprint();
   t.setup = std::move(setup);
   t.session_id = session_id_;
-  t.session_version = session_version_;
+  t.session_version = jsep_.session_version();
   if (const auto mms = local_max_message_size(store_.get("optional"))) t.max_message_size = *mms;
   return t;
 }
 
-json PeerImpl::describe(const char* type, const sdp::Description& description) const {
-  return {{"type", type}, {"sdp", sdp::write(description)}};
+json PeerImpl::describe(std::string_view type, const sdp::Description& description) const {
+  return {{"type", std::string(type)}, {"sdp", sdp::write(description)}};
 }
 
 sdp::Description PeerImpl::filtered(const sdp::Description& description) const {
@@ -278,21 +273,15 @@ sdp::Description PeerImpl::filtered(const sdp::Description& description) const {
 
 void PeerImpl::offer(const Peer::DescriptionCallback& fn, const json& options) {
   require_open("offer");
-  if (signaling_ == Signaling::have_remote_offer) {
-    throw Error(Errc::invalid_state,
-                "offer(): a remote offer is pending; call answer() to answer it first");
-  }
+  jsep_.check_offer();
   create();
   const bool ice_restart = options.is_object() && options.value("iceRestart", false) == true;
-  if (ice_restart && !remote_) {
-    throw Error(Errc::invalid_state,
-                "restart(): there is no connection to restart yet; exchange descriptions first");
-  }
+  if (ice_restart) jsep_.check_restart();
   store_.emit_now("before offer", {options});
   require_open("offer");  // a hook may have closed the peer
   if (ice_restart) restart_ice();
   sdp::Description built;
-  if (remote_) {
+  if (jsep_.remote()) {
     // A subsequent offer (renegotiation): same transport, same ICE roles (RFC 8445 section
     // 7.1.2: no role change without an ICE restart), sections kept in place, new ones after.
     built = reoffer_description();
@@ -303,7 +292,7 @@ void PeerImpl::offer(const Peer::DescriptionCallback& fn, const json& options) {
   }
   const sdp::Description description = filtered(built);
   require_open("offer");
-  apply_local(description, "offer");
+  apply_local(description, session::DescriptionType::offer);
   const json out = describe("offer", description);
   if (fn) fn(out);
   store_.queue("offer", {out});
@@ -311,37 +300,27 @@ void PeerImpl::offer(const Peer::DescriptionCallback& fn, const json& options) {
 
 void PeerImpl::answer(const Peer::DescriptionCallback& fn, const json& options) {
   require_open("answer");
-  if (signaling_ != Signaling::have_remote_offer) {
-    throw Error(Errc::invalid_state,
-                "answer(): there is no remote offer to answer; call remote(offer) first");
-  }
-  std::string setup = "active";  // RFC 8842 section 5.3: the answerer should be the client
+  jsep_.check_answer();
+  std::optional<std::string> requested;  // "setup": "active" | "passive"
   if (options.is_object() && options.contains("setup")) {
     const json& s = options["setup"];
-    if (s != "active" && s != "passive") {
-      throw Error(
-          Errc::invalid_argument,
-          fmt::format("answer(): setup must be \"active\" or \"passive\", not {}", s.dump()));
-    }
-    setup = s.get<std::string>();
+    requested = s.is_string() ? s.get<std::string>() : s.dump();
   }
-  // The offerer may have fixed the roles already (RFC 8842 section 5.2).
-  if (remote_->setup == "active") setup = "passive";
-  if (remote_->setup == "passive") setup = "active";
-  // In a renegotiation the DTLS association stays: our role is what it already is.
-  if (renegotiation_ && dtls_) setup = store_.get("role") == "client" ? "active" : "passive";
+  const std::string setup =
+      jsep_.answer_setup(requested, dtls_ ? std::optional(dtls_->role()) : std::nullopt);
   store_.emit_now("before answer", {options});
   require_open("answer");  // a hook may have closed the peer
-  if (signaling_ != Signaling::have_remote_offer) {
+  if (jsep_.state() != session::SignalingState::have_remote_offer) {
     throw Error(Errc::invalid_state, "answer(): a \"before answer\" hook changed the state");
   }
   // The remote offer was parsed and checked by remote(); rebuild its model for the answer.
   const auto transport = local_transport(setup);
-  if (!renegotiation_) media_.clear();
-  const auto accepted = answer_media_sections(*remote_offer_, transport);
-  const sdp::Description description = filtered(session::make_answer(*remote_offer_, transport, accepted));
+  if (!jsep_.renegotiation()) media_.clear();
+  const sdp::Description& offer = *jsep_.remote_offer();
+  const auto accepted = answer_media_sections(offer, transport);
+  const sdp::Description description = filtered(session::make_answer(offer, transport, accepted));
   require_open("answer");
-  apply_local(description, "answer");
+  apply_local(description, session::DescriptionType::answer);
   media_negotiated();
   const json out = describe("answer", description);
   if (fn) fn(out);
@@ -355,38 +334,23 @@ void PeerImpl::local(const json& description) {
     throw Error(Errc::invalid_argument,
                 "local(): expected {\"type\": \"offer\"|\"answer\", \"sdp\": \"...\"}");
   }
-  const std::string type = description["type"].get<std::string>();
-  if (type != "offer" && type != "answer") {
-    throw Error(Errc::invalid_argument, fmt::format("local(): unknown type \"{}\"", type));
-  }
-  if (type == "answer" && signaling_ != Signaling::have_remote_offer) {
-    throw Error(Errc::invalid_state,
-                "local(answer): there is no remote offer; call remote(offer) first");
-  }
-  if (type == "offer" && signaling_ == Signaling::have_remote_offer) {
-    throw Error(Errc::invalid_state, "local(offer): a remote offer is pending; answer it first");
-  }
+  const std::string name = description["type"].get<std::string>();
+  const auto type = session::description_type(name);
+  if (!type) throw Error(Errc::invalid_argument, fmt::format("local(): unknown type \"{}\"", name));
+  jsep_.check_local(*type);
   create();
-  if (type == "offer") ice_->set_controlling(true);
-  apply_local(sdp::parse(description["sdp"].get<std::string>()), type);
+  if (*type == session::DescriptionType::offer) ice_->set_controlling(true);
+  apply_local(sdp::parse(description["sdp"].get<std::string>()), *type);
 }
 
-void PeerImpl::apply_local(const sdp::Description& description, const std::string& type) {
-  // Read everything that can fail before changing any state.
-  const session::RemoteTransport ours = session::remote_transport(description, type == "offer");
-  local_description_ = description;
-  local_type_ = type;
-  local_mid_ = ours.mid;
-  local_mline_index_ = ours.mline_index;
-  ++session_version_;
-  if (type == "offer") {
-    set_signaling(Signaling::have_local_offer);
-  } else {
-    set_signaling(Signaling::stable);
-    // As answerer our role is what our answer says (RFC 8842 section 5.3).
+void PeerImpl::apply_local(const sdp::Description& description, session::DescriptionType type) {
+  const session::RemoteTransport ours = jsep_.apply_local(description, type);  // throws before any change
+  publish_signaling();
+  // As answerer our role is what our answer says (RFC 8842 section 5.3).
+  if (type == session::DescriptionType::answer) {
     start_dtls_endpoint(ours.setup == "passive" ? dtls::Role::server : dtls::Role::client);
   }
-  store_.set("local", describe(type.c_str(), description));
+  store_.set("local", describe(session::to_string(type), description));
   if (!gathering_started_) {
     gathering_started_ = true;
     set_state("gathering", "gathering");
@@ -406,79 +370,52 @@ void PeerImpl::remote(const json& description) {
                      description.dump().substr(0, 120));
     return;
   }
-  const std::string type = description["type"].get<std::string>();
-  if (type == "offer") {
-    if (signaling_ == Signaling::have_local_offer) {
-      throw Error(
-          Errc::invalid_state,
-          "remote(offer): we have a local offer pending (glare); roll back or wait for the answer");
-    }
-
-  } else if (type == "answer") {
-    if (signaling_ != Signaling::have_local_offer) {
-      throw Error(Errc::invalid_state,
-                  "remote(answer): there is no local offer to answer; call offer() first");
-    }
-  } else {
-    report_error(Errc::bad_sdp, fmt::format("remote(): unknown description type \"{}\"", type));
+  const std::string name = description["type"].get<std::string>();
+  const auto type = session::description_type(name);
+  if (!type) {
+    report_error(Errc::bad_sdp, fmt::format("remote(): unknown description type \"{}\"", name));
     return;
   }
+  jsep_.check_remote(*type);
 
+  session::RemoteChange change;
   sdp::Description parsed;
-  session::RemoteTransport transport;
   try {
     parsed = sdp::parse(description["sdp"].get<std::string>());
-    transport = session::remote_transport(parsed, type == "offer");
-    if (type == "answer" && transport.setup == "actpass") {
-      throw Error(
-          Errc::bad_sdp,
-          "remote answer: a=setup:actpass is not allowed in an answer (RFC 8842 section 5.3)");
-    }
   } catch (const Error& e) {
-    report_error(e.code(), fmt::format("remote {}: {}", type, e.what()));
+    report_error(e.code(), fmt::format("remote {}: {}", name, e.what()));
     return;
   }
-
-  // A renegotiation (JSEP 5.10/5.11) keeps the DTLS certificate and the roles as they are.
-  // New ICE credentials are the remote's ICE restart (RFC 8445 section 9.2): the agent
-  // restarts (an answerer with new credentials of its own, JSEP 5.3.1), the rest stays.
-  const bool again = remote_.has_value();
-  if (again && transport.fingerprint != remote_->fingerprint) {
-    report_error(Errc::bad_sdp, fmt::format("remote {}: a new certificate in a renegotiation is not supported "
-                                            "(the DTLS association would have to start over)",
-                                            type));
+  create();  // before the description is applied: what it can throw leaves nothing half done
+  try {
+    // A renegotiation (JSEP 5.10/5.11) keeps the DTLS certificate and the roles as they are;
+    // new ICE credentials are the remote's ICE restart (RFC 8445 section 9.2): the agent
+    // restarts (an answerer with new credentials of its own, JSEP 5.3.1), the rest stays.
+    // An answer is kept (parsed) for its media sections; an offer moves into jsep_.
+    change = jsep_.apply_remote(*type == session::DescriptionType::offer ? std::move(parsed) : parsed, *type);
+  } catch (const Error& e) {
+    report_error(e.code(), fmt::format("remote {}: {}", name, e.what()));
     return;
   }
-  const bool remote_restart =
-      again && (transport.ice_ufrag != remote_->ice_ufrag || transport.ice_pwd != remote_->ice_pwd);
-  create();
-  if (again) {
-    remote_->bundle_mids = transport.bundle_mids;  // new sections join the bundle
-    remote_->ice_ufrag = transport.ice_ufrag;
-    remote_->ice_pwd = transport.ice_pwd;
-  } else {
-    remote_ = transport;
+  publish_signaling();
+  const session::RemoteTransport& transport = *jsep_.remote();
+  if (change.first) {
     data_ = transport.has_data;
     remote_max_message_size_.store(transport.max_message_size);
   }
-  if (type == "offer") {
-    remote_offer_ = std::move(parsed);
-    renegotiation_ = again;
-    if (!again) ice_->set_controlling(false);
-    set_signaling(Signaling::have_remote_offer);
+  if (*type == session::DescriptionType::offer) {
+    if (change.first) ice_->set_controlling(false);
   } else {
-    set_signaling(Signaling::stable);
     read_media_answer(parsed);
     media_negotiated();
-    start_dtls_endpoint(session::offerer_role(transport));  // a no-op when DTLS runs already
+    start_dtls_endpoint(*change.offerer_dtls_role);  // a no-op when DTLS runs already
   }
   store_.set("remote", description);
-  if (again && !remote_restart) return;
+  if (!change.new_credentials) return;
   ice_->set_remote_credentials(transport.ice_ufrag, transport.ice_pwd);
   // Answering a restart: new credentials of our own for the answer (the agent joins the
   // restart the remote credentials began).
-  if (remote_restart && type == "offer" && !ice_restarting_) restart_ice();
-  ice_restarting_ = false;
+  if (change.join_restart) restart_ice();
   for (const auto& c : transport.candidates) apply_remote_candidate(json{{"candidate", c}});
   auto early = std::move(early_candidates_);
   early_candidates_.clear();
@@ -488,7 +425,7 @@ void PeerImpl::remote(const json& description) {
 
 void PeerImpl::ice(const json& candidate) {
   require_open("ice");
-  if (!remote_) {
+  if (!jsep_.remote()) {
     if (early_candidates_.size() >= kMaxEarlyCandidates) {
       report_error(Errc::bad_candidate, "ice(): too many candidates before the remote description");
       return;
@@ -511,13 +448,13 @@ void PeerImpl::apply_remote_candidate(const json& candidate) {
     }
     if (c.is_string()) line = c.get<std::string>();
     const json mid = candidate.value("sdpMid", json());
-    const auto& mids = remote_->bundle_mids;
+    const auto& mids = jsep_.remote()->bundle_mids;
     if (mid.is_string() &&
         std::find(mids.begin(), mids.end(), mid.get<std::string>()) == mids.end()) {
       report_error(Errc::bad_candidate,
                    fmt::format("ice(): candidate for sdpMid \"{}\", which is not in the "
                                "transport's BUNDLE group (mid \"{}\")",
-                               mid.get<std::string>(), remote_->mid));
+                               mid.get<std::string>(), jsep_.remote()->mid));
       return;
     }
   } else if (!candidate.is_null()) {
@@ -552,7 +489,7 @@ void PeerImpl::codec(Peer::SdpFilter filter) {
 // carries them is built.
 void PeerImpl::restart_ice() {
   ice_->restart();
-  ice_restarting_ = true;
+  jsep_.begin_restart();
   gathered_.clear();  // a new generation of candidates
   gathering_done_ = false;
   set_state("gathering", "gathering");
@@ -562,18 +499,18 @@ void PeerImpl::on_candidate(const std::string& candidate) {
   gathered_.push_back(candidate);
   // The mid and index of our data section: what a browser's addIceCandidate expects.
   store_.queue("candidate", {json{{"candidate", candidate},
-                                  {"sdpMid", local_mid_},
-                                  {"sdpMLineIndex", local_mline_index_}}});
+                                  {"sdpMid", jsep_.local_mid()},
+                                  {"sdpMLineIndex", jsep_.local_mline_index()}}});
 }
 
 void PeerImpl::on_gathering_done() {
   gathering_done_ = true;
   set_state("gathering", "complete");
   json ready = json::object();
-  if (local_description_) {
-    sdp::Description full = *local_description_;
+  if (jsep_.local_description()) {
+    sdp::Description full = *jsep_.local_description();
     session::add_candidates(full, gathered_);
-    ready = describe(local_type_.c_str(), full);
+    ready = describe(session::to_string(jsep_.local_type()), full);
   }
   store_.queue("ready", {ready});
 }
@@ -640,8 +577,8 @@ void PeerImpl::on_receive(std::span<const std::byte> datagram) {
 
 void PeerImpl::start_dtls_endpoint(dtls::Role role) {
   if (dtls_) return;
-  dtls_ = std::make_unique<dtls::DtlsEndpoint>(*certificate_, role, remote_->fingerprint_algorithm,
-                                               remote_->fingerprint);
+  dtls_ = std::make_unique<dtls::DtlsEndpoint>(*certificate_, role, jsep_.remote()->fingerprint_algorithm,
+                                               jsep_.remote()->fingerprint);
   store_.set("role", role == dtls::Role::client ? "client" : "server");
   const auto now = Clock::now();
   // The server accepts at once; the client starts when ICE has a working pair.
@@ -738,7 +675,7 @@ void PeerImpl::close() {
   sending_.clear();
   local_by_label_.clear();
   remote_by_label_.clear();
-  signaling_ = Signaling::closed;
+  jsep_.close();
   store_.set("signaling", "closed");
   store_.set("connection", "closed");
   if (processing_sctp_) {
@@ -985,15 +922,15 @@ session::DataChannels::Callbacks PeerImpl::channel_callbacks() {
 }
 
 void PeerImpl::start_sctp() {
-  if (sctp_ || !remote_) return;
+  if (sctp_ || !jsep_.remote()) return;
   sctp::SctpOptions options;
-  options.remote_port = remote_->sctp_port;
+  options.remote_port = jsep_.remote()->sctp_port;
   options.local_port = 5000;
   options.mtu = dtls_->max_send_size();
   options.max_streams = sctp_streams_;
   if (const auto mms = local_max_message_size(store_.get("optional"))) options.max_message_size = *mms;
   sctp_ = std::make_unique<sctp::Association>(dtls_->role() == dtls::Role::client, options);
-  sctp_->set_remote_max_message_size(remote_->max_message_size);
+  sctp_->set_remote_max_message_size(jsep_.remote()->max_message_size);
   // Output for this association produced while another one was being driven (usrsctp is
   // process-wide) is flushed from our loop.
   std::weak_ptr<PeerImpl> weak = weak_from_this();

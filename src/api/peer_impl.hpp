@@ -22,6 +22,7 @@
 #include "core/session/data_channels.hpp"
 #include "core/session/media_description.hpp"
 #include "core/session/media_streams.hpp"
+#include "core/session/negotiation.hpp"
 #include "core/srtp/srtp_session.hpp"
 #include "core/session/transport_description.hpp"
 #include "ice/ice_transport.hpp"
@@ -75,18 +76,16 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   Subscription on_track(std::function<void(Track)> fn) { return track_listeners_.add(std::move(fn)); }
 
  private:
-  enum class Signaling { stable, have_local_offer, have_remote_offer, closed };
-
   // Every event of the store runs on this peer's loop, from the top of the loop: never
   // nested inside the ICE transport, OpenSSL or our protocol code (docs/architecture.md section 3).
   void dispatch_on_loop(Store& store);
   void require_open(const char* verb) const;
-  void set_signaling(Signaling s);
+  void publish_signaling();  // the "signaling" key, from jsep_
   void set_state(const char* key, std::string_view value);
   void report_error(Errc code, const std::string& message);
-  json describe(const char* type, const sdp::Description& description) const;
+  json describe(std::string_view type, const sdp::Description& description) const;
   sdp::Description filtered(const sdp::Description& description) const;
-  void apply_local(const sdp::Description& description, const std::string& type);
+  void apply_local(const sdp::Description& description, session::DescriptionType type);
   void apply_remote_candidate(const json& candidate);
   session::LocalTransport local_transport(std::string setup) const;
 
@@ -144,7 +143,6 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   session::PacketSink media_sink_;
   ListenerList<std::function<void(Track)>> track_listeners_;
   bool data_ = true;  // the negotiated session has a data section
-  bool renegotiation_ = false;  // the pending remote offer is a subsequent one
   std::string cname_;           // media_cname()
 
   Store store_;
@@ -152,26 +150,19 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   bool closed_ = false;
   bool created_ = false;
 
-  Signaling signaling_ = Signaling::stable;
+  session::Negotiation jsep_;  // signaling state and descriptions (core/session/negotiation)
   std::optional<dtls::Certificate> certificate_;
   std::unique_ptr<ice::IceTransport> ice_;
   std::unique_ptr<dtls::DtlsEndpoint> dtls_;
   runtime::EventLoop::Timer dtls_timer_;
   std::vector<Peer::SdpFilter> filters_;
 
-  std::optional<sdp::Description> local_description_;
-  std::string local_type_;
-  std::string local_mid_ = "0";  // our data section, for the candidates we emit
-  int local_mline_index_ = 0;
   std::string last_ice_error_;
-  std::optional<session::RemoteTransport> remote_;
-  std::optional<sdp::Description> remote_offer_;  // kept to build the answer
   std::vector<json> early_candidates_;  // candidates received before the remote description
   std::deque<std::vector<std::byte>> early_datagrams_;  // DTLS that arrived before DTLS existed
   std::vector<std::string> gathered_;  // our candidates, for the `ready` description
   bool gathering_started_ = false;
   bool gathering_done_ = false;
-  bool ice_restarting_ = false;  // our restart offer is out: the answer joins it
   ice::IceState ice_state_ = ice::IceState::new_;
   std::unique_ptr<sctp::Association> sctp_;
   session::DataChannels channels_{session::DataChannels::Callbacks{}};
@@ -203,7 +194,6 @@ class PeerImpl : public std::enable_shared_from_this<PeerImpl> {
   void arm_trim_timer();
   std::atomic<std::uint64_t> remote_max_message_size_{0};  // 0: unknown or no limit
   std::uint64_t session_id_ = 0;
-  std::uint64_t session_version_ = 1;
 };
 
 // What a user's Peer handles share: when the last one goes, the peer closes.

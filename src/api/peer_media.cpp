@@ -203,14 +203,10 @@ Track PeerImpl::add_track(session::MediaKind kind, const VideoOptions* video, co
   // By value: from another peer's loop thread call() posts, and this frame is gone by then.
   call([this, track, verb = video ? "video" : "audio"] {
     require_open(verb);
-    if (signaling_ != Signaling::stable) {
-      throw Error(Errc::invalid_state,
-                  "a track can be added while no offer is pending (signaling stable); answer or finish the "
-                  "current exchange first");
-    }
+    jsep_.check_stable_for_tracks();
     local_tracks_.push_back(track);
     // Added after a negotiation, it goes into the next offer (renegotiation, JSEP 4.1.8).
-    if (remote_) store_.queue("negotiationneeded");
+    if (jsep_.remote()) store_.queue("negotiationneeded");
   });
   return track->handle();
 }
@@ -222,11 +218,7 @@ void PeerImpl::remove_track(const std::shared_ptr<TrackImpl>& track) {
     if (it == local_tracks_.end()) {
       throw Error(Errc::invalid_argument, "remove(): not a local track of this peer, or removed already");
     }
-    if (signaling_ != Signaling::stable) {
-      throw Error(Errc::invalid_state,
-                  "a track can be removed while no offer is pending (signaling stable); answer or finish the "
-                  "current exchange first");
-    }
+    jsep_.check_stable_for_tracks();
     local_tracks_.erase(it);
     bool negotiated = false;
     for (auto& line : media_) {
@@ -315,8 +307,8 @@ std::vector<sdp::Media> PeerImpl::offer_media_sections() {
 sdp::Description PeerImpl::reoffer_description() {
   const auto transport = local_transport("actpass");
   const std::string& cname = media_cname();
-  sdp::Description d = *local_description_;
-  d.origin.session_version = session_version_;
+  sdp::Description d = *jsep_.local_description();
+  d.origin.session_version = jsep_.session_version();
   // Lines offered but never agreed (a second offer() before an answer) are offered again.
   std::erase_if(media_, [](const auto& l) { return !l->agreed; });
   // The ICE credentials are the agent's now: new ones after an ICE restart (RFC 8445
@@ -431,8 +423,8 @@ std::vector<std::pair<int, sdp::Media>> PeerImpl::answer_media_sections(const sd
 void PeerImpl::read_media_answer(const sdp::Description& answer) {
   for (auto& line : media_) {
     const sdp::Media* ours = nullptr;
-    if (local_description_ && line->index < static_cast<int>(local_description_->media.size())) {
-      ours = &local_description_->media[static_cast<std::size_t>(line->index)];
+    if (jsep_.local_description() && line->index < static_cast<int>(jsep_.local_description()->media.size())) {
+      ours = &jsep_.local_description()->media[static_cast<std::size_t>(line->index)];
     }
     const sdp::Media* theirs = sdp::find_media(answer, line->mid);
     if (ours == nullptr || theirs == nullptr) {

@@ -1,5 +1,5 @@
-// JSEP for the one data transport (src/core/session) against the browsers' descriptions in
-// tests/fixtures/sdp, and the Peer's answers to them.
+// The Peer's answers to the browsers' descriptions in tests/fixtures/sdp, over sockets (the
+// JSEP units without them are tests/unit/jsep_test.cpp).
 #include <gtest/gtest.h>
 
 #include <condition_variable>
@@ -9,86 +9,15 @@
 
 #include "../support/sdp_fixture.hpp"
 #include "core/sdp/description.hpp"
-#include "core/session/transport_description.hpp"
 #include "peer/peer.hpp"
 
 namespace {
 
 using peer::json;
 using namespace std::chrono_literals;
-namespace session = peer::session;
 namespace sdp = peer::sdp;
 
-using peer::test::local_transport;
 std::string fixture(const std::string& name) { return peer::test::sdp_fixture(name); }
-
-TEST(Session, AnswersChromesAudioVideoDataOfferOnItsDataSection) {
-  const sdp::Description offer = sdp::parse(fixture("chrome_offer_av_data.sdp"));
-  const auto remote = session::remote_transport(offer, true);
-  EXPECT_EQ(remote.mid, "2");
-  EXPECT_EQ(remote.mline_index, 2);
-  EXPECT_EQ(remote.bundle_mids, (std::vector<std::string>{"0", "1", "2"}));
-  EXPECT_EQ(remote.setup, "actpass");
-  EXPECT_EQ(remote.fingerprint_algorithm, "sha-256");
-  EXPECT_EQ(remote.max_message_size, 262144u);
-
-  const sdp::Description answer = session::make_answer(offer, local_transport("active"));
-  ASSERT_EQ(answer.media.size(), 3u);  // one answer section per offered section (RFC 8829)
-  EXPECT_EQ(answer.media[0].port, 0);  // audio and video rejected for now
-  EXPECT_EQ(answer.media[0].mid, "0");
-  EXPECT_EQ(answer.media[1].port, 0);
-  EXPECT_EQ(answer.media[2].mid, "2");
-  EXPECT_EQ(answer.media[2].port, 9);
-  EXPECT_EQ(answer.media[2].setup, sdp::Setup::active);
-  ASSERT_EQ(answer.groups.size(), 1u);
-  EXPECT_EQ(answer.groups[0].mids, std::vector<std::string>{"2"});
-  // What we write parses back the same (Chrome parses our answer with the same grammar).
-  EXPECT_EQ(sdp::parse(sdp::write(answer)), answer);
-  const auto back = session::remote_transport(sdp::parse(sdp::write(answer)), false);
-  EXPECT_EQ(back.mid, "2");
-  EXPECT_EQ(back.setup, "active");
-}
-
-TEST(Session, FirefoxBundleOnlyDataSectionTakesTheTaggedSectionsCandidates) {
-  const sdp::Description offer = sdp::parse(fixture("firefox_offer_av_data.sdp"));
-  const auto remote = session::remote_transport(offer, true);
-  EXPECT_EQ(remote.mid, "2");               // port 0 but bundle-only: still ours
-  EXPECT_EQ(remote.candidates.size(), 4u);  // from the tagged audio section
-  EXPECT_TRUE(remote.end_of_candidates);
-  EXPECT_FALSE(remote.fingerprint.empty());  // session-level in Firefox
-}
-
-TEST(Session, AnOfferWithoutDataTakesItsTransportFromTheFirstRtpSection) {
-  sdp::Description offer = sdp::parse(fixture("chrome_offer_av_data.sdp"));
-  offer.media.pop_back();  // drop m=application
-  const auto remote = session::remote_transport(offer, true);
-  EXPECT_FALSE(remote.has_data);
-  EXPECT_EQ(remote.mid, "0");
-  EXPECT_EQ(remote.mline_index, 0);
-  EXPECT_FALSE(remote.ice_ufrag.empty());
-  // With every section rejected there is nothing to take: refused by name.
-  for (auto& m : offer.media) m.port = 0;
-  try {
-    session::remote_transport(offer, true);
-    FAIL();
-  } catch (const peer::Error& e) {
-    EXPECT_EQ(e.code(), peer::Errc::bad_sdp);
-    EXPECT_NE(std::string(e.what()).find("RTP/SAVPF section that is not rejected"), std::string::npos) << e.what();
-  }
-  EXPECT_THROW(session::make_answer(offer, local_transport("active")), peer::Error);
-}
-
-TEST(Session, AbsentSetupTakesRfc4145Defaults) {
-  sdp::Description d = sdp::parse(fixture("chrome_offer_data.sdp"));
-  for (auto& m : d.media) m.setup.reset();
-  d.setup.reset();
-  EXPECT_EQ(session::remote_transport(d, true).setup, "active");
-  const auto as_answer = session::remote_transport(d, false);
-  EXPECT_EQ(as_answer.setup, "passive");
-  EXPECT_EQ(session::offerer_role(as_answer), peer::dtls::Role::client);
-}
-
-// --- the Peer against a browser's offer ------------------------------------------------------
 
 struct Events {
   std::mutex m;
