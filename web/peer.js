@@ -9,12 +9,22 @@
 // that was there first offers to the newcomer, so we offer to the first `peer-joined`
 // and answer the first member whose offer reaches us. Anything from other members is
 // ignored. Events (CustomEvent, data in `detail`): signal, joined, paired, peer-left,
-// message, error, connection.
+// message, error, connection, restart.
+//
+// Restarting by itself, as the native `signal` plugin does (docs/architecture.md section 9):
+// the side that made the first offer calls restartIce() (W3C; RFC 8445 section 9) when the
+// connection stayed "disconnected" for `restart.grace` ms, or at once when it "failed"; the
+// other side answers it as any offer. Only the first offerer restarts, so restart offers
+// never cross. Tries are spaced `backoff` ms, doubling up to `backoffMax`; after `tries` of
+// them the `restart` event says "gave-up" and an error `restart-failed` follows. Pass
+// `restart: false` to turn it off, or an object to change any of the defaults (the native
+// plugin's: 2000, 1000, 16000, 6). `restart` events: {state: 'waiting' | 'restarting' |
+// 'idle' | 'gave-up', tries}.
 
 const debug = (...args) => console.debug('[peer]', ...args);
 
 export class Peer extends EventTarget {
-  constructor({ url, room, token, config = {} } = {}) {
+  constructor({ url, room, token, config = {}, restart = {} } = {}) {
     super();
     this.url = url;
     this.room = room;
@@ -30,6 +40,8 @@ export class Peer extends EventTarget {
     this._negotiated = false;    // the first offer/answer exchange is done
     this._makingOffer = false;
     this._closed = false;
+    this._restart = restart === false ? null : { grace: 2000, backoff: 1000, backoffMax: 16000, tries: 6, ...restart };
+    this._episode = null;        // {tries, timer} from the first bad ICE state to the next good one
     // Server messages are handled one at a time, in arrival order: a candidate must not
     // overtake the description being applied before it.
     this._chain = Promise.resolve();
@@ -48,6 +60,7 @@ export class Peer extends EventTarget {
     };
     this.pc.onconnectionstatechange = () =>
       this._emit('connection', { state: this.pc.connectionState });
+    this.pc.addEventListener('iceconnectionstatechange', () => this._onIceState());
     // Renegotiation (a track added later). The first offer is sent on pairing, not
     // here: before that there is nobody to send it to.
     this.pc.onnegotiationneeded = () => {
@@ -112,6 +125,8 @@ export class Peer extends EventTarget {
   close() {
     if (this._closed) return;
     this._closed = true;
+    if (this._episode) clearTimeout(this._episode.timer);
+    this._episode = null;
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: 'leave' }));
     if (this.ws) this.ws.close();
     this.pc.close(); // closing fires no connectionstatechange, so report it ourselves
@@ -173,6 +188,56 @@ export class Peer extends EventTarget {
     } finally {
       this._makingOffer = false;
     }
+  }
+
+  // --- restarting by itself (see the top of the file)
+
+  _onIceState() {
+    const state = this.pc.iceConnectionState;
+    if (state === 'connected' || state === 'completed') {
+      if (this._episode) {
+        clearTimeout(this._episode.timer);
+        this._emit('restart', { state: 'idle', tries: this._episode.tries });
+        this._episode = null;
+      }
+      return;
+    }
+    if (state !== 'disconnected' && state !== 'failed') return;
+    if (!this._restart || this._closed || this.role !== 'offer' || !this._negotiated) return;
+    if (!this._episode) {
+      this._episode = { tries: 0, timer: null };
+      this._emit('restart', { state: 'waiting', tries: 0 });
+      this._armRestart(state === 'failed' ? 0 : this._restart.grace);
+    } else if (state === 'failed' && this._episode.tries === 0) {
+      this._armRestart(0);  // no grace once failed
+    }
+  }
+
+  _armRestart(ms) {
+    clearTimeout(this._episode.timer);
+    this._episode.timer = setTimeout(() => this._restartTick(), ms);
+  }
+
+  _restartTick() {
+    const episode = this._episode;
+    if (!episode || this._closed) return;
+    const { tries, backoff, backoffMax } = this._restart;
+    if (episode.tries >= tries) {
+      this._episode = null;
+      this._emit('restart', { state: 'gave-up', tries: episode.tries });
+      this._emit('error', { code: 'restart-failed', message: `the connection did not come back after ${episode.tries} ICE restarts` });
+      return;
+    }
+    episode.tries++;
+    this._emit('restart', { state: 'restarting', tries: episode.tries });
+    if (this.pc.signalingState === 'stable') {
+      this.pc.restartIce();  // negotiationneeded: _offer() sends the restart offer
+    } else if (this.pc.signalingState === 'have-local-offer' && this.pc.localDescription) {
+      // The last offer or its answer may have been lost: send it again.
+      this._send({ type: 'offer', sdp: this.pc.localDescription.sdp });
+    }  // have-remote-offer: the remote renegotiates, and we answer it
+    // The next try if the connection is not back by then: backoff, doubling, capped.
+    this._armRestart(Math.min(backoff * 2 ** (episode.tries - 1), backoffMax));
   }
 
   async _drain() {

@@ -22,7 +22,7 @@
 // A failure prints the case, the side, the browser console and the native side's log.
 'use strict';
 const { chromium } = require('playwright-core');
-const { spawn } = require('child_process');
+const { spawn, execFileSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
@@ -342,6 +342,47 @@ function cases(chromium, native) {
       await exchange(both, 'after-renegotiation', 10, 10);
       results.push({ case: 'renegotiation', browser_frames: atChromium.video.frames, peer_frames: atPeer.video.frames,
         size_at_peer: `${atPeer.video.width}x${atPeer.video.height}` });
+    }],
+    [`ICE restart by itself: the path fails mid-session, the ${BROWSER_OFFERS ? `${NAME} offerer (web/peer.js)` : 'peer offerer (signal plugin)'} restarts, the channels carry on`, async () => {
+      // All UDP to and from interop_agent's address is dropped (iptables, in run.sh's network
+      // namespace only) until the offerer's restart is under way, then let through again.
+      const address = process.env.PEER_INTEROP_ADDRESS;
+      if (!address) {
+        console.log('skip ICE restart case: no network namespace of our own to drop packets in (run.sh says why)');
+        return;
+      }
+      const before = await chromium.cmd({ cmd: 'ufrags' });
+      const since = chromium.events.length;
+      const rules = [['-s', address], ['-d', address]].map((r) => ['INPUT', '-p', 'udp', ...r, '-j', 'DROP']);
+      for (const r of rules) execFileSync('iptables', ['-w', '-I', ...r]);
+      const started = Date.now();
+      let restartedAfter = 0;
+      try {
+        if (BROWSER_OFFERS) {
+          await chromium.waitFor((e) => e.event === 'restart' && e.state === 'restarting', `${NAME} restarts ICE by itself`,
+            { since, ms: timeout(40000) });
+        } else {
+          // The native offerer's restart offer has reached the page when its credentials change.
+          for (const deadline = Date.now() + timeout(40000); ;) {
+            const now = await chromium.cmd({ cmd: 'ufrags' });
+            if (now.remote !== before.remote) break;
+            if (Date.now() > deadline) throw new CaseFailure('peer', `no restart offer from peer within 40 s (${JSON.stringify(now)})`);
+            await new Promise((r) => setTimeout(r, 200));
+          }
+        }
+        restartedAfter = Date.now() - started;
+      } finally {
+        for (const r of rules) execFileSync('iptables', ['-w', '-D', ...r]);
+      }
+      // A new channel on the same SCTP association (DTLS and SCTP were not touched).
+      await openOn(native, both, 'after-restart');
+      await exchange(both, 'after-restart', 20, 20);
+      const after = await chromium.cmd({ cmd: 'ufrags' });
+      if (after.local === before.local || after.remote === before.remote) {
+        throw new CaseFailure(BROWSER, `ICE credentials not renewed on both sides: before ${JSON.stringify(before)}, after ${JSON.stringify(after)}`);
+      }
+      results.push({ case: 'ice-restart', restarted_after_ms: restartedAfter, back_after_ms: Date.now() - started,
+        pair: await chromium.cmd({ cmd: 'pair' }) });
     }],
   ];
 }

@@ -132,7 +132,8 @@ const commands = {
     peer.pc.ondatachannel = (e) => add(e.channel, 'remote');
     // What the browser signals for its host candidates: an mDNS name (its default) or an IP.
     peer.pc.addEventListener('icecandidate', (e) => {
-      if (e.candidate && e.candidate.type === 'host') hostAddresses.push(e.candidate.address);
+      const a = e.candidate && e.candidate.type === 'host' ? e.candidate.address : null;
+      if (a && !hostAddresses.includes(a)) hostAddresses.push(a);  // a restart signals them again
     });
     peer.pc.ontrack = (e) => {
       const stream = new MediaStream([e.track]);
@@ -159,6 +160,7 @@ const commands = {
     peer.addEventListener('connection', (e) => report({ event: 'connection', state: e.detail.state }));
     peer.addEventListener('error', (e) => report({ event: 'error', message: e.detail }));
     peer.addEventListener('peer-left', (e) => report({ event: 'peer-left', id: e.detail.id, paired: e.detail.paired }));
+    peer.addEventListener('restart', (e) => report({ event: 'restart', state: e.detail.state, tries: e.detail.tries }));
   },
   open({ label, ordered = true, maxRetransmits, maxPacketLifeTime, negotiated = false, id }) {
     const init = { ordered, negotiated };
@@ -246,6 +248,11 @@ const commands = {
       }
     });
     return out;
+  },
+  // The ICE credentials in force on each side (a=ice-ufrag): an ICE restart changes both.
+  ufrags() {
+    const ufrag = (d) => (d && /a=ice-ufrag:(\S+)/.exec(d.sdp) || [])[1] || null;
+    return { local: ufrag(peer.pc.localDescription), remote: ufrag(peer.pc.remoteDescription) };
   },
   async pair() {  // the selected candidate pair, for the log
     const stats = await peer.pc.getStats();
