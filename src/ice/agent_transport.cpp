@@ -494,8 +494,12 @@ bool AgentTransport::is_mdns_name(std::string_view address) {
 }
 
 void AgentTransport::add_mdns_candidate(sdp::Candidate candidate) {
-  if (candidate.transport != "udp") {  // from_sdp() would drop it after the query anyway
-    spdlog::debug("ice: remote candidate ignored (not UDP): {}", sdp::write_candidate(candidate));
+  // An ICE-TCP candidate behind a name (browsers hide those too) is resolved like a UDP one;
+  // one of a transport we do not run could never pair, so it costs no query.
+  const bool tcp = candidate.transport == "tcp";
+  if (tcp ? !config_.tcp : (candidate.transport != "udp" || !config_.udp)) {
+    spdlog::debug("ice: remote candidate ignored ({}): {}", tcp ? "ICE-TCP is off" : "not UDP, or UDP is off",
+                  sdp::write_candidate(candidate));
     return;
   }
   // A remote cannot make us query without end: names beyond this many waiting are dropped.
@@ -519,8 +523,11 @@ void AgentTransport::add_mdns_candidate(sdp::Candidate candidate) {
 
 void AgentTransport::resolve_mdns(const std::string& name) {
   if (!mdns_) {
+    // The query goes out on the links of our hosts: UDP sockets and, with UDP off, the
+    // ICE-TCP listeners (only their IPs matter to the resolver).
     std::vector<Address> locals;
     for (const auto& s : sockets_) locals.push_back(s->base);
+    for (const auto& l : listeners_) locals.push_back(l->address);
     mdns_ = std::make_unique<MdnsResolver>(
         loop_, locals, [this](const std::string& n, const std::vector<Address>& a) { mdns_done(n, a); });
   }

@@ -1261,7 +1261,9 @@ class IceMdns : public IcePair {
   }
 
   // Starts both sides; A's candidates reach B only through `rewrite` (B's reach A as they are).
-  void start_hidden(std::function<std::vector<std::string>(const std::string&)> rewrite, bool a_names = false) {
+  // `tcp_only`: ICE-TCP on and UDP off on both sides, and B hides its own addresses too.
+  void start_hidden(std::function<std::vector<std::string>(const std::string&)> rewrite, bool a_names = false,
+                    bool tcp_only = false) {
     loop_->run_sync([&] {
       auto ca = callbacks_for(a_, b_);
       ca.on_candidate = [this, rewrite](const std::string& candidate) {
@@ -1272,8 +1274,16 @@ class IceMdns : public IcePair {
       };
       auto config_a = config_on("10.77.0.1", true);
       config_a.mdns_names = a_names;
+      auto config_b = config_on("10.77.0.2", false);
+      if (tcp_only) {
+        for (auto* c : {&config_a, &config_b}) {
+          c->udp = false;
+          c->tcp = true;
+        }
+        config_b.mdns_names = true;
+      }
       a_.ice = IceTransport::create(*loop_, config_a, ca);
-      b_.ice = IceTransport::create(*loop_, config_on("10.77.0.2", false), callbacks_for(b_, a_));
+      b_.ice = IceTransport::create(*loop_, config_b, callbacks_for(b_, a_));
       a_.ice->set_remote_credentials(b_.ice->local_ufrag(), b_.ice->local_pwd());
       b_.ice->set_remote_credentials(a_.ice->local_ufrag(), a_.ice->local_pwd());
       a_.ice->gather();
@@ -1367,6 +1377,26 @@ TEST_F(IceMdns, OurOwnHostNamesAreAnsweredByOurResponder) {
       EXPECT_TRUE(std::regex_match(parsed.address, std::regex("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\\.local")))
           << c;
       EXPECT_EQ(c.find("10.77.0.1"), std::string::npos) << "the address leaked: " << c;
+    }
+    EXPECT_TRUE(a_.errors.empty()) << ::testing::PrintToString(a_.errors);
+    EXPECT_TRUE(b_.errors.empty()) << ::testing::PrintToString(b_.errors);
+  });
+}
+
+// ICE-TCP candidates behind names (RFC 6544 with draft-ietf-mmusic-mdns-ice-candidates): with
+// UDP off and both sides hiding their addresses, the connection comes up only if each side
+// resolves the other's .local TCP candidates (our responder answers; the active side then
+// connects to the passive one).
+TEST_F(IceMdns, TcpCandidatesBehindNamesAreResolved) {
+  start_hidden([](const std::string& c) { return std::vector<std::string>{c}; }, true, true);
+  ASSERT_TRUE(poll_until([&] { return connected(a_) && connected(b_); }, 10s))
+      << "A's candidates: " << ::testing::PrintToString(a_.candidates);
+  exchange(5);
+  loop_->run_sync([&] {
+    ASSERT_FALSE(a_.candidates.empty());
+    for (const auto& c : a_.candidates) {
+      EXPECT_NE(c.find(" tcp "), std::string::npos) << c;
+      EXPECT_NE(c.find(".local"), std::string::npos) << c;
     }
     EXPECT_TRUE(a_.errors.empty()) << ::testing::PrintToString(a_.errors);
     EXPECT_TRUE(b_.errors.empty()) << ::testing::PrintToString(b_.errors);
