@@ -516,7 +516,13 @@ void PeerImpl::on_gathering_done() {
 }
 
 void PeerImpl::on_ice_state(ice::IceState state) {
+  const bool back = ice_state_ == ice::IceState::disconnected &&
+                    (state == ice::IceState::connected || state == ice::IceState::completed);
   ice_state_ = state;
+  // Consent came back on the same pair after an outage: data sent meanwhile may have made
+  // usrsctp mark the path unreachable, and it would wait for its next own heartbeat (up to
+  // 30 s) before sending again. Probe it now, as after a new pair.
+  if (back) on_new_pair();
   set_state("ice", ice::to_string(state));
   if (state == ice::IceState::failed) {
     report_error(Errc::ice_failed, last_ice_error_.empty()
