@@ -40,7 +40,7 @@ export class Peer extends EventTarget {
     this._negotiated = false;    // the first offer/answer exchange is done
     this._makingOffer = false;
     this._closed = false;
-    this._restart = restart === false ? null : { grace: 2000, backoff: 1000, backoffMax: 16000, tries: 6, ...restart };
+    this._restart = restartPolicy(restart);
     this._episode = null;        // {tries, timer} from the first bad ICE state to the next good one
     // Server messages are handled one at a time, in arrival order: a candidate must not
     // overtake the description being applied before it.
@@ -125,8 +125,7 @@ export class Peer extends EventTarget {
   close() {
     if (this._closed) return;
     this._closed = true;
-    if (this._episode) clearTimeout(this._episode.timer);
-    this._episode = null;
+    this._endRestart();
     if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify({ type: 'leave' }));
     if (this.ws) this.ws.close();
     this.pc.close(); // closing fires no connectionstatechange, so report it ourselves
@@ -144,6 +143,7 @@ export class Peer extends EventTarget {
     if (m.type === 'peer-left') {
       // The Peer does not start over by itself (its pc is spent): the app makes a new one.
       const paired = m.id === this.remote;
+      if (paired) this._endRestart();  // nobody left to restart with
       return this._emit('peer-left', { id: m.id, paired });
     }
     if (!m.from) return debug('ignoring', m.type);
@@ -213,6 +213,11 @@ export class Peer extends EventTarget {
     }
   }
 
+  _endRestart() {
+    if (this._episode) clearTimeout(this._episode.timer);
+    this._episode = null;
+  }
+
   _armRestart(ms) {
     clearTimeout(this._episode.timer);
     this._episode.timer = setTimeout(() => this._restartTick(), ms);
@@ -230,9 +235,10 @@ export class Peer extends EventTarget {
     }
     episode.tries++;
     this._emit('restart', { state: 'restarting', tries: episode.tries });
-    if (this.pc.signalingState === 'stable') {
-      this.pc.restartIce();  // negotiationneeded: _offer() sends the restart offer
-    } else if (this.pc.signalingState === 'have-local-offer' && this.pc.localDescription) {
+    // In stable, negotiationneeded follows and _offer() sends the restart offer; otherwise the
+    // next offer made once stable restarts (W3C restartIce).
+    this.pc.restartIce();
+    if (this.pc.signalingState === 'have-local-offer' && this.pc.localDescription) {
       // The last offer or its answer may have been lost: send it again.
       this._send({ type: 'offer', sdp: this.pc.localDescription.sdp });
     }  // have-remote-offer: the remote renegotiates, and we answer it
@@ -271,6 +277,19 @@ export class Peer extends EventTarget {
   _emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
+}
+
+// The `restart` option: false (off), or defaults overridden by the numbers given (anything
+// else in a field, undefined included, keeps its default).
+function restartPolicy(restart) {
+  if (restart === false) return null;
+  const policy = { grace: 2000, backoff: 1000, backoffMax: 16000, tries: 6 };
+  for (const key of Object.keys(policy)) {
+    const v = restart && restart[key];
+    if (typeof v === 'number' && Number.isFinite(v) && v >= (key === 'grace' ? 0 : 1)) policy[key] = v;
+  }
+  policy.backoffMax = Math.max(policy.backoffMax, policy.backoff);
+  return policy;
 }
 
 function localError(code, message) {

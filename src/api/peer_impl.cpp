@@ -279,7 +279,10 @@ void PeerImpl::offer(const Peer::DescriptionCallback& fn, const json& options) {
   if (ice_restart) jsep_.check_restart();
   store_.emit_now("before offer", {options});
   require_open("offer");  // a hook may have closed the peer
-  if (ice_restart) restart_ice();
+  if (ice_restart) {
+    restart_ice();
+    jsep_.begin_restart();  // ours: the answer ends it (a restart we join is not ours)
+  }
   sdp::Description built;
   if (jsep_.remote()) {
     // A subsequent offer (renegotiation): same transport, same ICE roles (RFC 8445 section
@@ -489,7 +492,6 @@ void PeerImpl::codec(Peer::SdpFilter filter) {
 // carries them is built.
 void PeerImpl::restart_ice() {
   ice_->restart();
-  jsep_.begin_restart();
   gathered_.clear();  // a new generation of candidates
   gathering_done_ = false;
   set_state("gathering", "gathering");

@@ -354,10 +354,14 @@ function cases(chromium, native) {
       const before = await chromium.cmd({ cmd: 'ufrags' });
       const since = chromium.events.length;
       const rules = [['-s', address], ['-d', address]].map((r) => ['INPUT', '-p', 'udp', ...r, '-j', 'DROP']);
-      for (const r of rules) execFileSync('iptables', ['-w', '-I', ...r]);
       const started = Date.now();
       let restartedAfter = 0;
+      const inserted = [];
       try {
+        for (const r of rules) {
+          execFileSync('iptables', ['-w', '-I', ...r]);
+          inserted.push(r);
+        }
         if (BROWSER_OFFERS) {
           await chromium.waitFor((e) => e.event === 'restart' && e.state === 'restarting', `${NAME} restarts ICE by itself`,
             { since, ms: timeout(40000) });
@@ -372,7 +376,7 @@ function cases(chromium, native) {
         }
         restartedAfter = Date.now() - started;
       } finally {
-        for (const r of rules) execFileSync('iptables', ['-w', '-D', ...r]);
+        for (const r of inserted) execFileSync('iptables', ['-w', '-D', ...r]);
       }
       // A new channel on the same SCTP association (DTLS and SCTP were not touched).
       await openOn(native, both, 'after-restart');

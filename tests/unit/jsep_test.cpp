@@ -226,19 +226,40 @@ TEST(Negotiation, ARenegotiationKeepsTheRunningDtlsRole) {
   EXPECT_FALSE(change.new_credentials);  // nothing for ICE to do
   // We are the DTLS server of the running association: "active" would break it.
   EXPECT_EQ(n.answer_setup("active", peer::dtls::Role::server), "passive");
-  EXPECT_EQ(n.answer_setup(std::nullopt, peer::dtls::Role::client), "active");
+  EXPECT_EQ(n.answer_setup("passive", peer::dtls::Role::client), "active");
 }
 
-TEST(Negotiation, NewRemoteCredentialsAreARestartWeJoin) {
+TEST(Negotiation, NewRemoteCredentialsAreARestartWeJoinEveryTime) {
   Negotiation n;
   n.apply_remote(remote_offer("gen1"), DescriptionType::offer);
   n.apply_local(session::make_answer(*n.remote_offer(), local_transport("active")), DescriptionType::answer);
+  for (const std::string ufrag : {"gen2", "gen3"}) {  // the same side restarting twice in a row
+    auto offer = remote_offer(ufrag);
+    offer.media[0].candidates = {"candidate:1 1 udp 2130706431 10.0.0." + std::to_string(ufrag.back() - '0') +
+                                 " 4000 typ host"};
+    offer.media[0].end_of_candidates = true;
+    const auto change = n.apply_remote(offer, DescriptionType::offer);
+    EXPECT_TRUE(change.ice_restart) << ufrag;
+    EXPECT_TRUE(change.new_credentials) << ufrag;
+    EXPECT_TRUE(change.join_restart) << ufrag;  // we did not start it: our agent restarts for the answer
+    EXPECT_EQ(n.remote()->ice_ufrag, ufrag);
+    EXPECT_EQ(n.remote()->fingerprint, "CC:DD");
+    // The new generation's candidates replace the old ones (they are what ICE gets next).
+    EXPECT_EQ(n.remote()->candidates, offer.media[0].candidates);
+    EXPECT_TRUE(n.remote()->end_of_candidates);
+    n.apply_local(session::make_answer(*n.remote_offer(), local_transport("active")), DescriptionType::answer);
+  }
+}
+
+TEST(Negotiation, ARemoteRestartOfferWhileOursIsOutIsNotJoinedAgain) {
+  Negotiation n;
+  n.apply_remote(remote_offer("gen1"), DescriptionType::offer);
+  n.apply_local(session::make_answer(*n.remote_offer(), local_transport("active")), DescriptionType::answer);
+  n.begin_restart();  // our agent restarted already (our offer failed to go out, say)
   const auto change = n.apply_remote(remote_offer("gen2"), DescriptionType::offer);
   EXPECT_TRUE(change.ice_restart);
-  EXPECT_TRUE(change.new_credentials);
-  EXPECT_TRUE(change.join_restart);  // we did not start it: our agent restarts for the answer
-  EXPECT_EQ(n.remote()->ice_ufrag, "gen2");
-  EXPECT_EQ(n.remote()->fingerprint, "CC:DD");
+  EXPECT_FALSE(change.join_restart);  // a second agent restart would throw our new credentials away
+  EXPECT_FALSE(n.restarting());
 }
 
 TEST(Negotiation, OurRestartEndsWithTheAnswersNewCredentials) {
